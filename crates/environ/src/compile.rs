@@ -1,0 +1,140 @@
+//! The compiler interface: what a compiler is given and what it returns.
+
+use crate::{DefinedFuncIndex, FunctionBodyInput, Module, Trap, TypeIndex};
+use core::fmt;
+use cranelift_entity::PrimaryMap;
+
+/// Why a module could not be compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CompileError {
+    /// The bytes are malformed or the module is invalid.
+    Wasm {
+        /// The decoder's or validator's message.
+        message: String,
+        /// The byte offset of the problem in the module.
+        offset: u64,
+    },
+    /// The module is valid but uses something strata does not implement.
+    Unsupported(String),
+    /// The code generator failed.
+    Codegen(String),
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompileError::Wasm { message, offset } => {
+                write!(f, "{message} (at offset {offset:#x})")
+            }
+            CompileError::Unsupported(what) => write!(f, "unsupported WebAssembly feature: {what}"),
+            CompileError::Codegen(msg) => write!(f, "code generation failed: {msg}"),
+        }
+    }
+}
+
+impl core::error::Error for CompileError {}
+
+/// Where a compiled function sits in the text section.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct FunctionLoc {
+    /// Offset of its first byte.
+    pub start: u32,
+    /// Its length in bytes.
+    pub length: u32,
+}
+
+/// An instruction that may trap, and with which code.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TrapSite {
+    /// Offset of the instruction in the text section.
+    pub offset: u32,
+    /// The trap it raises.
+    pub trap: Trap,
+}
+
+/// The machine code of a module and the tables the runtime needs to run it.
+///
+/// The text has no relocations left: calls between its functions are resolved, and
+/// everything else is reached through the vmctx.
+#[derive(Clone, Debug, Default)]
+pub struct CompiledModule {
+    /// The text section.
+    pub text: Vec<u8>,
+    /// Each defined function's body.
+    pub functions: PrimaryMap<DefinedFuncIndex, FunctionLoc>,
+    /// The array-to-wasm entry trampoline of each defined function that escapes.
+    pub array_to_wasm_trampolines: Vec<(DefinedFuncIndex, FunctionLoc)>,
+    /// A wasm-to-host trampoline for each function type of the module.
+    pub wasm_to_array_trampolines: PrimaryMap<TypeIndex, FunctionLoc>,
+    /// Every trapping instruction, sorted by offset.
+    pub traps: Vec<TrapSite>,
+    /// `(text offset, wasm byte offset)` pairs sorted by text offset: the instructions
+    /// from a text offset up to the next entry came from that wasm offset.
+    pub address_map: Vec<(u32, u32)>,
+}
+
+/// Finds the trap raised by the instruction at `offset`, which must match exactly.
+pub fn lookup_trap(traps: &[TrapSite], offset: u32) -> Option<Trap> {
+    traps
+        .binary_search_by_key(&offset, |t| t.offset)
+        .ok()
+        .map(|i| traps[i].trap)
+}
+
+/// Finds the wasm byte offset of the instruction at text `offset`.
+pub fn address_of_wasm_offset(map: &[(u32, u32)], offset: u32) -> Option<u32> {
+    let i = map.partition_point(|&(text, _)| text <= offset);
+    i.checked_sub(1).map(|i| map[i].1)
+}
+
+/// A code generator for whole modules.
+pub trait Compiler: Send + Sync {
+    /// Validates and compiles every function body of `module`.
+    ///
+    /// # Errors
+    /// Fails if a body is invalid or cannot be compiled.
+    fn compile_module(
+        &self,
+        module: &Module,
+        bodies: PrimaryMap<DefinedFuncIndex, FunctionBodyInput<'_>>,
+    ) -> Result<CompiledModule, CompileError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trap_lookup_needs_an_exact_offset() {
+        let traps = [
+            TrapSite {
+                offset: 4,
+                trap: Trap::MemoryOutOfBounds,
+            },
+            TrapSite {
+                offset: 9,
+                trap: Trap::UnreachableCodeReached,
+            },
+        ];
+        assert_eq!(lookup_trap(&traps, 9), Some(Trap::UnreachableCodeReached));
+        assert_eq!(lookup_trap(&traps, 5), None);
+    }
+
+    #[test]
+    fn address_map_finds_the_enclosing_entry() {
+        let map = [(0, 10), (8, 12), (20, 15)];
+        assert_eq!(address_of_wasm_offset(&map, 0), Some(10));
+        assert_eq!(address_of_wasm_offset(&map, 19), Some(12));
+        assert_eq!(address_of_wasm_offset(&map, 400), Some(15));
+        assert_eq!(address_of_wasm_offset(&[(4, 1)], 2), None);
+    }
+
+    #[test]
+    fn wasm_errors_name_the_offset() {
+        let e = CompileError::Wasm {
+            message: "unknown section".into(),
+            offset: 0x1c,
+        };
+        assert_eq!(e.to_string(), "unknown section (at offset 0x1c)");
+    }
+}

@@ -1,0 +1,45 @@
+//! Internal crate of the strata WebAssembly runtime: everything the compiler and the
+//! runtime must agree on.
+//!
+//! This crate has no stability promise; embedders use the `strata` crate. It owns:
+//!
+//! * parsing and validating a module with wasmparser into [`Module`] metadata
+//!   ([`translate_module`]), leaving function bodies to be validated while compiled;
+//! * the layout of an instance's `VMContext` ([`VMOffsets`]);
+//! * the trap codes compiled code raises ([`Trap`]) and the libcalls it may make
+//!   ([`BuiltinFunctionIndex`]);
+//! * the [`Compiler`] interface and the shape of its output ([`CompiledModule`]).
+//!
+//! It knows nothing about Cranelift or the operating system.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod builtin;
+mod compile;
+mod index;
+mod module;
+mod translate;
+mod trap;
+mod tunables;
+mod types;
+mod vmoffsets;
+
+pub use builtin::BuiltinFunctionIndex;
+pub use compile::{
+    CompileError, CompiledModule, Compiler, FunctionLoc, TrapSite, address_of_wasm_offset,
+    lookup_trap,
+};
+pub use cranelift_entity::{EntityRef, PrimaryMap, SecondaryMap, packed_option};
+pub use index::*;
+pub use module::{
+    ConstExpr, ConstOp, DataSegment, ElemSegment, ElemSegmentMode, EntityIndex, Export, Import,
+    Module, ModuleFunction,
+};
+pub use translate::{FunctionBodyInput, ModuleTranslation, translate_module};
+pub use trap::Trap;
+pub use tunables::{MemoryStyle, Tunables};
+pub use types::{
+    Global, Memory, Table, WASM_PAGE_SIZE, WasmFuncType, WasmHeapType, WasmRefType, WasmValType,
+};
+pub use vmoffsets::{VM_CONTEXT_MAGIC, VMOffsets};
+pub use wasmparser::WasmFeatures;

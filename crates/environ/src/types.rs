@@ -1,0 +1,296 @@
+//! WebAssembly types as strata records them, independent of the parser's own types.
+
+use core::fmt;
+
+/// The size of a WebAssembly page in bytes.
+pub const WASM_PAGE_SIZE: u64 = 0x1_0000;
+
+/// The heap type of a reference.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WasmHeapType {
+    /// Any function.
+    Func,
+    /// Any host value.
+    Extern,
+}
+
+/// A reference type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WasmRefType {
+    /// Whether `null` is a value of this type.
+    pub nullable: bool,
+    /// What the reference points to.
+    pub heap_type: WasmHeapType,
+}
+
+impl WasmRefType {
+    /// `funcref`.
+    pub const FUNCREF: WasmRefType = WasmRefType {
+        nullable: true,
+        heap_type: WasmHeapType::Func,
+    };
+    /// `externref`.
+    pub const EXTERNREF: WasmRefType = WasmRefType {
+        nullable: true,
+        heap_type: WasmHeapType::Extern,
+    };
+}
+
+impl fmt::Display for WasmRefType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.nullable, self.heap_type) {
+            (true, WasmHeapType::Func) => f.write_str("funcref"),
+            (true, WasmHeapType::Extern) => f.write_str("externref"),
+            (false, WasmHeapType::Func) => f.write_str("(ref func)"),
+            (false, WasmHeapType::Extern) => f.write_str("(ref extern)"),
+        }
+    }
+}
+
+/// A value type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WasmValType {
+    /// 32-bit integer.
+    I32,
+    /// 64-bit integer.
+    I64,
+    /// 32-bit float.
+    F32,
+    /// 64-bit float.
+    F64,
+    /// 128-bit vector.
+    V128,
+    /// A reference.
+    Ref(WasmRefType),
+}
+
+impl fmt::Display for WasmValType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WasmValType::I32 => f.write_str("i32"),
+            WasmValType::I64 => f.write_str("i64"),
+            WasmValType::F32 => f.write_str("f32"),
+            WasmValType::F64 => f.write_str("f64"),
+            WasmValType::V128 => f.write_str("v128"),
+            WasmValType::Ref(r) => r.fmt(f),
+        }
+    }
+}
+
+impl WasmValType {
+    /// Converts wasmparser's value type; `None` for types strata does not support.
+    pub fn from_wasmparser(ty: wasmparser::ValType) -> Option<WasmValType> {
+        Some(match ty {
+            wasmparser::ValType::I32 => WasmValType::I32,
+            wasmparser::ValType::I64 => WasmValType::I64,
+            wasmparser::ValType::F32 => WasmValType::F32,
+            wasmparser::ValType::F64 => WasmValType::F64,
+            wasmparser::ValType::V128 => WasmValType::V128,
+            wasmparser::ValType::Ref(r) => WasmValType::Ref(WasmRefType::from_wasmparser(r)?),
+        })
+    }
+}
+
+impl WasmRefType {
+    /// Converts wasmparser's reference type; `None` for types strata does not support.
+    pub fn from_wasmparser(ty: wasmparser::RefType) -> Option<WasmRefType> {
+        use wasmparser::{AbstractHeapType, HeapType};
+        let heap_type = match ty.heap_type() {
+            HeapType::Abstract {
+                shared: false,
+                ty: AbstractHeapType::Func,
+            } => WasmHeapType::Func,
+            HeapType::Abstract {
+                shared: false,
+                ty: AbstractHeapType::Extern,
+            } => WasmHeapType::Extern,
+            _ => return None,
+        };
+        Some(WasmRefType {
+            nullable: ty.is_nullable(),
+            heap_type,
+        })
+    }
+}
+
+/// A function type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WasmFuncType {
+    params: Box<[WasmValType]>,
+    results: Box<[WasmValType]>,
+}
+
+impl WasmFuncType {
+    /// A function type with these parameters and results.
+    pub fn new(
+        params: impl Into<Box<[WasmValType]>>,
+        results: impl Into<Box<[WasmValType]>>,
+    ) -> Self {
+        WasmFuncType {
+            params: params.into(),
+            results: results.into(),
+        }
+    }
+
+    /// The parameter types.
+    pub fn params(&self) -> &[WasmValType] {
+        &self.params
+    }
+
+    /// The result types.
+    pub fn results(&self) -> &[WasmValType] {
+        &self.results
+    }
+
+    /// The number of `ValRaw` slots an array call of this type needs: enough for the
+    /// parameters on entry and the results on return.
+    pub fn array_len(&self) -> usize {
+        self.params.len().max(self.results.len())
+    }
+}
+
+impl fmt::Display for WasmFuncType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(func")?;
+        if !self.params.is_empty() {
+            f.write_str(" (param")?;
+            for p in self.params.iter() {
+                write!(f, " {p}")?;
+            }
+            f.write_str(")")?;
+        }
+        if !self.results.is_empty() {
+            f.write_str(" (result")?;
+            for r in self.results.iter() {
+                write!(f, " {r}")?;
+            }
+            f.write_str(")")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// A linear memory's type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Memory {
+    /// Minimum size in pages.
+    pub minimum: u64,
+    /// Maximum size in pages, if bounded.
+    pub maximum: Option<u64>,
+    /// Whether addresses are 64-bit.
+    pub memory64: bool,
+    /// Whether the memory is shared between threads.
+    pub shared: bool,
+    /// log2 of the page size (16 for 64 KiB pages).
+    pub page_size_log2: u8,
+}
+
+impl Memory {
+    /// The page size in bytes.
+    pub fn page_size(&self) -> u64 {
+        1 << self.page_size_log2
+    }
+
+    /// The largest number of pages this memory may ever have: its declared maximum,
+    /// capped by what its index type can address.
+    pub fn maximum_pages(&self) -> u64 {
+        let addressable = if self.memory64 {
+            u64::MAX >> self.page_size_log2
+        } else {
+            (1u64 << 32) >> self.page_size_log2
+        };
+        self.maximum.map_or(addressable, |m| m.min(addressable))
+    }
+
+    /// Converts wasmparser's memory type.
+    pub fn from_wasmparser(ty: wasmparser::MemoryType) -> Memory {
+        Memory {
+            minimum: ty.initial,
+            maximum: ty.maximum,
+            memory64: ty.memory64,
+            shared: ty.shared,
+            page_size_log2: ty.page_size_log2.map_or(16, |l| l as u8),
+        }
+    }
+}
+
+impl fmt::Display for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "(memory {}", self.minimum)?;
+        if let Some(max) = self.maximum {
+            write!(f, " {max}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// A table's type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Table {
+    /// The element type.
+    pub element: WasmRefType,
+    /// Minimum number of elements.
+    pub minimum: u64,
+    /// Maximum number of elements, if bounded.
+    pub maximum: Option<u64>,
+    /// Whether indices are 64-bit.
+    pub table64: bool,
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "(table {}", self.minimum)?;
+        if let Some(max) = self.maximum {
+            write!(f, " {max}")?;
+        }
+        write!(f, " {})", self.element)
+    }
+}
+
+/// A global's type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Global {
+    /// The type of the value.
+    pub ty: WasmValType,
+    /// Whether `global.set` may change it.
+    pub mutable: bool,
+}
+
+impl fmt::Display for Global {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.mutable {
+            write!(f, "(global (mut {}))", self.ty)
+        } else {
+            write!(f, "(global {})", self.ty)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_maximum_is_capped_by_the_index_type() {
+        let m = Memory {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: 16,
+        };
+        assert_eq!(m.maximum_pages(), 65536);
+        let m = Memory {
+            maximum: Some(3),
+            ..m
+        };
+        assert_eq!(m.maximum_pages(), 3);
+    }
+
+    #[test]
+    fn func_types_print_like_the_text_format() {
+        let ty = WasmFuncType::new([WasmValType::I32, WasmValType::F64], [WasmValType::I64]);
+        assert_eq!(ty.to_string(), "(func (param i32 f64) (result i64))");
+        assert_eq!(ty.array_len(), 2);
+    }
+}

@@ -1,0 +1,272 @@
+//! Value plumbing between `.wast` scripts and strata: turning script
+//! arguments into [`Val`]s, checking returned [`Val`]s against the script's
+//! expected-result patterns (including the NaN patterns), and rendering both
+//! sides as text for failure messages.
+
+use strata::{Val, ValType};
+use wast::core::{AbstractHeapType, HeapType, NanPattern, WastArgCore, WastRetCore};
+use wast::token::{F32, F64};
+use wast::{WastArg, WastRet};
+
+/// Sign-less mask of an `f32`: everything except the sign bit.
+const F32_ABS: u32 = 0x7fff_ffff;
+/// Exponent all ones plus the most significant mantissa bit of an `f32`.
+const F32_QUIET_NAN: u32 = 0x7fc0_0000;
+/// Sign-less mask of an `f64`: everything except the sign bit.
+const F64_ABS: u64 = 0x7fff_ffff_ffff_ffff;
+/// Exponent all ones plus the most significant mantissa bit of an `f64`.
+const F64_QUIET_NAN: u64 = 0x7ff8_0000_0000_0000;
+
+/// Converts one `invoke` argument of a script into a strata value.
+///
+/// Returns a human-readable reason when the argument has no strata
+/// counterpart (yet), e.g. `v128` or host references.
+pub(crate) fn arg_to_val(arg: &WastArg<'_>) -> Result<Val, String> {
+    let WastArg::Core(core) = arg else {
+        return Err("unsupported argument: component-model value".to_string());
+    };
+    match core {
+        WastArgCore::I32(x) => Ok(Val::I32(*x)),
+        WastArgCore::I64(x) => Ok(Val::I64(*x)),
+        WastArgCore::F32(x) => Ok(Val::F32(x.bits)),
+        WastArgCore::F64(x) => Ok(Val::F64(x.bits)),
+        WastArgCore::RefNull(heap) if is_func_heap(heap) => Ok(Val::FuncRef(None)),
+        WastArgCore::V128(_) => Err("unsupported argument: v128".to_string()),
+        WastArgCore::RefNull(_) => Err("unsupported argument: non-func ref.null".to_string()),
+        WastArgCore::RefExtern(_) => Err("unsupported argument: ref.extern".to_string()),
+        WastArgCore::RefHost(_) => Err("unsupported argument: ref.host".to_string()),
+    }
+}
+
+/// Whether `heap` denotes (the bottom of) the untyped function hierarchy.
+fn is_func_heap(heap: &HeapType<'_>) -> bool {
+    matches!(
+        heap,
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Func | AbstractHeapType::NoFunc,
+        }
+    )
+}
+
+/// A value of type `ty` used to pre-fill the result slots of a call.
+pub(crate) fn placeholder(ty: &ValType) -> Val {
+    match ty {
+        ValType::I64 => Val::I64(0),
+        ValType::F32 => Val::F32(0),
+        ValType::F64 => Val::F64(0),
+        ValType::Ref(_) => Val::FuncRef(None),
+        _ => Val::I32(0),
+    }
+}
+
+/// Checks a list of actual results against the script's expected results.
+///
+/// `Ok(())` when everything matches, otherwise a message describing the
+/// mismatch (or the unsupported pattern).
+pub(crate) fn check_results(actual: &[Val], expected: &[WastRet<'_>]) -> Result<(), String> {
+    if actual.len() != expected.len() {
+        return Err(format!(
+            "expected {} result(s) {}, got {} result(s) {}",
+            expected.len(),
+            fmt_rets(expected),
+            actual.len(),
+            fmt_vals(actual),
+        ));
+    }
+    for (i, (val, ret)) in actual.iter().zip(expected).enumerate() {
+        let WastRet::Core(pattern) = ret else {
+            return Err("unsupported expected result: component-model value".to_string());
+        };
+        if !matches_pattern(val, pattern)? {
+            return Err(format!(
+                "result {i} mismatch: expected {}, got {} (all expected: {}, all actual: {})",
+                fmt_ret(pattern),
+                fmt_val(val),
+                fmt_rets(expected),
+                fmt_vals(actual),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Does `val` satisfy `pattern`? `Err` when the pattern cannot be checked
+/// against strata values.
+fn matches_pattern(val: &Val, pattern: &WastRetCore<'_>) -> Result<bool, String> {
+    Ok(match pattern {
+        WastRetCore::I32(x) => matches!(val, Val::I32(y) if x == y),
+        WastRetCore::I64(x) => matches!(val, Val::I64(y) if x == y),
+        WastRetCore::F32(p) => match val {
+            Val::F32(bits) => f32_matches(*bits, p),
+            _ => false,
+        },
+        WastRetCore::F64(p) => match val {
+            Val::F64(bits) => f64_matches(*bits, p),
+            _ => false,
+        },
+        WastRetCore::RefNull(None) => matches!(val, Val::FuncRef(None)),
+        WastRetCore::RefNull(Some(heap)) if is_func_heap(heap) => {
+            matches!(val, Val::FuncRef(None))
+        }
+        WastRetCore::RefFunc(_) => matches!(val, Val::FuncRef(Some(_))),
+        WastRetCore::Either(options) => {
+            let mut unsupported = None;
+            for option in options {
+                match matches_pattern(val, option) {
+                    Ok(true) => return Ok(true),
+                    Ok(false) => {}
+                    Err(e) => unsupported = Some(e),
+                }
+            }
+            match unsupported {
+                Some(e) => return Err(e),
+                None => false,
+            }
+        }
+        other => {
+            return Err(format!(
+                "unsupported expected result pattern {}",
+                fmt_ret(other)
+            ));
+        }
+    })
+}
+
+/// Bitwise comparison of an `f32`, or a NaN-class check for NaN patterns.
+fn f32_matches(bits: u32, pattern: &NanPattern<F32>) -> bool {
+    match pattern {
+        NanPattern::CanonicalNan => bits & F32_ABS == F32_QUIET_NAN,
+        NanPattern::ArithmeticNan => bits & F32_QUIET_NAN == F32_QUIET_NAN,
+        NanPattern::Value(expected) => expected.bits == bits,
+    }
+}
+
+/// Bitwise comparison of an `f64`, or a NaN-class check for NaN patterns.
+fn f64_matches(bits: u64, pattern: &NanPattern<F64>) -> bool {
+    match pattern {
+        NanPattern::CanonicalNan => bits & F64_ABS == F64_QUIET_NAN,
+        NanPattern::ArithmeticNan => bits & F64_QUIET_NAN == F64_QUIET_NAN,
+        NanPattern::Value(expected) => expected.bits == bits,
+    }
+}
+
+/// Renders a strata value, floats with both their value and raw bits.
+pub(crate) fn fmt_val(val: &Val) -> String {
+    match val {
+        Val::I32(x) => format!("i32:{x}"),
+        Val::I64(x) => format!("i64:{x}"),
+        Val::F32(bits) => format!("f32:{} (0x{bits:08x})", f32::from_bits(*bits)),
+        Val::F64(bits) => format!("f64:{} (0x{bits:016x})", f64::from_bits(*bits)),
+        Val::FuncRef(None) => "ref.null func".to_string(),
+        Val::FuncRef(Some(_)) => "ref.func".to_string(),
+        #[expect(unreachable_patterns, reason = "future-proofing for new Val variants")]
+        _ => "<unprintable value>".to_string(),
+    }
+}
+
+/// Renders a list of values as `[a, b, ...]`.
+pub(crate) fn fmt_vals(vals: &[Val]) -> String {
+    let parts: Vec<String> = vals.iter().map(fmt_val).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Renders one expected-result pattern.
+fn fmt_ret(pattern: &WastRetCore<'_>) -> String {
+    match pattern {
+        WastRetCore::I32(x) => format!("i32:{x}"),
+        WastRetCore::I64(x) => format!("i64:{x}"),
+        WastRetCore::F32(NanPattern::Value(x)) => {
+            format!("f32:{} (0x{:08x})", f32::from_bits(x.bits), x.bits)
+        }
+        WastRetCore::F64(NanPattern::Value(x)) => {
+            format!("f64:{} (0x{:016x})", f64::from_bits(x.bits), x.bits)
+        }
+        WastRetCore::F32(NanPattern::CanonicalNan) => "f32:nan:canonical".to_string(),
+        WastRetCore::F32(NanPattern::ArithmeticNan) => "f32:nan:arithmetic".to_string(),
+        WastRetCore::F64(NanPattern::CanonicalNan) => "f64:nan:canonical".to_string(),
+        WastRetCore::F64(NanPattern::ArithmeticNan) => "f64:nan:arithmetic".to_string(),
+        WastRetCore::V128(_) => "v128 pattern".to_string(),
+        WastRetCore::RefNull(None) => "ref.null".to_string(),
+        WastRetCore::RefNull(Some(heap)) => format!("ref.null {}", fmt_heap(heap)),
+        WastRetCore::RefExtern(None) => "ref.extern".to_string(),
+        WastRetCore::RefExtern(Some(n)) => format!("ref.extern {n}"),
+        WastRetCore::RefHost(n) => format!("ref.host {n}"),
+        WastRetCore::RefFunc(_) => "ref.func".to_string(),
+        WastRetCore::RefAny => "ref.any".to_string(),
+        WastRetCore::RefEq => "ref.eq".to_string(),
+        WastRetCore::RefArray => "ref.array".to_string(),
+        WastRetCore::RefStruct => "ref.struct".to_string(),
+        WastRetCore::RefI31 => "ref.i31".to_string(),
+        WastRetCore::RefI31Shared => "ref.i31_shared".to_string(),
+        WastRetCore::Either(options) => {
+            let parts: Vec<String> = options.iter().map(fmt_ret).collect();
+            format!("(either {})", parts.join(" "))
+        }
+    }
+}
+
+/// Renders a heap type briefly for messages.
+fn fmt_heap(heap: &HeapType<'_>) -> String {
+    match heap {
+        HeapType::Abstract { shared, ty } => {
+            let name = format!("{ty:?}").to_lowercase();
+            if *shared {
+                format!("(shared {name})")
+            } else {
+                name
+            }
+        }
+        HeapType::Concrete(_) | HeapType::Exact(_) => "<concrete type>".to_string(),
+    }
+}
+
+/// Renders a list of expected results as `[a, b, ...]`.
+fn fmt_rets(rets: &[WastRet<'_>]) -> String {
+    let parts: Vec<String> = rets
+        .iter()
+        .map(|ret| match ret {
+            WastRet::Core(core) => fmt_ret(core),
+            _ => "<component value>".to_string(),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f32_nan_classes() {
+        let canonical = NanPattern::CanonicalNan;
+        let arithmetic = NanPattern::ArithmeticNan;
+        assert!(f32_matches(0x7fc0_0000, &canonical));
+        assert!(f32_matches(0xffc0_0000, &canonical));
+        assert!(!f32_matches(0x7fc0_0001, &canonical));
+        assert!(!f32_matches(0x7fa0_0000, &canonical));
+        assert!(f32_matches(0x7fc0_0001, &arithmetic));
+        assert!(f32_matches(0xffff_ffff, &arithmetic));
+        assert!(!f32_matches(0x7fa0_0000, &arithmetic));
+        assert!(!f32_matches(0x3f80_0000, &arithmetic));
+    }
+
+    #[test]
+    fn f64_nan_classes() {
+        let canonical = NanPattern::CanonicalNan;
+        let arithmetic = NanPattern::ArithmeticNan;
+        assert!(f64_matches(0x7ff8_0000_0000_0000, &canonical));
+        assert!(f64_matches(0xfff8_0000_0000_0000, &canonical));
+        assert!(!f64_matches(0x7ff8_0000_0000_0001, &canonical));
+        assert!(f64_matches(0x7ff8_0000_0000_0001, &arithmetic));
+        assert!(!f64_matches(0x7ff4_0000_0000_0000, &arithmetic));
+        assert!(!f64_matches(0x3ff0_0000_0000_0000, &arithmetic));
+    }
+
+    #[test]
+    fn exact_float_bits() {
+        let zero = NanPattern::Value(F32 { bits: 0 });
+        assert!(f32_matches(0, &zero));
+        assert!(!f32_matches(0x8000_0000, &zero));
+    }
+}
