@@ -4,7 +4,7 @@
 //! only when one of the `MUST_PASS` scripts has a failing directive.
 //!
 //! Set `STRATA_WAST_FILTER=substring` to run only the scripts whose name
-//! contains `substring`.
+//! contains `substring`; every failure of those scripts is then printed.
 
 #![forbid(unsafe_code)]
 
@@ -80,21 +80,19 @@ fn run_script(script: &Script) -> ScriptReport {
 
 fn main() {
     let filter = std::env::var("STRATA_WAST_FILTER").ok();
-    let scripts: Vec<Script> = spec(SpecVersion::V1)
+    let mut scripts: Vec<Script> = spec(SpecVersion::V1)
         .filter(|file| filter.as_deref().is_none_or(|f| file.name().contains(f)))
         .map(|file| Script {
             name: file.name().to_string(),
             contents: file.raw(),
         })
         .collect();
-    let mut scripts = scripts;
     scripts.sort_by(|a, b| a.name.cmp(&b.name));
 
     // Run scripts on a few worker threads; results are printed in name order
     // afterwards so the output is deterministic.
     let next = AtomicUsize::new(0);
-    let outcomes: Mutex<Vec<Option<Outcome>>> =
-        Mutex::new(scripts.iter().map(|_| None).collect());
+    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(scripts.iter().map(|_| None).collect());
     let workers = thread::available_parallelism().map_or(1, usize::from);
     thread::scope(|scope| {
         for i in 0..workers {
@@ -140,11 +138,15 @@ fn main() {
         })
         .collect();
 
-    // Failures of the scripts that must pass, in detail.
+    // Failures in detail: those of the scripts that must pass, or of every
+    // selected script when a filter narrows the run down for debugging.
     let mut must_pass_failures = Vec::new();
     for outcome in &outcomes {
-        if MUST_PASS.contains(&outcome.name.as_str()) && !outcome.report.is_success() {
+        let must_pass = MUST_PASS.contains(&outcome.name.as_str());
+        if must_pass && !outcome.report.is_success() {
             must_pass_failures.push(outcome.name.as_str());
+        }
+        if must_pass || filter.is_some() {
             for failure in &outcome.report.failed {
                 println!("{}:{failure}", outcome.name);
             }

@@ -1,0 +1,281 @@
+//! Compiling a whole module: every function and trampoline, then linking them into one
+//! text section with no relocations left.
+
+use crate::func_environ::FuncEnvironment;
+use crate::func_translator::translate_function;
+use crate::{trampoline, trap_from_code, wasm_signature};
+use cranelift_codegen::binemit::Reloc;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{self, UserFuncName};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{Context, FinalizedRelocTarget};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use strata_environ::{
+    CompileError, CompiledModule, Compiler, DefinedFuncIndex, EntityRef, FunctionBodyInput,
+    FunctionLoc, Module, PrimaryMap, TrapSite, Tunables, VMOffsets,
+};
+use wasmparser::FuncValidatorAllocations;
+
+/// How hard Cranelift optimizes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum OptLevel {
+    /// No optimization: fastest compilation.
+    None,
+    /// Optimize for speed (the default).
+    #[default]
+    Speed,
+    /// Optimize for speed and size.
+    SpeedAndSize,
+}
+
+/// Compiles modules for the host with Cranelift.
+pub struct CraneliftCompiler {
+    isa: OwnedTargetIsa,
+    tunables: Tunables,
+}
+
+/// The machine code of one function or trampoline, before linking.
+struct CompiledFunction {
+    code: Vec<u8>,
+    alignment: u32,
+    /// `(offset in function, kind, addend, callee)`.
+    relocs: Vec<(u32, Reloc, i64, DefinedFuncIndex)>,
+    /// `(offset in function, trap)`.
+    traps: Vec<TrapSite>,
+    /// `(offset in function, wasm offset)`.
+    srclocs: Vec<(u32, u32)>,
+}
+
+fn codegen_error(e: impl std::fmt::Display) -> CompileError {
+    CompileError::Codegen(e.to_string())
+}
+
+impl CraneliftCompiler {
+    /// A compiler for the host CPU.
+    ///
+    /// # Errors
+    /// Fails if the host is not a supported target or lacks a required CPU feature.
+    pub fn new(
+        tunables: Tunables,
+        opt_level: OptLevel,
+        nan_canonicalization: bool,
+    ) -> Result<CraneliftCompiler, CompileError> {
+        let mut flags = settings::builder();
+        let opt = match opt_level {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+            OptLevel::SpeedAndSize => "speed_and_size",
+        };
+        let settings: [(&str, &str); 7] = [
+            ("opt_level", opt),
+            // Backtraces and trap unwinding walk frame pointers.
+            ("preserve_frame_pointers", "true"),
+            // Big frames touch their pages in order so the stack guard is never skipped.
+            ("enable_probestack", "true"),
+            ("probestack_strategy", "inline"),
+            ("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }),
+            ("enable_nan_canonicalization", if nan_canonicalization { "true" } else { "false" }),
+            ("unwind_info", "false"),
+        ];
+        for (name, value) in settings {
+            flags.set(name, value).map_err(codegen_error)?;
+        }
+        let isa = cranelift_native::builder()
+            .map_err(codegen_error)?
+            .finish(settings::Flags::new(flags))
+            .map_err(codegen_error)?;
+        Ok(CraneliftCompiler { isa, tunables })
+    }
+
+    fn pointer(&self) -> ir::Type {
+        self.isa.pointer_type()
+    }
+
+    fn compile_body(
+        &self,
+        module: &Module,
+        offsets: &VMOffsets,
+        index: DefinedFuncIndex,
+        input: FunctionBodyInput<'_>,
+        cx: &mut (Context, FunctionBuilderContext, Option<FuncValidatorAllocations>),
+    ) -> Result<CompiledFunction, CompileError> {
+        let (ctx, fctx, allocs) = cx;
+        let func_index = module.func_index(index);
+        let ty = module.func_type(func_index);
+        ctx.clear();
+        ctx.func.signature = wasm_signature(ty, self.pointer());
+        ctx.func.name = UserFuncName::user(0, index.as_u32());
+
+        // The stack limit lives in the store context; every non-leaf prologue checks it.
+        let vmctx = ctx.func.create_global_value(ir::GlobalValueData::VMContext);
+        let readonly = ctx.func.dfg.mem_flags.insert_unchecked(ir::MemFlagsData::trusted().with_readonly());
+        let store_ctx = ctx.func.create_global_value(ir::GlobalValueData::Load {
+            base: vmctx,
+            offset: i32::try_from(offsets.vmctx_store_context()).expect("small").into(),
+            global_type: self.pointer(),
+            flags: readonly,
+        });
+        let limit = ctx.func.create_global_value(ir::GlobalValueData::Load {
+            base: store_ctx,
+            offset: i32::from(offsets.vmstore_context_stack_limit()).into(),
+            global_type: self.pointer(),
+            flags: readonly,
+        });
+        ctx.func.stack_limit = Some(limit);
+
+        let mut validator = input.validator.into_validator(allocs.take().unwrap_or_default());
+        let builder = FunctionBuilder::new(&mut ctx.func, fctx);
+        let env = FuncEnvironment {
+            module,
+            offsets,
+            tunables: &self.tunables,
+            pointer: self.pointer(),
+            vmctx: ir::Value::from_u32(0),
+            host_call_conv: self.isa.default_call_conv(),
+        };
+        translate_function(
+            env,
+            builder,
+            self.isa.frontend_config(),
+            &input.body,
+            &mut validator,
+            ty.params(),
+            ty.results(),
+        )?;
+        *allocs = Some(validator.into_allocations());
+        self.finish(ctx)
+    }
+
+    fn finish(&self, ctx: &mut Context) -> Result<CompiledFunction, CompileError> {
+        let mut ctrl = ControlPlane::default();
+        let names = ctx.func.params.user_named_funcs().clone();
+        let compiled = ctx
+            .compile(&*self.isa, &mut ctrl)
+            .map_err(|e| codegen_error(format!("{:?}", e.inner)))?;
+        let buffer = &compiled.buffer;
+        let mut relocs = Vec::new();
+        for r in buffer.relocs() {
+            let FinalizedRelocTarget::ExternalName(ir::ExternalName::User(name)) = r.target else {
+                return Err(codegen_error(format!("unexpected relocation target {:?}", r.target)));
+            };
+            let callee = names[name].index;
+            relocs.push((r.offset, r.kind, r.addend, DefinedFuncIndex::from_u32(callee)));
+        }
+        let mut traps = Vec::new();
+        for t in buffer.traps() {
+            let trap = trap_from_code(t.code)
+                .ok_or_else(|| codegen_error(format!("unknown trap code {}", t.code)))?;
+            traps.push(TrapSite { offset: t.offset, trap });
+        }
+        let srclocs = buffer
+            .get_srclocs_sorted()
+            .iter()
+            .filter(|s| !s.loc.is_default())
+            .map(|s| (s.start, s.loc.bits()))
+            .collect();
+        Ok(CompiledFunction {
+            code: buffer.data().to_vec(),
+            alignment: buffer.alignment,
+            relocs,
+            traps,
+            srclocs,
+        })
+    }
+
+    fn link(
+        &self,
+        functions: Vec<CompiledFunction>,
+        array_to_wasm: Vec<(DefinedFuncIndex, CompiledFunction)>,
+        wasm_to_array: Vec<CompiledFunction>,
+    ) -> Result<CompiledModule, CompileError> {
+        let mut text = self.isa.text_section_builder(functions.len());
+        let mut ctrl = ControlPlane::default();
+        let mut out = CompiledModule::default();
+        let min_align = self.isa.function_alignment().minimum;
+        let mut place = |f: &CompiledFunction, labeled: bool, out: &mut CompiledModule| {
+            let align = f.alignment.max(min_align);
+            let start = text.append(labeled, &f.code, align, &mut ctrl);
+            for &(offset, kind, addend, callee) in &f.relocs {
+                if !text.resolve_reloc(start + u64::from(offset), kind, addend, callee.index()) {
+                    return Err(codegen_error(format!("unsupported relocation {kind:?}")));
+                }
+            }
+            let start = u32::try_from(start).map_err(|_| codegen_error("text section over 4 GiB"))?;
+            out.traps.extend(f.traps.iter().map(|t| TrapSite { offset: start + t.offset, trap: t.trap }));
+            out.address_map.extend(f.srclocs.iter().map(|&(o, w)| (start + o, w)));
+            let length = u32::try_from(f.code.len()).map_err(|_| codegen_error("function over 4 GiB"))?;
+            Ok(FunctionLoc { start, length })
+        };
+        for f in &functions {
+            let loc = place(f, true, &mut out)?;
+            out.functions.push(loc);
+        }
+        for (index, f) in &array_to_wasm {
+            let loc = place(f, false, &mut out)?;
+            out.array_to_wasm_trampolines.push((*index, loc));
+        }
+        for f in &wasm_to_array {
+            let loc = place(f, false, &mut out)?;
+            out.wasm_to_array_trampolines.push(loc);
+        }
+        out.text = text.finish(&mut ctrl);
+        out.traps.sort_by_key(|t| t.offset);
+        out.address_map.sort_by_key(|&(o, _)| o);
+        Ok(out)
+    }
+}
+
+type Scratch = (Context, FunctionBuilderContext, Option<FuncValidatorAllocations>);
+
+fn scratch() -> Scratch {
+    (Context::new(), FunctionBuilderContext::new(), None)
+}
+
+impl Compiler for CraneliftCompiler {
+    fn compile_module(
+        &self,
+        module: &Module,
+        bodies: PrimaryMap<DefinedFuncIndex, FunctionBodyInput<'_>>,
+    ) -> Result<CompiledModule, CompileError> {
+        let offsets = VMOffsets::new(self.isa.pointer_bytes(), module);
+        let bodies: Vec<_> = bodies.into_iter().collect();
+        let compile = |cx: &mut Scratch, (index, input): (DefinedFuncIndex, FunctionBodyInput<'_>)| {
+            self.compile_body(module, &offsets, index, input, cx)
+        };
+        #[cfg(feature = "parallel-compilation")]
+        let functions: Vec<CompiledFunction> = {
+            use rayon::prelude::*;
+            bodies.into_par_iter().map_init(scratch, compile).collect::<Result<_, _>>()?
+        };
+        #[cfg(not(feature = "parallel-compilation"))]
+        let functions: Vec<CompiledFunction> = {
+            let mut cx = scratch();
+            bodies.into_iter().map(|b| compile(&mut cx, b)).collect::<Result<_, _>>()?
+        };
+
+        let (ctx, fctx, _) = &mut scratch();
+        let pointer = self.pointer();
+        let conv = self.isa.default_call_conv();
+        let mut array_to_wasm = Vec::new();
+        for (index, f) in module.functions.iter() {
+            let Some(def) = module.defined_func_index(index) else { continue };
+            if f.func_ref.is_none() {
+                continue;
+            }
+            ctx.clear();
+            let ty = &module.types[f.signature];
+            let fe = self.isa.frontend_config();
+            trampoline::array_to_wasm(&mut ctx.func, fctx, &offsets, pointer, conv, fe, def, ty);
+            array_to_wasm.push((def, self.finish(ctx)?));
+        }
+        let mut wasm_to_array = Vec::new();
+        for ty in module.types.values() {
+            ctx.clear();
+            let fe = self.isa.frontend_config();
+            trampoline::wasm_to_array(&mut ctx.func, fctx, &offsets, pointer, conv, fe, ty);
+            wasm_to_array.push(self.finish(ctx)?);
+        }
+        self.link(functions, array_to_wasm, wasm_to_array)
+    }
+}

@@ -1,0 +1,267 @@
+//! How compiled code reaches instance state through the vmctx: memories with their
+//! bounds checks, globals, tables, calls and libcalls.
+
+use crate::{trap_code, wasm_signature};
+use cranelift_codegen::ir::{
+    self, InstBuilder, MemFlagsData, Value, condcodes::IntCC, types,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::FunctionBuilder;
+use strata_environ::{
+    BuiltinFunctionIndex, FuncIndex, GlobalIndex, MemoryIndex, MemoryStyle, Module,
+    TableIndex, Trap, Tunables, TypeIndex, VMOffsets,
+};
+
+/// Per-function state for reaching the vmctx.
+pub(crate) struct FuncEnvironment<'a> {
+    pub(crate) module: &'a Module,
+    pub(crate) offsets: &'a VMOffsets,
+    pub(crate) tunables: &'a Tunables,
+    pub(crate) pointer: ir::Type,
+    /// The function's own vmctx (its first parameter).
+    pub(crate) vmctx: Value,
+    /// The calling convention of runtime functions (the host's C convention).
+    pub(crate) host_call_conv: CallConv,
+}
+
+/// Flags for loads of vmctx fields that never change while an instance lives: such
+/// loads may be merged and hoisted out of loops.
+fn constant_field() -> MemFlagsData {
+    MemFlagsData::trusted().with_readonly().with_can_move()
+}
+
+/// Flags for linear-memory accesses: little-endian, and a fault means the access was
+/// out of bounds.
+pub(crate) fn heap_flags() -> MemFlagsData {
+    MemFlagsData::new().with_endianness(ir::Endianness::Little)
+}
+
+fn offset(o: u32) -> i32 {
+    i32::try_from(o).expect("vmctx offsets fit in i32")
+}
+
+/// An access to linear memory, after its bounds check: the address to use and the static
+/// offset to put in the instruction.
+pub(crate) struct HeapAddress {
+    pub(crate) addr: Value,
+    pub(crate) offset: i32,
+}
+
+impl FuncEnvironment<'_> {
+    fn load_ptr(&self, b: &mut FunctionBuilder, flags: MemFlagsData, base: Value, off: u32) -> Value {
+        b.ins().load(self.pointer, flags, base, offset(off))
+    }
+
+    fn memory_definition(&self, b: &mut FunctionBuilder, memory: MemoryIndex) -> Value {
+        let off = self.offsets.vmctx_memory_definition_ptr(memory);
+        self.load_ptr(b, constant_field(), self.vmctx, off)
+    }
+
+    fn memory_style(&self, memory: MemoryIndex) -> MemoryStyle {
+        self.tunables.memory_style(&self.module.memories[memory])
+    }
+
+    /// The current byte length of `memory`.
+    fn memory_length(&self, b: &mut FunctionBuilder, memory: MemoryIndex) -> Value {
+        let def = self.memory_definition(b, memory);
+        let off = u32::from(self.offsets.vmmemory_definition_current_length());
+        self.load_ptr(b, MemFlagsData::trusted(), def, off)
+    }
+
+    /// Checks an access of `size` bytes at `index + static_offset` and returns where it is.
+    pub(crate) fn heap_address(
+        &self,
+        b: &mut FunctionBuilder,
+        memory: MemoryIndex,
+        index: Value,
+        static_offset: u64,
+        size: u8,
+    ) -> HeapAddress {
+        let def = self.memory_definition(b, memory);
+        let style = self.memory_style(memory);
+        let base_flags = match style {
+            MemoryStyle::Static { .. } => constant_field(),
+            MemoryStyle::Dynamic { .. } => MemFlagsData::trusted(),
+        };
+        let base_off = u32::from(self.offsets.vmmemory_definition_base());
+        let base = self.load_ptr(b, base_flags, def, base_off);
+        let memory64 = self.module.memories[memory].memory64;
+        let index = if memory64 { index } else { b.ins().uextend(types::I64, index) };
+        let end = static_offset.saturating_add(u64::from(size));
+
+        // A 32-bit index plus the access's end stays inside reservation + guard: any
+        // out-of-bounds access faults on the guard, and the trap handler reports it.
+        let elide = match style {
+            MemoryStyle::Static { reservation } => {
+                !memory64
+                    && u64::from(u32::MAX).saturating_add(end)
+                        <= reservation.saturating_add(self.tunables.memory_guard_size)
+            }
+            MemoryStyle::Dynamic { .. } => false,
+        };
+        if !elide {
+            let length = self.memory_length(b, memory);
+            let oob = match i64::try_from(end) {
+                Ok(end) if !memory64 => {
+                    // index < 2^32 and end < 2^33: the sum cannot overflow.
+                    let last = b.ins().iadd_imm_s(index, end);
+                    b.ins().icmp(IntCC::UnsignedGreaterThan, last, length)
+                }
+                _ => {
+                    let end = b.ins().iconst(types::I64, end.cast_signed());
+                    let (last, overflow) = b.ins().uadd_overflow(index, end);
+                    let past = b.ins().icmp(IntCC::UnsignedGreaterThan, last, length);
+                    b.ins().bor(past, overflow)
+                }
+            };
+            b.ins().trapnz(oob, trap_code(Trap::MemoryOutOfBounds));
+        }
+        let addr = b.ins().iadd(base, index);
+        match i32::try_from(static_offset) {
+            Ok(offset) => HeapAddress { addr, offset },
+            Err(_) => {
+                let addr = b.ins().iadd_imm_s(addr, static_offset.cast_signed());
+                HeapAddress { addr, offset: 0 }
+            }
+        }
+    }
+
+    /// `memory.size`, in pages.
+    pub(crate) fn memory_size(&self, b: &mut FunctionBuilder, memory: MemoryIndex) -> Value {
+        let length = self.memory_length(b, memory);
+        let log2 = i64::from(self.module.memories[memory].page_size_log2);
+        let pages = b.ins().ushr_imm_u(length, log2);
+        if self.module.memories[memory].memory64 { pages } else { b.ins().ireduce(types::I32, pages) }
+    }
+
+    /// `memory.grow`: the old size in pages, or -1.
+    pub(crate) fn memory_grow(&self, b: &mut FunctionBuilder, memory: MemoryIndex, delta: Value) -> Value {
+        let memory64 = self.module.memories[memory].memory64;
+        let delta = if memory64 { delta } else { b.ins().uextend(types::I64, delta) };
+        let index = b.ins().iconst(types::I32, i64::from(memory.as_u32()));
+        let mut sig = ir::Signature::new(self.host_call_conv);
+        sig.params.extend([
+            ir::AbiParam::new(self.pointer),
+            ir::AbiParam::new(types::I64),
+            ir::AbiParam::new(types::I32),
+        ]);
+        sig.returns.push(ir::AbiParam::new(types::I64));
+        let vmctx = self.vmctx;
+        let result = self.call_builtin(b, BuiltinFunctionIndex::MemoryGrow, sig, &[vmctx, delta, index]);
+        let old = result[0];
+        if memory64 { old } else { b.ins().ireduce(types::I32, old) }
+    }
+
+    pub(crate) fn call_builtin(
+        &self,
+        b: &mut FunctionBuilder,
+        builtin: BuiltinFunctionIndex,
+        sig: ir::Signature,
+        args: &[Value],
+    ) -> Vec<Value> {
+        let table = self.load_ptr(b, constant_field(), self.vmctx, self.offsets.vmctx_builtin_functions());
+        let func = self.load_ptr(b, constant_field(), table, self.offsets.builtin_function(builtin));
+        let sig = b.import_signature(sig);
+        let call = b.ins().call_indirect(sig, func, args);
+        b.inst_results(call).to_vec()
+    }
+
+    /// Where global `index` is stored: a base pointer and an offset from it.
+    pub(crate) fn global_address(&self, b: &mut FunctionBuilder, index: GlobalIndex) -> (Value, i32) {
+        match self.module.defined_global_index(index) {
+            Some(def) => (self.vmctx, offset(self.offsets.vmctx_global_definition(def))),
+            None => {
+                let off = self.offsets.vmctx_global_import_ptr(index);
+                (self.load_ptr(b, constant_field(), self.vmctx, off), 0)
+            }
+        }
+    }
+
+    /// The table's element base and current length (as a pointer-sized integer).
+    fn table_base_and_length(&self, b: &mut FunctionBuilder, table: TableIndex) -> (Value, Value) {
+        let def_off = self.offsets.vmctx_table_definition_ptr(table);
+        let def = self.load_ptr(b, constant_field(), self.vmctx, def_off);
+        let base = self.load_ptr(b, MemFlagsData::trusted(), def, u32::from(self.offsets.vmtable_definition_base()));
+        let len_off = u32::from(self.offsets.vmtable_definition_current_elements());
+        let length = self.load_ptr(b, MemFlagsData::trusted(), def, len_off);
+        (base, length)
+    }
+
+    /// Calls function `callee` directly.
+    pub(crate) fn call(&self, b: &mut FunctionBuilder, callee: FuncIndex, args: &[Value]) -> Vec<Value> {
+        let ty = self.module.func_type(callee);
+        let mut full = Vec::with_capacity(args.len() + 2);
+        let call = match self.module.defined_func_index(callee) {
+            Some(def) => {
+                let sig = b.import_signature(wasm_signature(ty, self.pointer));
+                let name = b.func.declare_imported_user_function(ir::UserExternalName {
+                    namespace: 0,
+                    index: def.as_u32(),
+                });
+                let func = b.import_function(ir::ExtFuncData {
+                    name: ir::ExternalName::User(name),
+                    signature: sig,
+                    colocated: true,
+                    patchable: false,
+                });
+                full.extend([self.vmctx, self.vmctx]);
+                full.extend_from_slice(args);
+                b.ins().call(func, &full)
+            }
+            None => {
+                let import = self.offsets.vmctx_function_import(callee);
+                let wasm_call_off = import + u32::from(self.offsets.vmfunction_import_wasm_call());
+                let vmctx_off = import + u32::from(self.offsets.vmfunction_import_vmctx());
+                let code = self.load_ptr(b, constant_field(), self.vmctx, wasm_call_off);
+                let callee_vmctx = self.load_ptr(b, constant_field(), self.vmctx, vmctx_off);
+                full.extend([callee_vmctx, self.vmctx]);
+                full.extend_from_slice(args);
+                let sig = b.import_signature(wasm_signature(ty, self.pointer));
+                b.ins().call_indirect(sig, code, &full)
+            }
+        };
+        b.inst_results(call).to_vec()
+    }
+
+    /// `call_indirect` of type `ty` through `table` at `index`.
+    pub(crate) fn call_indirect(
+        &self,
+        b: &mut FunctionBuilder,
+        table: TableIndex,
+        ty: TypeIndex,
+        index: Value,
+        args: &[Value],
+    ) -> Vec<Value> {
+        let (base, length) = self.table_base_and_length(b, table);
+        let index = if self.module.tables[table].table64 { index } else { b.ins().uextend(types::I64, index) };
+        let oob = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, index, length);
+        b.ins().trapnz(oob, trap_code(Trap::TableOutOfBounds));
+        let elem_size = i64::from(self.offsets.pointer_size());
+        let scaled = b.ins().imul_imm_s(index, elem_size);
+        let slot = b.ins().iadd(base, scaled);
+        let func_ref = b.ins().load(self.pointer, MemFlagsData::trusted(), slot, 0);
+
+        // A null entry faults on this load: the trap table names the cause.
+        let null_flags = MemFlagsData::trusted()
+            .with_trap_code(Some(trap_code(Trap::IndirectCallToNull)));
+        let actual = b.ins().load(
+            types::I32,
+            null_flags,
+            func_ref,
+            i32::from(self.offsets.vm_func_ref_type_index()),
+        );
+        let type_ids = self.load_ptr(b, constant_field(), self.vmctx, self.offsets.vmctx_type_ids());
+        let expected = b.ins().load(types::I32, constant_field(), type_ids, offset(ty.as_u32() * 4));
+        let mismatch = b.ins().icmp(IntCC::NotEqual, actual, expected);
+        b.ins().trapnz(mismatch, trap_code(Trap::BadSignature));
+
+        let code = self.load_ptr(b, MemFlagsData::trusted(), func_ref, u32::from(self.offsets.vm_func_ref_wasm_call()));
+        let callee_vmctx = self.load_ptr(b, MemFlagsData::trusted(), func_ref, u32::from(self.offsets.vm_func_ref_vmctx()));
+        let mut full = Vec::with_capacity(args.len() + 2);
+        full.extend([callee_vmctx, self.vmctx]);
+        full.extend_from_slice(args);
+        let sig = b.import_signature(wasm_signature(&self.module.types[ty], self.pointer));
+        let call = b.ins().call_indirect(sig, code, &full);
+        b.inst_results(call).to_vec()
+    }
+}
