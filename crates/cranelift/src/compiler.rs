@@ -74,8 +74,22 @@ impl CraneliftCompiler {
             // Big frames touch their pages in order so the stack guard is never skipped.
             ("enable_probestack", "true"),
             ("probestack_strategy", "inline"),
-            ("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }),
-            ("enable_nan_canonicalization", if nan_canonicalization { "true" } else { "false" }),
+            (
+                "enable_verifier",
+                if cfg!(debug_assertions) {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
+            (
+                "enable_nan_canonicalization",
+                if nan_canonicalization {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
             ("unwind_info", "false"),
         ];
         for (name, value) in settings {
@@ -98,7 +112,11 @@ impl CraneliftCompiler {
         offsets: &VMOffsets,
         index: DefinedFuncIndex,
         input: FunctionBodyInput<'_>,
-        cx: &mut (Context, FunctionBuilderContext, Option<FuncValidatorAllocations>),
+        cx: &mut (
+            Context,
+            FunctionBuilderContext,
+            Option<FuncValidatorAllocations>,
+        ),
     ) -> Result<CompiledFunction, CompileError> {
         let (ctx, fctx, allocs) = cx;
         let func_index = module.func_index(index);
@@ -109,10 +127,16 @@ impl CraneliftCompiler {
 
         // The stack limit lives in the store context; every non-leaf prologue checks it.
         let vmctx = ctx.func.create_global_value(ir::GlobalValueData::VMContext);
-        let readonly = ctx.func.dfg.mem_flags.insert_unchecked(ir::MemFlagsData::trusted().with_readonly());
+        let readonly = ctx
+            .func
+            .dfg
+            .mem_flags
+            .insert_unchecked(ir::MemFlagsData::trusted().with_readonly());
         let store_ctx = ctx.func.create_global_value(ir::GlobalValueData::Load {
             base: vmctx,
-            offset: i32::try_from(offsets.vmctx_store_context()).expect("small").into(),
+            offset: i32::try_from(offsets.vmctx_store_context())
+                .expect("small")
+                .into(),
             global_type: self.pointer(),
             flags: readonly,
         });
@@ -124,7 +148,9 @@ impl CraneliftCompiler {
         });
         ctx.func.stack_limit = Some(limit);
 
-        let mut validator = input.validator.into_validator(allocs.take().unwrap_or_default());
+        let mut validator = input
+            .validator
+            .into_validator(allocs.take().unwrap_or_default());
         let builder = FunctionBuilder::new(&mut ctx.func, fctx);
         let env = FuncEnvironment {
             module,
@@ -157,16 +183,27 @@ impl CraneliftCompiler {
         let mut relocs = Vec::new();
         for r in buffer.relocs() {
             let FinalizedRelocTarget::ExternalName(ir::ExternalName::User(name)) = r.target else {
-                return Err(codegen_error(format!("unexpected relocation target {:?}", r.target)));
+                return Err(codegen_error(format!(
+                    "unexpected relocation target {:?}",
+                    r.target
+                )));
             };
             let callee = names[name].index;
-            relocs.push((r.offset, r.kind, r.addend, DefinedFuncIndex::from_u32(callee)));
+            relocs.push((
+                r.offset,
+                r.kind,
+                r.addend,
+                DefinedFuncIndex::from_u32(callee),
+            ));
         }
         let mut traps = Vec::new();
         for t in buffer.traps() {
             let trap = trap_from_code(t.code)
                 .ok_or_else(|| codegen_error(format!("unknown trap code {}", t.code)))?;
-            traps.push(TrapSite { offset: t.offset, trap });
+            traps.push(TrapSite {
+                offset: t.offset,
+                trap,
+            });
         }
         let srclocs = buffer
             .get_srclocs_sorted()
@@ -201,10 +238,16 @@ impl CraneliftCompiler {
                     return Err(codegen_error(format!("unsupported relocation {kind:?}")));
                 }
             }
-            let start = u32::try_from(start).map_err(|_| codegen_error("text section over 4 GiB"))?;
-            out.traps.extend(f.traps.iter().map(|t| TrapSite { offset: start + t.offset, trap: t.trap }));
-            out.address_map.extend(f.srclocs.iter().map(|&(o, w)| (start + o, w)));
-            let length = u32::try_from(f.code.len()).map_err(|_| codegen_error("function over 4 GiB"))?;
+            let start =
+                u32::try_from(start).map_err(|_| codegen_error("text section over 4 GiB"))?;
+            out.traps.extend(f.traps.iter().map(|t| TrapSite {
+                offset: start + t.offset,
+                trap: t.trap,
+            }));
+            out.address_map
+                .extend(f.srclocs.iter().map(|&(o, w)| (start + o, w)));
+            let length =
+                u32::try_from(f.code.len()).map_err(|_| codegen_error("function over 4 GiB"))?;
             Ok(FunctionLoc { start, length })
         };
         for f in &functions {
@@ -226,7 +269,11 @@ impl CraneliftCompiler {
     }
 }
 
-type Scratch = (Context, FunctionBuilderContext, Option<FuncValidatorAllocations>);
+type Scratch = (
+    Context,
+    FunctionBuilderContext,
+    Option<FuncValidatorAllocations>,
+);
 
 fn scratch() -> Scratch {
     (Context::new(), FunctionBuilderContext::new(), None)
@@ -240,18 +287,25 @@ impl Compiler for CraneliftCompiler {
     ) -> Result<CompiledModule, CompileError> {
         let offsets = VMOffsets::new(self.isa.pointer_bytes(), module);
         let bodies: Vec<_> = bodies.into_iter().collect();
-        let compile = |cx: &mut Scratch, (index, input): (DefinedFuncIndex, FunctionBodyInput<'_>)| {
-            self.compile_body(module, &offsets, index, input, cx)
-        };
+        let compile =
+            |cx: &mut Scratch, (index, input): (DefinedFuncIndex, FunctionBodyInput<'_>)| {
+                self.compile_body(module, &offsets, index, input, cx)
+            };
         #[cfg(feature = "parallel-compilation")]
         let functions: Vec<CompiledFunction> = {
             use rayon::prelude::*;
-            bodies.into_par_iter().map_init(scratch, compile).collect::<Result<_, _>>()?
+            bodies
+                .into_par_iter()
+                .map_init(scratch, compile)
+                .collect::<Result<_, _>>()?
         };
         #[cfg(not(feature = "parallel-compilation"))]
         let functions: Vec<CompiledFunction> = {
             let mut cx = scratch();
-            bodies.into_iter().map(|b| compile(&mut cx, b)).collect::<Result<_, _>>()?
+            bodies
+                .into_iter()
+                .map(|b| compile(&mut cx, b))
+                .collect::<Result<_, _>>()?
         };
 
         let (ctx, fctx, _) = &mut scratch();
@@ -259,7 +313,9 @@ impl Compiler for CraneliftCompiler {
         let conv = self.isa.default_call_conv();
         let mut array_to_wasm = Vec::new();
         for (index, f) in module.functions.iter() {
-            let Some(def) = module.defined_func_index(index) else { continue };
+            let Some(def) = module.defined_func_index(index) else {
+                continue;
+            };
             if f.func_ref.is_none() {
                 continue;
             }

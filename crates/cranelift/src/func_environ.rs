@@ -2,14 +2,12 @@
 //! bounds checks, globals, tables, calls and libcalls.
 
 use crate::{trap_code, wasm_signature};
-use cranelift_codegen::ir::{
-    self, InstBuilder, MemFlagsData, Value, condcodes::IntCC, types,
-};
+use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value, condcodes::IntCC, types};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 use strata_environ::{
-    BuiltinFunctionIndex, FuncIndex, GlobalIndex, MemoryIndex, MemoryStyle, Module,
-    TableIndex, Trap, Tunables, TypeIndex, VMOffsets,
+    BuiltinFunctionIndex, FuncIndex, GlobalIndex, MemoryIndex, MemoryStyle, Module, TableIndex,
+    Trap, Tunables, TypeIndex, VMOffsets,
 };
 
 /// Per-function state for reaching the vmctx.
@@ -48,7 +46,13 @@ pub(crate) struct HeapAddress {
 }
 
 impl FuncEnvironment<'_> {
-    fn load_ptr(&self, b: &mut FunctionBuilder, flags: MemFlagsData, base: Value, off: u32) -> Value {
+    fn load_ptr(
+        &self,
+        b: &mut FunctionBuilder,
+        flags: MemFlagsData,
+        base: Value,
+        off: u32,
+    ) -> Value {
         b.ins().load(self.pointer, flags, base, offset(off))
     }
 
@@ -86,7 +90,11 @@ impl FuncEnvironment<'_> {
         let base_off = u32::from(self.offsets.vmmemory_definition_base());
         let base = self.load_ptr(b, base_flags, def, base_off);
         let memory64 = self.module.memories[memory].memory64;
-        let index = if memory64 { index } else { b.ins().uextend(types::I64, index) };
+        let index = if memory64 {
+            index
+        } else {
+            b.ins().uextend(types::I64, index)
+        };
         let end = static_offset.saturating_add(u64::from(size));
 
         // A 32-bit index plus the access's end stays inside reservation + guard: any
@@ -131,13 +139,26 @@ impl FuncEnvironment<'_> {
         let length = self.memory_length(b, memory);
         let log2 = i64::from(self.module.memories[memory].page_size_log2);
         let pages = b.ins().ushr_imm_u(length, log2);
-        if self.module.memories[memory].memory64 { pages } else { b.ins().ireduce(types::I32, pages) }
+        if self.module.memories[memory].memory64 {
+            pages
+        } else {
+            b.ins().ireduce(types::I32, pages)
+        }
     }
 
     /// `memory.grow`: the old size in pages, or -1.
-    pub(crate) fn memory_grow(&self, b: &mut FunctionBuilder, memory: MemoryIndex, delta: Value) -> Value {
+    pub(crate) fn memory_grow(
+        &self,
+        b: &mut FunctionBuilder,
+        memory: MemoryIndex,
+        delta: Value,
+    ) -> Value {
         let memory64 = self.module.memories[memory].memory64;
-        let delta = if memory64 { delta } else { b.ins().uextend(types::I64, delta) };
+        let delta = if memory64 {
+            delta
+        } else {
+            b.ins().uextend(types::I64, delta)
+        };
         let index = b.ins().iconst(types::I32, i64::from(memory.as_u32()));
         let mut sig = ir::Signature::new(self.host_call_conv);
         sig.params.extend([
@@ -147,9 +168,18 @@ impl FuncEnvironment<'_> {
         ]);
         sig.returns.push(ir::AbiParam::new(types::I64));
         let vmctx = self.vmctx;
-        let result = self.call_builtin(b, BuiltinFunctionIndex::MemoryGrow, sig, &[vmctx, delta, index]);
+        let result = self.call_builtin(
+            b,
+            BuiltinFunctionIndex::MemoryGrow,
+            sig,
+            &[vmctx, delta, index],
+        );
         let old = result[0];
-        if memory64 { old } else { b.ins().ireduce(types::I32, old) }
+        if memory64 {
+            old
+        } else {
+            b.ins().ireduce(types::I32, old)
+        }
     }
 
     pub(crate) fn call_builtin(
@@ -159,17 +189,34 @@ impl FuncEnvironment<'_> {
         sig: ir::Signature,
         args: &[Value],
     ) -> Vec<Value> {
-        let table = self.load_ptr(b, constant_field(), self.vmctx, self.offsets.vmctx_builtin_functions());
-        let func = self.load_ptr(b, constant_field(), table, self.offsets.builtin_function(builtin));
+        let table = self.load_ptr(
+            b,
+            constant_field(),
+            self.vmctx,
+            self.offsets.vmctx_builtin_functions(),
+        );
+        let func = self.load_ptr(
+            b,
+            constant_field(),
+            table,
+            self.offsets.builtin_function(builtin),
+        );
         let sig = b.import_signature(sig);
         let call = b.ins().call_indirect(sig, func, args);
         b.inst_results(call).to_vec()
     }
 
     /// Where global `index` is stored: a base pointer and an offset from it.
-    pub(crate) fn global_address(&self, b: &mut FunctionBuilder, index: GlobalIndex) -> (Value, i32) {
+    pub(crate) fn global_address(
+        &self,
+        b: &mut FunctionBuilder,
+        index: GlobalIndex,
+    ) -> (Value, i32) {
         match self.module.defined_global_index(index) {
-            Some(def) => (self.vmctx, offset(self.offsets.vmctx_global_definition(def))),
+            Some(def) => (
+                self.vmctx,
+                offset(self.offsets.vmctx_global_definition(def)),
+            ),
             None => {
                 let off = self.offsets.vmctx_global_import_ptr(index);
                 (self.load_ptr(b, constant_field(), self.vmctx, off), 0)
@@ -181,14 +228,24 @@ impl FuncEnvironment<'_> {
     fn table_base_and_length(&self, b: &mut FunctionBuilder, table: TableIndex) -> (Value, Value) {
         let def_off = self.offsets.vmctx_table_definition_ptr(table);
         let def = self.load_ptr(b, constant_field(), self.vmctx, def_off);
-        let base = self.load_ptr(b, MemFlagsData::trusted(), def, u32::from(self.offsets.vmtable_definition_base()));
+        let base = self.load_ptr(
+            b,
+            MemFlagsData::trusted(),
+            def,
+            u32::from(self.offsets.vmtable_definition_base()),
+        );
         let len_off = u32::from(self.offsets.vmtable_definition_current_elements());
         let length = self.load_ptr(b, MemFlagsData::trusted(), def, len_off);
         (base, length)
     }
 
     /// Calls function `callee` directly.
-    pub(crate) fn call(&self, b: &mut FunctionBuilder, callee: FuncIndex, args: &[Value]) -> Vec<Value> {
+    pub(crate) fn call(
+        &self,
+        b: &mut FunctionBuilder,
+        callee: FuncIndex,
+        args: &[Value],
+    ) -> Vec<Value> {
         let ty = self.module.func_type(callee);
         let mut full = Vec::with_capacity(args.len() + 2);
         let call = match self.module.defined_func_index(callee) {
@@ -233,8 +290,14 @@ impl FuncEnvironment<'_> {
         args: &[Value],
     ) -> Vec<Value> {
         let (base, length) = self.table_base_and_length(b, table);
-        let index = if self.module.tables[table].table64 { index } else { b.ins().uextend(types::I64, index) };
-        let oob = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, index, length);
+        let index = if self.module.tables[table].table64 {
+            index
+        } else {
+            b.ins().uextend(types::I64, index)
+        };
+        let oob = b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, index, length);
         b.ins().trapnz(oob, trap_code(Trap::TableOutOfBounds));
         let elem_size = i64::from(self.offsets.pointer_size());
         let scaled = b.ins().imul_imm_s(index, elem_size);
@@ -242,21 +305,41 @@ impl FuncEnvironment<'_> {
         let func_ref = b.ins().load(self.pointer, MemFlagsData::trusted(), slot, 0);
 
         // A null entry faults on this load: the trap table names the cause.
-        let null_flags = MemFlagsData::trusted()
-            .with_trap_code(Some(trap_code(Trap::IndirectCallToNull)));
+        let null_flags =
+            MemFlagsData::trusted().with_trap_code(Some(trap_code(Trap::IndirectCallToNull)));
         let actual = b.ins().load(
             types::I32,
             null_flags,
             func_ref,
             i32::from(self.offsets.vm_func_ref_type_index()),
         );
-        let type_ids = self.load_ptr(b, constant_field(), self.vmctx, self.offsets.vmctx_type_ids());
-        let expected = b.ins().load(types::I32, constant_field(), type_ids, offset(ty.as_u32() * 4));
+        let type_ids = self.load_ptr(
+            b,
+            constant_field(),
+            self.vmctx,
+            self.offsets.vmctx_type_ids(),
+        );
+        let expected = b.ins().load(
+            types::I32,
+            constant_field(),
+            type_ids,
+            offset(ty.as_u32() * 4),
+        );
         let mismatch = b.ins().icmp(IntCC::NotEqual, actual, expected);
         b.ins().trapnz(mismatch, trap_code(Trap::BadSignature));
 
-        let code = self.load_ptr(b, MemFlagsData::trusted(), func_ref, u32::from(self.offsets.vm_func_ref_wasm_call()));
-        let callee_vmctx = self.load_ptr(b, MemFlagsData::trusted(), func_ref, u32::from(self.offsets.vm_func_ref_vmctx()));
+        let code = self.load_ptr(
+            b,
+            MemFlagsData::trusted(),
+            func_ref,
+            u32::from(self.offsets.vm_func_ref_wasm_call()),
+        );
+        let callee_vmctx = self.load_ptr(
+            b,
+            MemFlagsData::trusted(),
+            func_ref,
+            u32::from(self.offsets.vm_func_ref_vmctx()),
+        );
         let mut full = Vec::with_capacity(args.len() + 2);
         full.extend([callee_vmctx, self.vmctx]);
         full.extend_from_slice(args);

@@ -14,8 +14,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 use strata_environ::{
-    CompileError, FuncIndex, GlobalIndex, MemoryIndex, TableIndex, Trap, TypeIndex,
-    WasmValType,
+    CompileError, FuncIndex, GlobalIndex, MemoryIndex, TableIndex, Trap, TypeIndex, WasmValType,
 };
 use wasmparser::{BlockType, FuncValidator, FunctionBody, MemArg, Operator, ValidatorResources};
 
@@ -24,7 +23,9 @@ enum FrameKind {
     Block,
     Loop,
     /// An `if`; `else_block` is where the false branch starts, `None` once `else` is seen.
-    If { else_block: Option<ir::Block> },
+    If {
+        else_block: Option<ir::Block>,
+    },
 }
 
 struct ControlFrame {
@@ -124,7 +125,10 @@ impl FuncTranslator<'_, '_> {
         params: &[WasmValType],
         results: &[WasmValType],
     ) -> Result<()> {
-        let entry = self.builder.current_block().expect("the entry block is current");
+        let entry = self
+            .builder
+            .current_block()
+            .expect("the entry block is current");
         let param_values = self.builder.block_params(entry)[2..].to_vec();
         let pointer = self.env.pointer;
         for (&value, &ty) in param_values.iter().zip(params) {
@@ -152,7 +156,8 @@ impl FuncTranslator<'_, '_> {
 
         let exit = self.builder.create_block();
         for &ty in results {
-            self.builder.append_block_param(exit, value_type(ty, pointer));
+            self.builder
+                .append_block_param(exit, value_type(ty, pointer));
         }
         self.frames.push(ControlFrame {
             kind: FrameKind::Block,
@@ -172,7 +177,9 @@ impl FuncTranslator<'_, '_> {
             let offset = reader.original_position();
             let op = reader.read()?;
             self.validator.op(offset, &op)?;
-            self.builder.set_srcloc(ir::SourceLoc::new(u32::try_from(offset).unwrap_or(u32::MAX)));
+            self.builder.set_srcloc(ir::SourceLoc::new(
+                u32::try_from(offset).unwrap_or(u32::MAX),
+            ));
             self.operator(&op)?;
         }
         reader.finish()?;
@@ -199,7 +206,9 @@ impl FuncTranslator<'_, '_> {
     }
 
     fn pop(&mut self) -> Value {
-        self.stack.pop().expect("the validator checked the operand stack")
+        self.stack
+            .pop()
+            .expect("the validator checked the operand stack")
     }
 
     fn pop2(&mut self) -> (Value, Value) {
@@ -239,10 +248,19 @@ impl FuncTranslator<'_, '_> {
         block
     }
 
-    fn push_frame(&mut self, kind: FrameKind, ty: BlockType, header: Option<ir::Block>) -> Result<()> {
+    fn push_frame(
+        &mut self,
+        kind: FrameKind,
+        ty: BlockType,
+        header: Option<ir::Block>,
+    ) -> Result<()> {
         let (params, results) = self.block_type(ty)?;
         let destination = self.block_with_params(&results);
-        let height = if self.reachable { self.stack.len() - params.len() } else { self.stack.len() };
+        let height = if self.reachable {
+            self.stack.len() - params.len()
+        } else {
+            self.stack.len()
+        };
         let if_params = match kind {
             FrameKind::If { .. } if self.reachable => self.top_n(params.len()).to_vec(),
             _ => Vec::new(),
@@ -284,7 +302,8 @@ impl FuncTranslator<'_, '_> {
                     let len = self.stack.len();
                     self.stack.truncate(len - params.len());
                     self.builder.switch_to_block(header);
-                    self.stack.extend_from_slice(&self.builder.block_params(header).to_vec());
+                    self.stack
+                        .extend_from_slice(&self.builder.block_params(header).to_vec());
                 }
                 self.push_frame(FrameKind::Loop, blockty, Some(header))?;
             }
@@ -293,12 +312,20 @@ impl FuncTranslator<'_, '_> {
                 if self.reachable {
                     let cond = self.pop();
                     let then_block = self.builder.create_block();
-                    self.builder.ins().brif(cond, then_block, &[], else_block, &[]);
+                    self.builder
+                        .ins()
+                        .brif(cond, then_block, &[], else_block, &[]);
                     self.builder.seal_block(then_block);
                     self.builder.seal_block(else_block);
                     self.builder.switch_to_block(then_block);
                 }
-                self.push_frame(FrameKind::If { else_block: Some(else_block) }, blockty, None)?;
+                self.push_frame(
+                    FrameKind::If {
+                        else_block: Some(else_block),
+                    },
+                    blockty,
+                    None,
+                )?;
             }
             Operator::Else => {
                 let frame = self.frames.last_mut().expect("validated");
@@ -309,7 +336,9 @@ impl FuncTranslator<'_, '_> {
                     self.builder.ins().jump(dest, &args);
                 }
                 let frame = self.frames.last_mut().expect("validated");
-                let FrameKind::If { else_block } = &mut frame.kind else { unreachable!("validated") };
+                let FrameKind::If { else_block } = &mut frame.kind else {
+                    unreachable!("validated")
+                };
                 let else_block = else_block.take().expect("validated: one else per if");
                 self.stack.truncate(frame.height);
                 self.stack.extend_from_slice(&frame.if_params);
@@ -360,7 +389,9 @@ impl FuncTranslator<'_, '_> {
                         calls.push(BlockCall::new(target, args, pool));
                     }
                     let default_call = calls.pop().expect("br_table has a default");
-                    let table = self.builder.create_jump_table(JumpTableData::new(default_call, &calls));
+                    let table = self
+                        .builder
+                        .create_jump_table(JumpTableData::new(default_call, &calls));
                     self.builder.ins().br_table(index, table);
                     self.reachable = false;
                 }
@@ -375,7 +406,9 @@ impl FuncTranslator<'_, '_> {
             }
             Operator::Unreachable => {
                 if self.reachable {
-                    self.builder.ins().trap(trap_code(Trap::UnreachableCodeReached));
+                    self.builder
+                        .ins()
+                        .trap(trap_code(Trap::UnreachableCodeReached));
                     self.reachable = false;
                 }
             }
@@ -407,7 +440,10 @@ impl FuncTranslator<'_, '_> {
             self.builder.ins().jump(frame.destination, &args);
             exit_reached = true;
         }
-        if let FrameKind::If { else_block: Some(else_block) } = frame.kind {
+        if let FrameKind::If {
+            else_block: Some(else_block),
+        } = frame.kind
+        {
             // No `else`: the false branch passes the parameters through as results.
             if frame.reachable_at_start {
                 self.builder.switch_to_block(else_block);
@@ -421,7 +457,8 @@ impl FuncTranslator<'_, '_> {
         if exit_reached {
             self.builder.switch_to_block(frame.destination);
             self.builder.seal_block(frame.destination);
-            self.stack.extend_from_slice(&self.builder.block_params(frame.destination).to_vec());
+            self.stack
+                .extend_from_slice(&self.builder.block_params(frame.destination).to_vec());
         }
     }
 
@@ -464,14 +501,19 @@ impl FuncTranslator<'_, '_> {
                 let index = GlobalIndex::from_u32(global_index);
                 let ty = value_type(self.env.module.globals[index].ty, self.ptr());
                 let (base, offset) = self.env.global_address(&mut self.builder, index);
-                let v = self.builder.ins().load(ty, MemFlagsData::trusted(), base, offset);
+                let v = self
+                    .builder
+                    .ins()
+                    .load(ty, MemFlagsData::trusted(), base, offset);
                 self.push(v);
             }
             Operator::GlobalSet { global_index } => {
                 let index = GlobalIndex::from_u32(global_index);
                 let v = self.pop();
                 let (base, offset) = self.env.global_address(&mut self.builder, index);
-                self.builder.ins().store(MemFlagsData::trusted(), v, base, offset);
+                self.builder
+                    .ins()
+                    .store(MemFlagsData::trusted(), v, base, offset);
             }
             Operator::Call { function_index } => {
                 let callee = FuncIndex::from_u32(function_index);
@@ -480,22 +522,31 @@ impl FuncTranslator<'_, '_> {
                 let results = self.env.call(&mut self.builder, callee, &args);
                 self.stack.extend(results);
             }
-            Operator::CallIndirect { type_index, table_index } => {
+            Operator::CallIndirect {
+                type_index,
+                table_index,
+            } => {
                 let ty = TypeIndex::from_u32(type_index);
                 let index = self.pop();
                 let n = self.env.module.types[ty].params().len();
                 let args = self.stack.split_off(self.stack.len() - n);
                 let table = TableIndex::from_u32(table_index);
-                let results = self.env.call_indirect(&mut self.builder, table, ty, index, &args);
+                let results = self
+                    .env
+                    .call_indirect(&mut self.builder, table, ty, index, &args);
                 self.stack.extend(results);
             }
             Operator::MemorySize { mem } => {
-                let v = self.env.memory_size(&mut self.builder, MemoryIndex::from_u32(mem));
+                let v = self
+                    .env
+                    .memory_size(&mut self.builder, MemoryIndex::from_u32(mem));
                 self.push(v);
             }
             Operator::MemoryGrow { mem } => {
                 let delta = self.pop();
-                let v = self.env.memory_grow(&mut self.builder, MemoryIndex::from_u32(mem), delta);
+                let v = self
+                    .env
+                    .memory_grow(&mut self.builder, MemoryIndex::from_u32(mem), delta);
                 self.push(v);
             }
             _ => return Ok(false),
@@ -520,10 +571,18 @@ impl FuncTranslator<'_, '_> {
             Operator::I64Load16U { memarg } => (O::Uload16, I64, 2, memarg, false),
             Operator::I64Load32S { memarg } => (O::Sload32, I64, 4, memarg, false),
             Operator::I64Load32U { memarg } => (O::Uload32, I64, 4, memarg, false),
-            Operator::I32Store { memarg } | Operator::F32Store { memarg } => (O::Store, I32, 4, memarg, true),
-            Operator::I64Store { memarg } | Operator::F64Store { memarg } => (O::Store, I64, 8, memarg, true),
-            Operator::I32Store8 { memarg } | Operator::I64Store8 { memarg } => (O::Istore8, I32, 1, memarg, true),
-            Operator::I32Store16 { memarg } | Operator::I64Store16 { memarg } => (O::Istore16, I32, 2, memarg, true),
+            Operator::I32Store { memarg } | Operator::F32Store { memarg } => {
+                (O::Store, I32, 4, memarg, true)
+            }
+            Operator::I64Store { memarg } | Operator::F64Store { memarg } => {
+                (O::Store, I64, 8, memarg, true)
+            }
+            Operator::I32Store8 { memarg } | Operator::I64Store8 { memarg } => {
+                (O::Istore8, I32, 1, memarg, true)
+            }
+            Operator::I32Store16 { memarg } | Operator::I64Store16 { memarg } => {
+                (O::Istore16, I32, 2, memarg, true)
+            }
             Operator::I64Store32 { memarg } => (O::Istore32, I64, 4, memarg, true),
             _ => return Ok(false),
         };
@@ -557,12 +616,18 @@ impl FuncTranslator<'_, '_> {
         Ok(true)
     }
 
-    fn heap_access(&mut self, memarg: MemArg, index: Value, size: u8) -> crate::func_environ::HeapAddress {
+    fn heap_access(
+        &mut self,
+        memarg: MemArg,
+        index: Value,
+        size: u8,
+    ) -> crate::func_environ::HeapAddress {
         let wasmparser::MemArgTarget::Memory(memory) = memarg.target else {
             unreachable!("the validator accepts no GC arrays")
         };
         let memory = MemoryIndex::from_u32(memory);
-        self.env.heap_address(&mut self.builder, memory, index, memarg.offset, size)
+        self.env
+            .heap_address(&mut self.builder, memory, index, memarg.offset, size)
     }
 
     fn unop(&mut self, f: impl FnOnce(&mut FunctionBuilder<'_>, Value) -> Value) {
@@ -610,7 +675,11 @@ impl FuncTranslator<'_, '_> {
                 let y = b.ins().select(is_neg_one, one, y);
                 b.ins().srem(x, y)
             } else {
-                let min = if ty == I32 { i64::from(i32::MIN) } else { i64::MIN };
+                let min = if ty == I32 {
+                    i64::from(i32::MIN)
+                } else {
+                    i64::MIN
+                };
                 let is_neg_one = b.ins().icmp_imm_s(IntCC::Equal, y, -1);
                 let is_min = b.ins().icmp_imm_s(IntCC::Equal, x, min);
                 let overflow = b.ins().band(is_neg_one, is_min);
@@ -623,7 +692,11 @@ impl FuncTranslator<'_, '_> {
     fn unsigned_div(&mut self, rem: bool) {
         self.binop(|b, x, y| {
             b.ins().trapz(y, trap_code(Trap::IntegerDivisionByZero));
-            if rem { b.ins().urem(x, y) } else { b.ins().udiv(x, y) }
+            if rem {
+                b.ins().urem(x, y)
+            } else {
+                b.ins().udiv(x, y)
+            }
         });
     }
 
@@ -650,11 +723,17 @@ impl FuncTranslator<'_, '_> {
                 self.push(v);
             }
             O::F32Const { value } => {
-                let v = self.builder.ins().f32const(ir::immediates::Ieee32::with_bits(value.bits()));
+                let v = self
+                    .builder
+                    .ins()
+                    .f32const(ir::immediates::Ieee32::with_bits(value.bits()));
                 self.push(v);
             }
             O::F64Const { value } => {
-                let v = self.builder.ins().f64const(ir::immediates::Ieee64::with_bits(value.bits()));
+                let v = self
+                    .builder
+                    .ins()
+                    .f64const(ir::immediates::Ieee64::with_bits(value.bits()));
                 self.push(v);
             }
 
@@ -738,10 +817,18 @@ impl FuncTranslator<'_, '_> {
             O::I64TruncSatF32U | O::I64TruncSatF64U => {
                 self.unop(|b, x| b.ins().fcvt_to_uint_sat(I64, x));
             }
-            O::F32ConvertI32S | O::F32ConvertI64S => self.unop(|b, x| b.ins().fcvt_from_sint(F32, x)),
-            O::F32ConvertI32U | O::F32ConvertI64U => self.unop(|b, x| b.ins().fcvt_from_uint(F32, x)),
-            O::F64ConvertI32S | O::F64ConvertI64S => self.unop(|b, x| b.ins().fcvt_from_sint(F64, x)),
-            O::F64ConvertI32U | O::F64ConvertI64U => self.unop(|b, x| b.ins().fcvt_from_uint(F64, x)),
+            O::F32ConvertI32S | O::F32ConvertI64S => {
+                self.unop(|b, x| b.ins().fcvt_from_sint(F32, x))
+            }
+            O::F32ConvertI32U | O::F32ConvertI64U => {
+                self.unop(|b, x| b.ins().fcvt_from_uint(F32, x))
+            }
+            O::F64ConvertI32S | O::F64ConvertI64S => {
+                self.unop(|b, x| b.ins().fcvt_from_sint(F64, x))
+            }
+            O::F64ConvertI32U | O::F64ConvertI64U => {
+                self.unop(|b, x| b.ins().fcvt_from_uint(F64, x))
+            }
             O::F32DemoteF64 => self.unop(|b, x| b.ins().fdemote(F32, x)),
             O::F64PromoteF32 => self.unop(|b, x| b.ins().fpromote(F64, x)),
             O::I32ReinterpretF32 => self.reinterpret(I32),

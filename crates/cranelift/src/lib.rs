@@ -38,10 +38,19 @@ fn value_type(ty: WasmValType, pointer: ir::Type) -> ir::Type {
 /// in the `tail` calling convention, which lets traps unwind through every frame.
 fn wasm_signature(ty: &WasmFuncType, pointer: ir::Type) -> Signature {
     let mut sig = Signature::new(CallConv::Tail);
-    sig.params.push(AbiParam::special(pointer, ArgumentPurpose::VMContext));
+    sig.params
+        .push(AbiParam::special(pointer, ArgumentPurpose::VMContext));
     sig.params.push(AbiParam::new(pointer));
-    sig.params.extend(ty.params().iter().map(|&t| AbiParam::new(value_type(t, pointer))));
-    sig.returns.extend(ty.results().iter().map(|&t| AbiParam::new(value_type(t, pointer))));
+    sig.params.extend(
+        ty.params()
+            .iter()
+            .map(|&t| AbiParam::new(value_type(t, pointer))),
+    );
+    sig.returns.extend(
+        ty.results()
+            .iter()
+            .map(|&t| AbiParam::new(value_type(t, pointer))),
+    );
     sig
 }
 

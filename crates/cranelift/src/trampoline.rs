@@ -11,8 +11,8 @@
 
 use crate::{VAL_RAW_SIZE, array_call_signature, value_type, wasm_signature};
 use cranelift_codegen::ir::{
-    self, BlockArg, BlockCall, ExceptionTableData, ExceptionTableItem, InstBuilder,
-    MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, types,
+    self, BlockArg, BlockCall, ExceptionTableData, ExceptionTableItem, InstBuilder, MemFlagsData,
+    StackSlotData, StackSlotKind, UserFuncName, types,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -23,7 +23,10 @@ fn little() -> MemFlagsData {
 }
 
 fn slot_offset(i: usize) -> i32 {
-    i32::try_from(i).ok().and_then(|i| i.checked_mul(VAL_RAW_SIZE as i32)).expect("few values")
+    i32::try_from(i)
+        .ok()
+        .and_then(|i| i.checked_mul(VAL_RAW_SIZE as i32))
+        .expect("few values")
 }
 
 /// Builds the array-to-wasm trampoline for defined function `callee` of type `ty`.
@@ -55,7 +58,9 @@ pub(crate) fn array_to_wasm(
 
     let mut args = vec![callee_vmctx, caller_vmctx];
     for (i, &param) in ty.params().iter().enumerate() {
-        let v = b.ins().load(value_type(param, pointer), little(), values, slot_offset(i));
+        let v = b
+            .ins()
+            .load(value_type(param, pointer), little(), values, slot_offset(i));
         args.push(v);
     }
 
@@ -67,19 +72,28 @@ pub(crate) fn array_to_wasm(
     );
     let fp = b.ins().get_frame_pointer(pointer);
     let sp = b.ins().get_stack_pointer(pointer);
-    let handler = b.ins().get_exception_handler_address(pointer, call_block, 0);
+    let handler = b
+        .ins()
+        .get_exception_handler_address(pointer, call_block, 0);
     for (value, field) in [
         (fp, offsets.vmstore_context_last_wasm_entry_fp()),
         (sp, offsets.vmstore_context_last_wasm_entry_sp()),
-        (handler, offsets.vmstore_context_last_wasm_entry_trap_handler()),
+        (
+            handler,
+            offsets.vmstore_context_last_wasm_entry_trap_handler(),
+        ),
     ] {
-        b.ins().store(MemFlagsData::trusted(), value, store_ctx, i32::from(field));
+        b.ins()
+            .store(MemFlagsData::trusted(), value, store_ctx, i32::from(field));
     }
 
     let sig = wasm_signature(ty, pointer);
     let normal = b.create_block();
-    let results: Vec<_> =
-        sig.returns.iter().map(|r| b.append_block_param(normal, r.value_type)).collect();
+    let results: Vec<_> = sig
+        .returns
+        .iter()
+        .map(|r| b.append_block_param(normal, r.value_type))
+        .collect();
     let trapped = b.create_block();
     let sig_ref = b.import_signature(sig);
     let name = b.func.declare_imported_user_function(ir::UserExternalName {
@@ -133,7 +147,11 @@ pub(crate) fn wasm_to_array(
     func.name = UserFuncName::default();
     let len = ty.array_len();
     let slot_size = u32::try_from(len.max(1)).expect("few values") * VAL_RAW_SIZE;
-    let slot = func.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, slot_size, 4));
+    let slot = func.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        slot_size,
+        4,
+    ));
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -150,8 +168,18 @@ pub(crate) fn wasm_to_array(
     );
     let fp = b.ins().get_frame_pointer(pointer);
     let pc = b.ins().get_return_address(pointer);
-    b.ins().store(MemFlagsData::trusted(), fp, store_ctx, i32::from(offsets.vmstore_context_last_wasm_exit_trampoline_fp()));
-    b.ins().store(MemFlagsData::trusted(), pc, store_ctx, i32::from(offsets.vmstore_context_last_wasm_exit_pc()));
+    b.ins().store(
+        MemFlagsData::trusted(),
+        fp,
+        store_ctx,
+        i32::from(offsets.vmstore_context_last_wasm_exit_trampoline_fp()),
+    );
+    b.ins().store(
+        MemFlagsData::trusted(),
+        pc,
+        store_ctx,
+        i32::from(offsets.vmstore_context_last_wasm_exit_pc()),
+    );
 
     let values = b.ins().stack_addr(pointer, slot, 0);
     for (i, &v) in params[2..].iter().enumerate() {
@@ -164,9 +192,15 @@ pub(crate) fn wasm_to_array(
         callee_vmctx,
         func_ref + i32::from(offsets.vm_func_ref_array_call()),
     );
-    let len_value = b.ins().iconst(pointer, i64::try_from(len).expect("few values"));
+    let len_value = b
+        .ins()
+        .iconst(pointer, i64::try_from(len).expect("few values"));
     let sig = b.import_signature(array_call_signature(pointer, host_call_conv));
-    let call = b.ins().call_indirect(sig, array_call, &[callee_vmctx, caller_vmctx, values, len_value]);
+    let call = b.ins().call_indirect(
+        sig,
+        array_call,
+        &[callee_vmctx, caller_vmctx, values, len_value],
+    );
     let ok = b.inst_results(call)[0];
 
     let done = b.create_block();
@@ -187,7 +221,10 @@ pub(crate) fn wasm_to_array(
         .results()
         .iter()
         .enumerate()
-        .map(|(i, &r)| b.ins().load(value_type(r, pointer), little(), values, slot_offset(i)))
+        .map(|(i, &r)| {
+            b.ins()
+                .load(value_type(r, pointer), little(), values, slot_offset(i))
+        })
         .collect();
     b.ins().return_(&results);
     b.finalize(frontend);
@@ -211,10 +248,13 @@ impl RaiseEnv<'_> {
             self.pointer,
             MemFlagsData::trusted(),
             table,
-            i32::try_from(self.offsets.builtin_function(BuiltinFunctionIndex::Raise)).expect("small"),
+            i32::try_from(self.offsets.builtin_function(BuiltinFunctionIndex::Raise))
+                .expect("small"),
         );
         let sig = b.import_signature(sig);
         b.ins().call_indirect(sig, raise, &[vmctx]);
-        b.ins().trap(crate::trap_code(strata_environ::Trap::UnreachableCodeReached));
+        b.ins().trap(crate::trap_code(
+            strata_environ::Trap::UnreachableCodeReached,
+        ));
     }
 }

@@ -1,1 +1,77 @@
-//! placeholder
+//! Internal crate of the strata WebAssembly runtime: the machinery that runs compiled code.
+//!
+//! This crate has no stability promise; embedders use the `strata` crate. It owns the
+//! `#[repr(C)]` structures compiled code reads ([`vmcontext`]), executable code memory and
+//! the process-wide code registry, instances and their vmctx, linear memories, tables,
+//! the instance allocators, libcalls, and traps: the signal handlers, unwinding back to the
+//! host entry, and backtraces. It never sees the compiler.
+//!
+//! Nearly everything here is `unsafe` with written contracts; the `strata` crate wraps it
+//! in a safe API.
+#![deny(missing_docs)]
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
+mod allocator;
+mod backtrace;
+mod code_memory;
+mod instance;
+mod libcalls;
+mod memory;
+mod mmap;
+mod table;
+mod traphandlers;
+mod vmcontext;
+
+pub use allocator::{InstanceAllocator, OnDemandInstanceAllocator};
+pub use backtrace::{Backtrace, BacktraceFrame};
+pub use code_memory::{CodeObject, lookup_code};
+pub use instance::{
+    ConstValue, Imports, InstanceAllocationRequest, InstanceHandle, ModuleRuntimeInfo,
+};
+pub use memory::Memory;
+pub use table::Table;
+pub use traphandlers::{
+    HostError, UnwindReason, catch_traps, init_traps, record_unwind_reason, tls_eager_initialize,
+};
+pub use vmcontext::{
+    VMArrayCallFunction, VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition,
+    VMHostFuncContext, VMMemoryDefinition, VMStoreContext, VMTableDefinition, ValRaw,
+};
+
+/// Errors from the VM layer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum VmError {
+    /// The operating system refused a memory mapping.
+    Mmap(std::io::Error),
+    /// A resource limit was exceeded.
+    Limit(String),
+}
+
+impl core::fmt::Display for VmError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            VmError::Mmap(e) => write!(f, "failed to map memory: {e}"),
+            VmError::Limit(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for VmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            VmError::Mmap(e) => Some(e),
+            VmError::Limit(_) => None,
+        }
+    }
+}
+
+/// The host's page size.
+pub fn host_page_size() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size).unwrap_or(4096)
+    })
+}

@@ -1,0 +1,88 @@
+//! Instance allocators: where an instance's memories and tables come from.
+
+use crate::{Memory, Table, VmError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use strata_environ::Tunables;
+
+/// The single source of instances' memories and tables.
+///
+/// # Safety
+/// Implementations must return memories and tables laid out as `tunables` say, because
+/// compiled code relies on that layout for its bounds checks.
+pub unsafe trait InstanceAllocator: Send + Sync {
+    /// Accounts for one more live instance.
+    ///
+    /// # Errors
+    /// Fails if the allocator's instance limit is reached.
+    fn increment_instance_count(&self) -> Result<(), VmError>;
+
+    /// Accounts for one instance less.
+    fn decrement_instance_count(&self);
+
+    /// Creates a memory of type `ty` at its minimum size.
+    ///
+    /// # Errors
+    /// Fails if memory cannot be had.
+    fn allocate_memory(
+        &self,
+        ty: &strata_environ::Memory,
+        tunables: &Tunables,
+    ) -> Result<Memory, VmError>;
+
+    /// Takes back a memory made by [`InstanceAllocator::allocate_memory`].
+    fn deallocate_memory(&self, memory: Memory);
+
+    /// Creates a table of type `ty` at its minimum size, all null.
+    ///
+    /// # Errors
+    /// Fails if the table is too large.
+    fn allocate_table(&self, ty: &strata_environ::Table) -> Result<Table, VmError>;
+
+    /// Takes back a table made by [`InstanceAllocator::allocate_table`].
+    fn deallocate_table(&self, table: Table);
+
+    /// The number of live instances.
+    fn live_instances(&self) -> usize;
+}
+
+/// Maps memory and allocates tables on demand for each instance; the default.
+#[derive(Debug, Default)]
+pub struct OnDemandInstanceAllocator {
+    live: AtomicUsize,
+}
+
+// SAFETY: memories come from `Memory::new` with the caller's tunables.
+unsafe impl InstanceAllocator for OnDemandInstanceAllocator {
+    fn increment_instance_count(&self) -> Result<(), VmError> {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn decrement_instance_count(&self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn allocate_memory(
+        &self,
+        ty: &strata_environ::Memory,
+        tunables: &Tunables,
+    ) -> Result<Memory, VmError> {
+        Memory::new(ty, tunables)
+    }
+
+    fn deallocate_memory(&self, memory: Memory) {
+        drop(memory);
+    }
+
+    fn allocate_table(&self, ty: &strata_environ::Table) -> Result<Table, VmError> {
+        Table::new(ty, core::ptr::null_mut())
+    }
+
+    fn deallocate_table(&self, table: Table) {
+        drop(table);
+    }
+
+    fn live_instances(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+}

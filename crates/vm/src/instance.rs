@@ -1,0 +1,615 @@
+//! Instances: an `Instance` header and the module's vmctx in one allocation.
+//!
+//! ```text
+//!  allocation:  [ Instance { runtime info, memories, tables, ... } | vmctx bytes ... ]
+//!                                                                 ^ the pointer compiled code gets
+//! ```
+//!
+//! Libcalls get from a vmctx to its `Instance` by subtracting the header's size.
+
+use crate::allocator::InstanceAllocator;
+use crate::code_memory::CodeObject;
+use crate::libcalls::BUILTINS;
+use crate::vmcontext::{
+    VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMStoreContext,
+};
+use crate::{Memory, Table, VmError};
+use core::alloc::Layout;
+use core::mem::offset_of;
+use core::ptr::NonNull;
+use std::sync::Arc;
+use strata_environ::{
+    ConstExpr, ConstOp, DefinedMemoryIndex, DefinedTableIndex, ElemSegmentMode, EntityRef,
+    FuncIndex, GlobalIndex, MemoryIndex, Module, PrimaryMap, TableIndex, Trap, Tunables,
+    VM_CONTEXT_MAGIC, VMOffsets, WasmValType,
+};
+
+/// What the runtime needs to know about a module to instantiate it.
+pub struct ModuleRuntimeInfo {
+    /// The module's metadata.
+    pub module: Arc<Module>,
+    /// Its vmctx layout.
+    pub offsets: VMOffsets,
+    /// The engine-wide id of each of the module's types.
+    pub type_ids: Box<[u32]>,
+    /// Its compiled code; `None` for the code-less modules that hold host-made memories,
+    /// tables and globals.
+    pub code: Option<Arc<CodeObject>>,
+}
+
+/// The value of a constant expression.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum ConstValue {
+    /// Raw bits of a number (zero-extended).
+    Bits(u128),
+    /// A reference (null or a pointer).
+    Ref(*mut u8),
+}
+
+/// The definitions an instance imports, in import order per kind.
+#[derive(Default)]
+pub struct Imports {
+    /// Functions.
+    pub functions: Vec<NonNull<VMFuncRef>>,
+    /// Tables, as their owning instance and defined index.
+    pub tables: Vec<(InstanceHandleRef, DefinedTableIndex)>,
+    /// Memories, as their owning instance and defined index.
+    pub memories: Vec<(InstanceHandleRef, DefinedMemoryIndex)>,
+    /// Globals' storage.
+    pub globals: Vec<NonNull<VMGlobalDefinition>>,
+}
+
+/// Everything needed to allocate an instance.
+pub struct InstanceAllocationRequest<'a> {
+    /// The module.
+    pub runtime: Arc<ModuleRuntimeInfo>,
+    /// Resolved imports.
+    pub imports: Imports,
+    /// The store's context, shared by all its instances.
+    pub store_context: *const VMStoreContext,
+    /// The embedder's id for this instance (its index in the store).
+    pub id: usize,
+    /// Layout settings.
+    pub tunables: &'a Tunables,
+}
+
+#[repr(C)]
+pub(crate) struct Instance {
+    runtime: Arc<ModuleRuntimeInfo>,
+    id: usize,
+    memories: PrimaryMap<DefinedMemoryIndex, Memory>,
+    tables: PrimaryMap<DefinedTableIndex, Table>,
+    imported_memories: Vec<(InstanceHandleRef, DefinedMemoryIndex)>,
+    imported_tables: Vec<(InstanceHandleRef, DefinedTableIndex)>,
+    vmctx: VMContext,
+}
+
+/// A non-owning pointer to an instance, for import bookkeeping.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct InstanceHandleRef(NonNull<Instance>);
+
+// SAFETY: a plain pointer; dereferencing it is governed by the store that owns both ends.
+unsafe impl Send for InstanceHandleRef {}
+// SAFETY: as above.
+unsafe impl Sync for InstanceHandleRef {}
+
+impl InstanceHandleRef {
+    /// The embedder's id of the instance.
+    ///
+    /// # Safety
+    /// The instance must be alive.
+    pub unsafe fn id(self) -> usize {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.0.as_ref().id }
+    }
+}
+
+impl Instance {
+    fn layout(offsets: &VMOffsets) -> Layout {
+        let size = offset_of!(Instance, vmctx) + offsets.size() as usize;
+        Layout::from_size_align(size, align_of::<Instance>()).expect("instance layout")
+    }
+
+    /// The instance owning `vmctx`.
+    ///
+    /// # Safety
+    /// `vmctx` must be the vmctx of a live instance, and no other reference to that
+    /// instance may be in use.
+    pub(crate) unsafe fn from_vmctx<'a>(vmctx: *mut VMContext) -> &'a mut Instance {
+        // SAFETY: the vmctx sits at this fixed offset inside its instance's allocation.
+        unsafe {
+            &mut *vmctx
+                .byte_sub(offset_of!(Instance, vmctx))
+                .cast::<Instance>()
+        }
+    }
+
+    fn vmctx_ptr(&mut self) -> *mut VMContext {
+        &raw mut self.vmctx
+    }
+
+    fn offsets(&self) -> &VMOffsets {
+        &self.runtime.offsets
+    }
+
+    /// # Safety
+    /// `offset` must name a field of type `T` inside this vmctx.
+    unsafe fn vmctx_field<T>(&mut self, offset: u32) -> *mut T {
+        // SAFETY: the allocation extends `offsets.size()` bytes past `vmctx`.
+        unsafe { self.vmctx_ptr().byte_add(offset as usize).cast() }
+    }
+
+    fn memory_owner(&mut self, index: MemoryIndex) -> (&mut Instance, DefinedMemoryIndex) {
+        match self.runtime.module.defined_memory_index(index) {
+            Some(def) => (self, def),
+            None => {
+                let (owner, def) = self.imported_memories[index.index()];
+                // SAFETY: imported instances outlive importers (the store keeps all), and
+                // the store runs one thread at a time.
+                (unsafe { &mut *owner.0.as_ptr() }, def)
+            }
+        }
+    }
+
+    fn table_owner(&mut self, index: TableIndex) -> (&mut Instance, DefinedTableIndex) {
+        match self.runtime.module.defined_table_index(index) {
+            Some(def) => (self, def),
+            None => {
+                let (owner, def) = self.imported_tables[index.index()];
+                // SAFETY: as in `memory_owner`.
+                (unsafe { &mut *owner.0.as_ptr() }, def)
+            }
+        }
+    }
+
+    /// Grows memory `index` by `delta` pages; the old size, or `None`.
+    ///
+    /// # Safety
+    /// Only the store's running thread may call this.
+    pub(crate) unsafe fn memory_grow(&mut self, index: MemoryIndex, delta: u64) -> Option<u64> {
+        let (owner, def) = self.memory_owner(index);
+        owner.memories[def].grow(delta).ok().flatten()
+    }
+
+    fn global_ptr(&mut self, index: GlobalIndex) -> *mut VMGlobalDefinition {
+        let offsets = self.offsets().clone();
+        match self.runtime.module.defined_global_index(index) {
+            // SAFETY: the offset names this defined global's storage.
+            Some(def) => unsafe { self.vmctx_field(offsets.vmctx_global_definition(def)) },
+            // SAFETY: the offset names the import's pointer, set at instantiation.
+            None => unsafe {
+                *self.vmctx_field::<*mut VMGlobalDefinition>(offsets.vmctx_global_import_ptr(index))
+            },
+        }
+    }
+
+    fn func_ref(&mut self, index: FuncIndex) -> Option<NonNull<VMFuncRef>> {
+        let slot = self.runtime.module.functions[index].func_ref?;
+        let offset = self.offsets().vmctx_func_ref(slot);
+        // SAFETY: the offset names this function's `VMFuncRef` slot.
+        NonNull::new(unsafe { self.vmctx_field::<VMFuncRef>(offset) })
+    }
+
+    fn eval(&mut self, expr: &ConstExpr) -> ConstValue {
+        let mut stack: Vec<ConstValue> = Vec::with_capacity(2);
+        for op in expr.ops.iter() {
+            let v = match *op {
+                ConstOp::I32Const(v) => ConstValue::Bits(u128::from(v.cast_unsigned())),
+                ConstOp::I64Const(v) => ConstValue::Bits(u128::from(v.cast_unsigned())),
+                ConstOp::F32Const(v) => ConstValue::Bits(u128::from(v)),
+                ConstOp::F64Const(v) => ConstValue::Bits(u128::from(v)),
+                ConstOp::V128Const(v) => ConstValue::Bits(v),
+                ConstOp::RefNull => ConstValue::Ref(core::ptr::null_mut()),
+                ConstOp::RefFunc(f) => ConstValue::Ref(
+                    self.func_ref(f)
+                        .map_or(core::ptr::null_mut(), |p| p.as_ptr().cast()),
+                ),
+                ConstOp::GlobalGet(g) => {
+                    let ty = self.runtime.module.globals[g].ty;
+                    let ptr = self.global_ptr(g);
+                    // SAFETY: the global's storage is initialized before any later
+                    // expression may read it (validation orders global references).
+                    unsafe { read_global(ptr, ty) }
+                }
+                ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
+                    let (b, a) = (bits(stack.pop()), bits(stack.pop()));
+                    let (a, b) = (a as u32, b as u32);
+                    let r = match *op {
+                        ConstOp::I32Add => a.wrapping_add(b),
+                        ConstOp::I32Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    };
+                    ConstValue::Bits(u128::from(r))
+                }
+                ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                    let (b, a) = (bits(stack.pop()), bits(stack.pop()));
+                    let (a, b) = (a as u64, b as u64);
+                    let r = match *op {
+                        ConstOp::I64Add => a.wrapping_add(b),
+                        ConstOp::I64Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    };
+                    ConstValue::Bits(u128::from(r))
+                }
+            };
+            stack.push(v);
+        }
+        stack.pop().unwrap_or(ConstValue::Bits(0))
+    }
+}
+
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "callers truncate on purpose"
+)]
+fn bits(v: Option<ConstValue>) -> u128 {
+    match v {
+        Some(ConstValue::Bits(b)) => b,
+        Some(ConstValue::Ref(p)) => p as usize as u128,
+        None => 0,
+    }
+}
+
+/// Reads a global's value.
+///
+/// # Safety
+/// `ptr` must point to live storage of a global of type `ty`.
+pub(crate) unsafe fn read_global(ptr: *mut VMGlobalDefinition, ty: WasmValType) -> ConstValue {
+    let p = ptr.cast::<u8>();
+    // SAFETY: the storage is 16 bytes, 16-aligned, and initialized.
+    unsafe {
+        match ty {
+            WasmValType::I32 | WasmValType::F32 => {
+                ConstValue::Bits(u128::from(p.cast::<u32>().read()))
+            }
+            WasmValType::I64 | WasmValType::F64 => {
+                ConstValue::Bits(u128::from(p.cast::<u64>().read()))
+            }
+            WasmValType::V128 => ConstValue::Bits(p.cast::<u128>().read()),
+            WasmValType::Ref(_) => ConstValue::Ref(p.cast::<*mut u8>().read()),
+        }
+    }
+}
+
+/// Writes a global's value.
+///
+/// # Safety
+/// `ptr` must point to live storage of a global of type `ty`.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "narrow types keep their low bits"
+)]
+pub(crate) unsafe fn write_global(
+    ptr: *mut VMGlobalDefinition,
+    ty: WasmValType,
+    value: ConstValue,
+) {
+    let p = ptr.cast::<u8>();
+    let b = bits(Some(value));
+    // SAFETY: the storage is 16 bytes, 16-aligned.
+    unsafe {
+        match ty {
+            WasmValType::I32 | WasmValType::F32 => p.cast::<u32>().write(b as u32),
+            WasmValType::I64 | WasmValType::F64 => p.cast::<u64>().write(b as u64),
+            WasmValType::V128 => p.cast::<u128>().write(b),
+            WasmValType::Ref(_) => p.cast::<*mut u8>().write(b as usize as *mut u8),
+        }
+    }
+}
+
+/// An owned instance. Dropping it without [`InstanceHandle::deallocate`] leaks it.
+pub struct InstanceHandle {
+    instance: NonNull<Instance>,
+}
+
+// SAFETY: the instance is owned by this handle and used by one thread at a time.
+unsafe impl Send for InstanceHandle {}
+// SAFETY: as above; shared access only reads immutable metadata.
+unsafe impl Sync for InstanceHandle {}
+
+impl InstanceHandle {
+    /// Allocates an instance and initializes its vmctx: imports, memory and table
+    /// definitions, globals and function references. Segments are applied by
+    /// [`InstanceHandle::initialize`].
+    ///
+    /// # Errors
+    /// Fails if a memory or table cannot be allocated.
+    ///
+    /// # Safety
+    /// The imports must match the module's import types and stay alive as long as this
+    /// instance; `store_context` must outlive it.
+    pub unsafe fn new(
+        req: InstanceAllocationRequest<'_>,
+        allocator: &dyn InstanceAllocator,
+    ) -> Result<InstanceHandle, VmError> {
+        let module = req.runtime.module.clone();
+        allocator.increment_instance_count()?;
+        let mut memories = PrimaryMap::new();
+        let mut tables = PrimaryMap::new();
+        let result = (|| {
+            for (index, ty) in module.memories.iter() {
+                if module.defined_memory_index(index).is_some() {
+                    memories.push(allocator.allocate_memory(ty, req.tunables)?);
+                }
+            }
+            for (index, ty) in module.tables.iter() {
+                if module.defined_table_index(index).is_some() {
+                    tables.push(allocator.allocate_table(ty)?);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for (_, m) in memories {
+                allocator.deallocate_memory(m);
+            }
+            for (_, t) in tables {
+                allocator.deallocate_table(t);
+            }
+            allocator.decrement_instance_count();
+            return Err(e);
+        }
+
+        let layout = Instance::layout(&req.runtime.offsets);
+        // SAFETY: the layout has a non-zero size (the header is not empty).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Instance>();
+        let Some(instance) = NonNull::new(ptr) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: `ptr` is a fresh allocation of the right layout.
+        unsafe {
+            ptr.write(Instance {
+                runtime: req.runtime.clone(),
+                id: req.id,
+                memories,
+                tables,
+                imported_memories: req.imports.memories.clone(),
+                imported_tables: req.imports.tables.clone(),
+                vmctx: VMContext {
+                    _marker: core::marker::PhantomPinned,
+                },
+            });
+        }
+        let mut handle = InstanceHandle { instance };
+        // SAFETY: the caller's contract covers imports and store context.
+        unsafe { handle.init_vmctx(&req) };
+        Ok(handle)
+    }
+
+    fn instance(&mut self) -> &mut Instance {
+        // SAFETY: the handle owns a live instance.
+        unsafe { self.instance.as_mut() }
+    }
+
+    fn instance_ref(&self) -> &Instance {
+        // SAFETY: the handle owns a live instance.
+        unsafe { self.instance.as_ref() }
+    }
+
+    /// # Safety
+    /// See [`InstanceHandle::new`].
+    unsafe fn init_vmctx(&mut self, req: &InstanceAllocationRequest<'_>) {
+        let runtime = req.runtime.clone();
+        let module = &runtime.module;
+        let o = &runtime.offsets;
+        let inst = self.instance();
+        let vmctx = inst.vmctx_ptr();
+        // SAFETY: every offset below comes from this module's `VMOffsets`, naming a field
+        // of the written type inside the zeroed vmctx.
+        unsafe {
+            *inst.vmctx_field::<u32>(o.vmctx_magic()) = VM_CONTEXT_MAGIC;
+            *inst.vmctx_field::<*const VMStoreContext>(o.vmctx_store_context()) = req.store_context;
+            *inst.vmctx_field::<*const u8>(o.vmctx_builtin_functions()) =
+                (&raw const BUILTINS).cast();
+            *inst.vmctx_field::<*const u32>(o.vmctx_type_ids()) = runtime.type_ids.as_ptr();
+
+            for index in module.memories.keys() {
+                let (owner, def) = inst.memory_owner(index);
+                let ptr = owner.memories[def].definition_ptr();
+                *inst.vmctx_field(o.vmctx_memory_definition_ptr(index)) = ptr;
+            }
+            for index in module.tables.keys() {
+                let (owner, def) = inst.table_owner(index);
+                let ptr = owner.tables[def].definition_ptr();
+                *inst.vmctx_field(o.vmctx_table_definition_ptr(index)) = ptr;
+            }
+            for (i, func_ref) in req.imports.functions.iter().enumerate() {
+                let f = func_ref.as_ref();
+                let import = VMFunctionImport {
+                    wasm_call: f.wasm_call,
+                    array_call: f.array_call,
+                    vmctx: f.vmctx,
+                };
+                inst.vmctx_field::<VMFunctionImport>(o.vmctx_function_import(FuncIndex::new(i)))
+                    .write(import);
+            }
+            for (i, global) in req.imports.globals.iter().enumerate() {
+                *inst.vmctx_field(o.vmctx_global_import_ptr(GlobalIndex::new(i))) = global.as_ptr();
+            }
+            // Function references before globals: `ref.func` initializers point at them.
+            for (index, func) in module.functions.iter() {
+                let Some(slot) = func.func_ref else { continue };
+                let func_ref = match module.defined_func_index(index) {
+                    Some(def) => {
+                        let code = runtime
+                            .code
+                            .as_ref()
+                            .expect("modules with functions have code");
+                        let array_call = code
+                            .array_to_wasm_trampoline(def)
+                            .expect("escaping functions have trampolines");
+                        VMFuncRef {
+                            array_call: core::mem::transmute::<*const u8, crate::VMArrayCallFunction>(
+                                array_call,
+                            ),
+                            wasm_call: code.function(def),
+                            vmctx,
+                            type_index: runtime.type_ids[func.signature.index()],
+                        }
+                    }
+                    None => {
+                        let f = req.imports.functions[index.index()].as_ref();
+                        VMFuncRef {
+                            array_call: f.array_call,
+                            wasm_call: f.wasm_call,
+                            vmctx: f.vmctx,
+                            type_index: f.type_index,
+                        }
+                    }
+                };
+                inst.vmctx_field::<VMFuncRef>(o.vmctx_func_ref(slot))
+                    .write(func_ref);
+            }
+            for (def, init) in module.global_initializers.iter() {
+                let index = module.global_index(def);
+                let value = inst.eval(init);
+                write_global(inst.global_ptr(index), module.globals[index].ty, value);
+            }
+        }
+    }
+
+    /// Applies the active element and data segments, in order. A segment out of bounds
+    /// traps; the segments before it stay applied.
+    ///
+    /// # Errors
+    /// The trap that stopped initialization.
+    pub fn initialize(&mut self) -> Result<(), Trap> {
+        let module = self.instance_ref().runtime.module.clone();
+        let inst = self.instance();
+        for segment in module.elem_segments.values() {
+            let ElemSegmentMode::Active { table, offset } = &segment.mode else {
+                continue;
+            };
+            let start = bits(Some(inst.eval(offset))) as u64;
+            let values: Vec<*mut u8> = segment
+                .items
+                .iter()
+                .map(|item| match inst.eval(item) {
+                    ConstValue::Ref(p) => p,
+                    ConstValue::Bits(_) => core::ptr::null_mut(),
+                })
+                .collect();
+            let (owner, def) = inst.table_owner(*table);
+            let table = &mut owner.tables[def];
+            let end = start
+                .checked_add(values.len() as u64)
+                .ok_or(Trap::TableOutOfBounds)?;
+            if end > table.size() {
+                return Err(Trap::TableOutOfBounds);
+            }
+            for (i, v) in values.into_iter().enumerate() {
+                table.set(start + i as u64, v);
+            }
+        }
+        for segment in module.data_segments.values() {
+            let Some((memory, offset)) = &segment.active else {
+                continue;
+            };
+            let start = bits(Some(inst.eval(offset))) as u64;
+            let (owner, def) = inst.memory_owner(*memory);
+            let data = owner.memories[def].data_mut();
+            let start = usize::try_from(start).map_err(|_| Trap::MemoryOutOfBounds)?;
+            let end = start
+                .checked_add(segment.data.len())
+                .ok_or(Trap::MemoryOutOfBounds)?;
+            let dest = data.get_mut(start..end).ok_or(Trap::MemoryOutOfBounds)?;
+            dest.copy_from_slice(&segment.data);
+        }
+        Ok(())
+    }
+
+    /// A non-owning pointer to this instance.
+    pub fn as_ref(&self) -> InstanceHandleRef {
+        InstanceHandleRef(self.instance)
+    }
+
+    /// The vmctx pointer compiled code uses.
+    pub fn vmctx(&mut self) -> *mut VMContext {
+        self.instance().vmctx_ptr()
+    }
+
+    /// The module's runtime information.
+    pub fn runtime(&self) -> &Arc<ModuleRuntimeInfo> {
+        &self.instance_ref().runtime
+    }
+
+    /// The function reference of function `index`, if it escapes.
+    pub fn func_ref(&mut self, index: FuncIndex) -> Option<NonNull<VMFuncRef>> {
+        self.instance().func_ref(index)
+    }
+
+    /// The storage of global `index`.
+    pub fn global_ptr(&mut self, index: GlobalIndex) -> NonNull<VMGlobalDefinition> {
+        NonNull::new(self.instance().global_ptr(index)).expect("globals have storage")
+    }
+
+    /// The instance owning memory `index`, and its defined index there.
+    pub fn memory_owner(&mut self, index: MemoryIndex) -> (InstanceHandleRef, DefinedMemoryIndex) {
+        let (owner, def) = self.instance().memory_owner(index);
+        (InstanceHandleRef(NonNull::from(owner)), def)
+    }
+
+    /// The instance owning table `index`, and its defined index there.
+    pub fn table_owner(&mut self, index: TableIndex) -> (InstanceHandleRef, DefinedTableIndex) {
+        let (owner, def) = self.instance().table_owner(index);
+        (InstanceHandleRef(NonNull::from(owner)), def)
+    }
+
+    /// Defined memory `index`.
+    pub fn memory(&self, index: DefinedMemoryIndex) -> &Memory {
+        &self.instance_ref().memories[index]
+    }
+
+    /// Defined memory `index`, mutably.
+    pub fn memory_mut(&mut self, index: DefinedMemoryIndex) -> &mut Memory {
+        &mut self.instance().memories[index]
+    }
+
+    /// Defined table `index`.
+    pub fn table(&self, index: DefinedTableIndex) -> &Table {
+        &self.instance_ref().tables[index]
+    }
+
+    /// Defined table `index`, mutably.
+    pub fn table_mut(&mut self, index: DefinedTableIndex) -> &mut Table {
+        &mut self.instance().tables[index]
+    }
+
+    /// Reads global `index`.
+    pub fn get_global(&mut self, index: GlobalIndex) -> ConstValue {
+        let ty = self.instance_ref().runtime.module.globals[index].ty;
+        let ptr = self.instance().global_ptr(index);
+        // SAFETY: the pointer is this instance's (or its import's) live storage of `ty`.
+        unsafe { read_global(ptr, ty) }
+    }
+
+    /// Writes global `index` (mutability is the caller's concern).
+    pub fn set_global(&mut self, index: GlobalIndex, value: ConstValue) {
+        let ty = self.instance_ref().runtime.module.globals[index].ty;
+        let ptr = self.instance().global_ptr(index);
+        // SAFETY: as in `get_global`.
+        unsafe { write_global(ptr, ty, value) }
+    }
+
+    /// Frees the instance, returning its memories and tables to `allocator`.
+    ///
+    /// # Safety
+    /// Nothing may use the instance, its vmctx or anything it exported afterwards, and
+    /// `allocator` must be the one that allocated it.
+    pub unsafe fn deallocate(self, allocator: &dyn InstanceAllocator) {
+        let ptr = self.instance.as_ptr();
+        // SAFETY: we own the instance; it is read out once and its memory freed once.
+        unsafe {
+            let instance = ptr.read();
+            let layout = Instance::layout(&instance.runtime.offsets);
+            std::alloc::dealloc(ptr.cast(), layout);
+            for (_, m) in instance.memories {
+                allocator.deallocate_memory(m);
+            }
+            for (_, t) in instance.tables {
+                allocator.deallocate_table(t);
+            }
+        }
+        allocator.decrement_instance_count();
+    }
+}

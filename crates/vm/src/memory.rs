@@ -1,0 +1,230 @@
+//! Linear memories: a reservation of address space whose first bytes are accessible.
+//!
+//! ```text
+//!  base                 base + length        base + reservation     + guard
+//!  |  read/write bytes  |  inaccessible, may become accessible  |  never accessible  |
+//! ```
+//!
+//! A static memory's reservation covers its maximum size, so it never moves and compiled
+//! code may rely on the guard region instead of bounds checks. A dynamic memory is
+//! checked explicitly and is moved to a bigger reservation when it outgrows its own.
+
+use crate::VmError;
+use crate::mmap::Mmap;
+use crate::vmcontext::VMMemoryDefinition;
+use core::cell::UnsafeCell;
+use strata_environ::{MemoryStyle, Tunables};
+
+/// A linear memory owned by an instance.
+pub struct Memory {
+    mmap: Mmap,
+    definition: Box<UnsafeCell<VMMemoryDefinition>>,
+    ty: strata_environ::Memory,
+    style: MemoryStyle,
+    guard: usize,
+}
+
+// SAFETY: the definition cell is only written through `&mut self`; compiled code reads it
+// only while the owning store runs on one thread.
+unsafe impl Send for Memory {}
+// SAFETY: as above.
+unsafe impl Sync for Memory {}
+
+fn bytes(pages: u64, ty: &strata_environ::Memory) -> Option<usize> {
+    usize::try_from(pages.checked_mul(ty.page_size())?).ok()
+}
+
+fn too_big(what: &str) -> VmError {
+    VmError::Limit(format!(
+        "{what} exceeds the address space strata can reserve"
+    ))
+}
+
+impl Memory {
+    /// Creates a memory of type `ty` at its minimum size, laid out as `tunables` say.
+    ///
+    /// # Errors
+    /// Fails if the address space cannot be reserved.
+    pub fn new(ty: &strata_environ::Memory, tunables: &Tunables) -> Result<Memory, VmError> {
+        let style = tunables.memory_style(ty);
+        let page = crate::host_page_size();
+        let initial = bytes(ty.minimum, ty).ok_or_else(|| too_big("the minimum memory size"))?;
+        let guard =
+            usize::try_from(tunables.memory_guard_size).map_err(|_| too_big("the guard"))?;
+        let reservation = match style {
+            MemoryStyle::Static { reservation } => {
+                usize::try_from(reservation).map_err(|_| too_big("the reservation"))?
+            }
+            MemoryStyle::Dynamic {
+                reservation_for_growth,
+            } => {
+                let growth = usize::try_from(reservation_for_growth).unwrap_or(usize::MAX);
+                initial.saturating_add(growth).next_multiple_of(page)
+            }
+        };
+        let total = reservation
+            .checked_add(guard)
+            .ok_or_else(|| too_big("the memory"))?;
+        let mut mmap = Mmap::reserve(total.next_multiple_of(page))?;
+        mmap.make_accessible(0, initial.next_multiple_of(page))?;
+        let definition = Box::new(UnsafeCell::new(VMMemoryDefinition {
+            base: mmap.as_ptr(),
+            current_length: initial,
+        }));
+        Ok(Memory {
+            mmap,
+            definition,
+            ty: *ty,
+            style,
+            guard,
+        })
+    }
+
+    /// The memory's type.
+    pub fn ty(&self) -> &strata_environ::Memory {
+        &self.ty
+    }
+
+    /// The definition compiled code reads.
+    pub fn definition_ptr(&self) -> *mut VMMemoryDefinition {
+        self.definition.get()
+    }
+
+    /// The current size in bytes.
+    pub fn byte_size(&self) -> usize {
+        // SAFETY: the definition is only written through `&mut self`.
+        unsafe { (*self.definition.get()).current_length }
+    }
+
+    /// The current size in pages.
+    pub fn pages(&self) -> u64 {
+        self.byte_size() as u64 >> self.ty.page_size_log2
+    }
+
+    /// The first byte of the memory.
+    pub fn base(&self) -> *mut u8 {
+        // SAFETY: as in `byte_size`.
+        unsafe { (*self.definition.get()).base }
+    }
+
+    /// Grows the memory by `delta` pages and returns the old size in pages, or `None` if
+    /// it may not grow that far.
+    ///
+    /// # Errors
+    /// Fails if the operating system refuses the memory.
+    pub fn grow(&mut self, delta: u64) -> Result<Option<u64>, VmError> {
+        let old_pages = self.pages();
+        let Some(new_pages) = old_pages.checked_add(delta) else {
+            return Ok(None);
+        };
+        if new_pages > self.ty.maximum_pages() {
+            return Ok(None);
+        }
+        let Some(new_len) = bytes(new_pages, &self.ty) else {
+            return Ok(None);
+        };
+        let old_len = self.byte_size();
+        let page = crate::host_page_size();
+        let reservation = self.mmap.len() - self.guard;
+        if new_len <= reservation {
+            let start = old_len.next_multiple_of(page);
+            let end = new_len.next_multiple_of(page);
+            self.mmap
+                .make_accessible(start, end.saturating_sub(start))?;
+        } else {
+            let MemoryStyle::Dynamic {
+                reservation_for_growth,
+            } = self.style
+            else {
+                return Ok(None);
+            };
+            let growth = usize::try_from(reservation_for_growth).unwrap_or(usize::MAX);
+            let Some(total) = new_len
+                .checked_add(growth)
+                .and_then(|r| r.checked_add(self.guard))
+            else {
+                return Ok(None);
+            };
+            let mut mmap = match Mmap::reserve(total.next_multiple_of(page)) {
+                Ok(m) => m,
+                Err(_) => return Ok(None),
+            };
+            mmap.make_accessible(0, new_len.next_multiple_of(page))?;
+            // SAFETY: both mappings are ours, distinct, and at least `old_len` long and
+            // accessible.
+            unsafe { core::ptr::copy_nonoverlapping(self.mmap.as_ptr(), mmap.as_ptr(), old_len) };
+            self.mmap = mmap;
+        }
+        let def = self.definition.get_mut();
+        def.base = self.mmap.as_ptr();
+        def.current_length = new_len;
+        Ok(Some(old_pages))
+    }
+
+    /// The memory's bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: `base..base + byte_size` is accessible memory owned by `self`.
+        unsafe { core::slice::from_raw_parts(self.base(), self.byte_size()) }
+    }
+
+    /// The memory's bytes, mutably.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `data`, and `&mut self` makes the borrow unique.
+        unsafe { core::slice::from_raw_parts_mut(self.base(), self.byte_size()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(min: u64, max: Option<u64>) -> strata_environ::Memory {
+        strata_environ::Memory {
+            minimum: min,
+            maximum: max,
+            memory64: false,
+            shared: false,
+            page_size_log2: 16,
+        }
+    }
+
+    #[test]
+    fn static_memories_grow_in_place() {
+        let mut m = Memory::new(&ty(1, Some(4)), &Tunables::default_host()).unwrap();
+        let base = m.base();
+        m.data_mut()[65535] = 9;
+        assert_eq!(m.grow(2).unwrap(), Some(1));
+        assert_eq!(m.pages(), 3);
+        assert_eq!(m.base(), base);
+        assert_eq!(m.data()[65535], 9);
+        m.data_mut()[3 * 65536 - 1] = 1;
+        assert_eq!(m.grow(2).unwrap(), None, "past the maximum");
+        assert_eq!(m.grow(0).unwrap(), Some(3));
+    }
+
+    #[test]
+    fn dynamic_memories_move_and_keep_their_contents() {
+        let tunables = Tunables {
+            memory_reservation: 1 << 16,
+            memory_guard_size: 1 << 16,
+            memory_reservation_for_growth: 1 << 16,
+        };
+        let mut m = Memory::new(&ty(1, None), &tunables).unwrap();
+        assert!(matches!(m.style, MemoryStyle::Dynamic { .. }));
+        m.data_mut()[100] = 42;
+        assert_eq!(m.grow(4).unwrap(), Some(1));
+        assert_eq!(m.byte_size(), 5 << 16);
+        assert_eq!(m.data()[100], 42);
+        // SAFETY: reading the definition this memory owns.
+        let def = unsafe { &*m.definition_ptr() };
+        assert_eq!(def.base, m.base());
+        assert_eq!(def.current_length, 5 << 16);
+    }
+
+    #[test]
+    fn wasm32_memories_stop_at_four_gib() {
+        let mut m = Memory::new(&ty(0, None), &Tunables::default_host()).unwrap();
+        assert_eq!(m.grow(65537).unwrap(), None);
+        assert_eq!(m.grow(u64::MAX).unwrap(), None);
+    }
+}
