@@ -124,6 +124,10 @@ impl Instance {
         }
     }
 
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+
     fn vmctx_ptr(&mut self) -> *mut VMContext {
         &raw mut self.vmctx
     }
@@ -269,6 +273,29 @@ pub(crate) unsafe fn read_global(ptr: *mut VMGlobalDefinition, ty: WasmValType) 
             WasmValType::Ref(_) => ConstValue::Ref(p.cast::<*mut u8>().read()),
         }
     }
+}
+
+/// Reads the value of the global stored at `ptr`.
+///
+/// # Safety
+/// `ptr` must point to live storage of a global of type `ty`.
+pub unsafe fn read_global_value(ptr: NonNull<VMGlobalDefinition>, ty: WasmValType) -> ConstValue {
+    // SAFETY: forwarded contract.
+    unsafe { read_global(ptr.as_ptr(), ty) }
+}
+
+/// Writes the value of the global stored at `ptr`.
+///
+/// # Safety
+/// `ptr` must point to live storage of a global of type `ty`, and nothing may read it
+/// concurrently.
+pub unsafe fn write_global_value(
+    ptr: NonNull<VMGlobalDefinition>,
+    ty: WasmValType,
+    value: ConstValue,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { write_global(ptr.as_ptr(), ty, value) }
 }
 
 /// Writes a global's value.

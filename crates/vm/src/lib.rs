@@ -26,7 +26,8 @@ pub use allocator::{InstanceAllocator, OnDemandInstanceAllocator};
 pub use backtrace::{Backtrace, BacktraceFrame};
 pub use code_memory::{CodeObject, lookup_code};
 pub use instance::{
-    ConstValue, Imports, InstanceAllocationRequest, InstanceHandle, ModuleRuntimeInfo,
+    ConstValue, Imports, InstanceAllocationRequest, InstanceHandle, InstanceHandleRef,
+    ModuleRuntimeInfo, read_global_value, write_global_value,
 };
 pub use memory::Memory;
 pub use table::Table;
@@ -34,8 +35,9 @@ pub use traphandlers::{
     HostError, UnwindReason, catch_traps, init_traps, record_unwind_reason, tls_eager_initialize,
 };
 pub use vmcontext::{
-    VMArrayCallFunction, VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition,
+    SendSyncPtr, VMArrayCallFunction, VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition,
     VMHostFuncContext, VMMemoryDefinition, VMStoreContext, VMTableDefinition, ValRaw,
+    instance_id_of_vmctx,
 };
 
 /// Errors from the VM layer.

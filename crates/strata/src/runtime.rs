@@ -1,0 +1,19 @@
+//! The part of the API that instantiates and runs modules.
+
+mod engine;
+mod externals;
+mod func;
+mod instance;
+mod linker;
+mod module;
+mod store;
+mod values;
+
+pub use engine::Engine;
+pub use externals::{Extern, Global, Memory, MemoryAccessError, Table};
+pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
+pub use instance::Instance;
+pub use linker::Linker;
+pub use module::Module;
+pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
+pub use values::{Ref, Val};

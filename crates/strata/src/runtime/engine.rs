@@ -1,0 +1,116 @@
+//! [`Engine`]: compiler, settings and the registry of function types.
+
+use crate::{Config, Error, OptLevel, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use strata_environ::WasmFuncType;
+use strata_vm::{InstanceAllocator, OnDemandInstanceAllocator};
+
+/// Shared, thread-safe context for compiling and running modules. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    config: Config,
+    #[cfg(feature = "cranelift")]
+    compiler: strata_cranelift::CraneliftCompiler,
+    types: Mutex<TypeRegistry>,
+    allocator: Box<dyn InstanceAllocator>,
+}
+
+/// Engine-wide ids of function types, so `call_indirect` can compare types across
+/// modules with one integer comparison.
+#[derive(Default)]
+struct TypeRegistry {
+    ids: HashMap<WasmFuncType, u32>,
+    types: Vec<WasmFuncType>,
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new(&Config::default()).expect("the default configuration is valid for the host")
+    }
+}
+
+impl Engine {
+    /// An engine with `config`.
+    ///
+    /// # Errors
+    /// Fails if the host is not supported by the compiler.
+    pub fn new(config: &Config) -> Result<Engine> {
+        strata_vm::init_traps();
+        #[cfg(feature = "cranelift")]
+        let compiler = {
+            let opt = match config.opt_level {
+                OptLevel::None => strata_cranelift::OptLevel::None,
+                OptLevel::Speed => strata_cranelift::OptLevel::Speed,
+                OptLevel::SpeedAndSize => strata_cranelift::OptLevel::SpeedAndSize,
+            };
+            strata_cranelift::CraneliftCompiler::new(
+                config.tunables.clone(),
+                opt,
+                config.nan_canonicalization,
+            )
+            .map_err(|e| Error::new(e).context("failed to set up the compiler"))?
+        };
+        #[cfg(not(feature = "cranelift"))]
+        let _ = OptLevel::None;
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                config: config.clone(),
+                #[cfg(feature = "cranelift")]
+                compiler,
+                types: Mutex::new(TypeRegistry::default()),
+                allocator: Box::new(OnDemandInstanceAllocator::default()),
+            }),
+        })
+    }
+
+    /// Whether two handles refer to the same engine.
+    pub fn same(a: &Engine, b: &Engine) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+
+    /// Prepares this thread for calling into wasm now instead of at the first call.
+    pub fn tls_eager_initialize() {
+        strata_vm::tls_eager_initialize();
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    #[cfg(feature = "cranelift")]
+    pub(crate) fn compiler(&self) -> &strata_cranelift::CraneliftCompiler {
+        &self.inner.compiler
+    }
+
+    pub(crate) fn allocator(&self) -> &dyn InstanceAllocator {
+        &*self.inner.allocator
+    }
+
+    /// The engine-wide id of `ty`, registering it if new.
+    pub(crate) fn type_id(&self, ty: &WasmFuncType) -> u32 {
+        let mut reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&id) = reg.ids.get(ty) {
+            return id;
+        }
+        let id = u32::try_from(reg.types.len()).expect("fewer than 2^32 function types");
+        reg.types.push(ty.clone());
+        reg.ids.insert(ty.clone(), id);
+        id
+    }
+
+    /// The type with engine-wide id `id`.
+    pub(crate) fn type_of(&self, id: u32) -> WasmFuncType {
+        let reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
+        reg.types[id as usize].clone()
+    }
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Engine>();
+};

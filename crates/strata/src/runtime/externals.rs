@@ -1,0 +1,504 @@
+//! [`Extern`] and the entities other than functions: [`Memory`], [`Global`], [`Table`].
+
+use crate::runtime::store::{InstanceData, StoreOpaque};
+use crate::runtime::{AsContext, AsContextMut, Func, Ref, Val};
+use crate::{Error, GlobalType, MemoryType, Mutability, Result, TableType, ValType};
+use core::fmt;
+use core::ptr::NonNull;
+use std::sync::Arc;
+use strata_environ::{
+    ConstExpr, DefinedMemoryIndex, DefinedTableIndex, EntityRef, GlobalIndex, Module as ModuleInfo,
+    VMOffsets, WasmValType,
+};
+use strata_vm::{
+    ConstValue, Imports, InstanceAllocationRequest, InstanceHandle, ModuleRuntimeInfo, VMFuncRef,
+    VMGlobalDefinition, ValRaw,
+};
+
+/// Something a module can import or an instance export.
+#[derive(Copy, Clone, Debug)]
+pub enum Extern {
+    /// A function.
+    Func(Func),
+    /// A global.
+    Global(Global),
+    /// A table.
+    Table(Table),
+    /// A linear memory.
+    Memory(Memory),
+}
+
+impl Extern {
+    /// The function, if this is one.
+    pub fn into_func(self) -> Option<Func> {
+        if let Extern::Func(f) = self {
+            Some(f)
+        } else {
+            None
+        }
+    }
+    /// The global, if this is one.
+    pub fn into_global(self) -> Option<Global> {
+        if let Extern::Global(g) = self {
+            Some(g)
+        } else {
+            None
+        }
+    }
+    /// The table, if this is one.
+    pub fn into_table(self) -> Option<Table> {
+        if let Extern::Table(t) = self {
+            Some(t)
+        } else {
+            None
+        }
+    }
+    /// The memory, if this is one.
+    pub fn into_memory(self) -> Option<Memory> {
+        if let Extern::Memory(m) = self {
+            Some(m)
+        } else {
+            None
+        }
+    }
+}
+
+impl From<Func> for Extern {
+    fn from(f: Func) -> Extern {
+        Extern::Func(f)
+    }
+}
+impl From<Global> for Extern {
+    fn from(g: Global) -> Extern {
+        Extern::Global(g)
+    }
+}
+impl From<Table> for Extern {
+    fn from(t: Table) -> Extern {
+        Extern::Table(t)
+    }
+}
+impl From<Memory> for Extern {
+    fn from(m: Memory) -> Extern {
+        Extern::Memory(m)
+    }
+}
+
+/// Creates a code-less instance in `store` that owns the entities of `module`, for
+/// memories, tables and globals the host makes.
+fn host_instance(store: &mut StoreOpaque, module: ModuleInfo) -> Result<usize> {
+    let module = Arc::new(module);
+    let runtime = Arc::new(ModuleRuntimeInfo {
+        offsets: VMOffsets::for_host(&module),
+        module,
+        type_ids: Box::new([]),
+        code: None,
+    });
+    let id = store.instances.len();
+    let req = InstanceAllocationRequest {
+        runtime,
+        imports: Imports::default(),
+        store_context: &*store.vm_store_context,
+        id,
+        tunables: &store.engine.config().tunables,
+    };
+    // SAFETY: the module imports nothing, and the store context outlives the instance.
+    let handle =
+        unsafe { InstanceHandle::new(req, store.engine.allocator()) }.map_err(Error::new)?;
+    store.instances.push(InstanceData {
+        handle: Some(handle),
+        module: None,
+        exports: Vec::new(),
+    });
+    Ok(id)
+}
+
+impl StoreOpaque {
+    /// Encodes a value for an array-call slot or a table.
+    pub(crate) fn val_to_raw(&self, val: Val) -> Result<ValRaw> {
+        Ok(match val {
+            Val::I32(v) => ValRaw::i32(v),
+            Val::I64(v) => ValRaw::i64(v),
+            Val::F32(v) => ValRaw::u128(u128::from(v)),
+            Val::F64(v) => ValRaw::u128(u128::from(v)),
+            Val::V128(v) => ValRaw::u128(v),
+            Val::FuncRef(f) => ValRaw::ptr(self.func_ref_ptr(f)),
+        })
+    }
+
+    pub(crate) fn func_ref_ptr(&self, f: Option<Func>) -> *mut u8 {
+        f.map_or(core::ptr::null_mut(), |f| f.func_ref(self).as_ptr().cast())
+    }
+
+    /// Decodes a value of type `ty`.
+    pub(crate) fn val_from_raw(&mut self, ty: ValType, raw: ValRaw) -> Val {
+        match ty {
+            ValType::I32 => Val::I32(raw.get_i32()),
+            ValType::I64 => Val::I64(raw.get_i64()),
+            ValType::F32 => Val::F32(raw.get_i32().cast_unsigned()),
+            ValType::F64 => Val::F64(raw.get_i64().cast_unsigned()),
+            ValType::V128 => Val::V128(raw.get_u128()),
+            ValType::Ref(_) => Val::FuncRef(self.func_from_ptr(raw.get_ptr())),
+        }
+    }
+
+    /// A handle for the function reference `ptr` (null gives `None`).
+    pub(crate) fn func_from_ptr(&mut self, ptr: *mut u8) -> Option<Func> {
+        let ptr = NonNull::new(ptr.cast::<VMFuncRef>())?;
+        Some(Func {
+            store: self.id,
+            index: self.push_func(ptr),
+        })
+    }
+
+    fn const_value(&self, val: Val) -> Result<ConstValue> {
+        Ok(match val {
+            Val::FuncRef(f) => ConstValue::Ref(self.func_ref_ptr(f)),
+            other => ConstValue::Bits(self.val_to_raw(other)?.get_u128()),
+        })
+    }
+}
+
+/// A linear memory. A small `Copy` handle into its store.
+#[derive(Copy, Clone, Debug)]
+pub struct Memory {
+    pub(crate) store: u64,
+    pub(crate) instance: usize,
+    pub(crate) index: DefinedMemoryIndex,
+}
+
+/// An out-of-bounds [`Memory::read`] or [`Memory::write`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryAccessError;
+
+impl fmt::Display for MemoryAccessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("out of bounds memory access")
+    }
+}
+
+impl std::error::Error for MemoryAccessError {}
+
+impl Memory {
+    /// A new memory of type `ty` in `store`.
+    ///
+    /// # Errors
+    /// Fails if the memory cannot be allocated.
+    pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let mut module = ModuleInfo::default();
+        module.memories.push(ty.0);
+        let instance = host_instance(store, module)?;
+        Ok(Memory {
+            store: store.id,
+            instance,
+            index: DefinedMemoryIndex::new(0),
+        })
+    }
+
+    fn vm<'a>(&self, store: &'a StoreOpaque) -> &'a strata_vm::Memory {
+        store.check(self.store);
+        store.instances[self.instance]
+            .handle
+            .as_ref()
+            .expect("live")
+            .memory(self.index)
+    }
+
+    fn vm_mut<'a>(&self, store: &'a mut StoreOpaque) -> &'a mut strata_vm::Memory {
+        store.check(self.store);
+        store.instance_mut(self.instance).memory_mut(self.index)
+    }
+
+    /// The memory's type.
+    pub fn ty(&self, store: impl AsContext) -> MemoryType {
+        MemoryType(*self.vm(&store.as_context().0.opaque).ty())
+    }
+
+    /// The current size in pages.
+    pub fn size(&self, store: impl AsContext) -> u64 {
+        self.vm(&store.as_context().0.opaque).pages()
+    }
+
+    /// The current size in bytes.
+    pub fn data_size(&self, store: impl AsContext) -> usize {
+        self.vm(&store.as_context().0.opaque).byte_size()
+    }
+
+    /// The memory's bytes.
+    pub fn data<'a, T: 'a>(&self, store: impl Into<crate::StoreContext<'a, T>>) -> &'a [u8] {
+        let store = store.into().0;
+        self.vm(&store.opaque).data()
+    }
+
+    /// The memory's bytes, mutably.
+    pub fn data_mut<'a, T: 'a>(
+        &self,
+        store: impl Into<crate::StoreContextMut<'a, T>>,
+    ) -> &'a mut [u8] {
+        let store = store.into().0;
+        self.vm_mut(&mut store.opaque).data_mut()
+    }
+
+    /// Copies `buffer.len()` bytes at `offset` into `buffer`.
+    ///
+    /// # Errors
+    /// Fails if the range is out of bounds.
+    pub fn read(
+        &self,
+        store: impl AsContext,
+        offset: usize,
+        buffer: &mut [u8],
+    ) -> Result<(), MemoryAccessError> {
+        let data = self.vm(&store.as_context().0.opaque).data();
+        let end = offset.checked_add(buffer.len()).ok_or(MemoryAccessError)?;
+        buffer.copy_from_slice(data.get(offset..end).ok_or(MemoryAccessError)?);
+        Ok(())
+    }
+
+    /// Copies `buffer` into the memory at `offset`.
+    ///
+    /// # Errors
+    /// Fails if the range is out of bounds.
+    pub fn write(
+        &self,
+        mut store: impl AsContextMut,
+        offset: usize,
+        buffer: &[u8],
+    ) -> Result<(), MemoryAccessError> {
+        let data = self.vm_mut(&mut store.as_context_mut().0.opaque).data_mut();
+        let end = offset.checked_add(buffer.len()).ok_or(MemoryAccessError)?;
+        data.get_mut(offset..end)
+            .ok_or(MemoryAccessError)?
+            .copy_from_slice(buffer);
+        Ok(())
+    }
+
+    /// Grows the memory by `delta` pages and returns the old size.
+    ///
+    /// # Errors
+    /// Fails if the memory may not grow that far.
+    pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64> {
+        let memory = self.vm_mut(&mut store.as_context_mut().0.opaque);
+        match memory.grow(delta).map_err(Error::new)? {
+            Some(old) => Ok(old),
+            None => Err(Error::msg(format!(
+                "failed to grow memory by {delta} pages"
+            ))),
+        }
+    }
+}
+
+impl<'a, T> From<&'a crate::Store<T>> for crate::StoreContext<'a, T> {
+    fn from(store: &'a crate::Store<T>) -> Self {
+        crate::StoreContext(&store.inner)
+    }
+}
+impl<'a, T> From<&'a mut crate::Store<T>> for crate::StoreContext<'a, T> {
+    fn from(store: &'a mut crate::Store<T>) -> Self {
+        crate::StoreContext(&store.inner)
+    }
+}
+impl<'a, T> From<&'a mut crate::Store<T>> for crate::StoreContextMut<'a, T> {
+    fn from(store: &'a mut crate::Store<T>) -> Self {
+        crate::StoreContextMut(&mut store.inner)
+    }
+}
+impl<'a, T> From<&'a mut crate::Caller<'_, T>> for crate::StoreContextMut<'a, T> {
+    fn from(caller: &'a mut crate::Caller<'_, T>) -> Self {
+        crate::StoreContextMut(caller.store.0)
+    }
+}
+impl<'a, T> From<&'a crate::Caller<'_, T>> for crate::StoreContext<'a, T> {
+    fn from(caller: &'a crate::Caller<'_, T>) -> Self {
+        crate::StoreContext(caller.store.0)
+    }
+}
+
+/// A global. A small `Copy` handle into its store.
+#[derive(Copy, Clone, Debug)]
+pub struct Global {
+    pub(crate) store: u64,
+    pub(crate) ptr: strata_vm::SendSyncPtr<VMGlobalDefinition>,
+    pub(crate) ty: GlobalType,
+}
+
+impl Global {
+    /// A new global of type `ty` holding `value`.
+    ///
+    /// # Errors
+    /// Fails if `value` does not have the global's type.
+    pub fn new(mut store: impl AsContextMut, ty: GlobalType, value: Val) -> Result<Global> {
+        let store = &mut store.as_context_mut().0.opaque;
+        if value.ty() != ty.content() {
+            return Err(Error::msg(format!(
+                "value of type {} for a global of type {}",
+                value.ty(),
+                ty.content()
+            )));
+        }
+        let mut module = ModuleInfo::default();
+        module.globals.push(ty.0);
+        module
+            .global_initializers
+            .push(ConstExpr { ops: Box::new([]) });
+        let value = store.const_value(value)?;
+        let instance = host_instance(store, module)?;
+        let handle = store.instance_mut(instance);
+        let index = GlobalIndex::new(0);
+        handle.set_global(index, value);
+        let ptr = strata_vm::SendSyncPtr(handle.global_ptr(index));
+        Ok(Global {
+            store: store.id,
+            ptr,
+            ty,
+        })
+    }
+
+    /// The global's type.
+    pub fn ty(&self, _store: impl AsContext) -> GlobalType {
+        self.ty
+    }
+
+    /// The current value.
+    pub fn get(&self, mut store: impl AsContextMut) -> Val {
+        let store = &mut store.as_context_mut().0.opaque;
+        store.check(self.store);
+        let ty = self.ty.0.ty;
+        // SAFETY: a global's storage lives as long as its store, which we borrow.
+        let raw = ValRaw::u128(match unsafe { read(self.ptr.0, ty) } {
+            ConstValue::Bits(b) => b,
+            ConstValue::Ref(p) => p as usize as u128,
+        });
+        store.val_from_raw(self.ty.content(), raw)
+    }
+
+    /// Sets the value.
+    ///
+    /// # Errors
+    /// Fails if the global is immutable or `value` has another type.
+    pub fn set(&self, mut store: impl AsContextMut, value: Val) -> Result<()> {
+        let store = &mut store.as_context_mut().0.opaque;
+        store.check(self.store);
+        if self.ty.mutability() == Mutability::Const {
+            return Err(Error::msg("immutable global cannot be set"));
+        }
+        if value.ty() != self.ty.content() {
+            return Err(Error::msg(format!(
+                "value of type {} for a global of type {}",
+                value.ty(),
+                self.ty.content()
+            )));
+        }
+        let value = store.const_value(value)?;
+        // SAFETY: as in `get`.
+        unsafe { write(self.ptr.0, self.ty.0.ty, value) };
+        Ok(())
+    }
+}
+
+/// # Safety
+/// `ptr` must be live storage of a global of type `ty`.
+unsafe fn read(ptr: NonNull<VMGlobalDefinition>, ty: WasmValType) -> ConstValue {
+    // SAFETY: forwarded contract.
+    unsafe { strata_vm::read_global_value(ptr, ty) }
+}
+
+/// # Safety
+/// `ptr` must be live storage of a global of type `ty`.
+unsafe fn write(ptr: NonNull<VMGlobalDefinition>, ty: WasmValType, value: ConstValue) {
+    // SAFETY: forwarded contract.
+    unsafe { strata_vm::write_global_value(ptr, ty, value) }
+}
+
+/// A table. A small `Copy` handle into its store.
+#[derive(Copy, Clone, Debug)]
+pub struct Table {
+    pub(crate) store: u64,
+    pub(crate) instance: usize,
+    pub(crate) index: DefinedTableIndex,
+}
+
+impl Table {
+    /// A new table of type `ty` with every element `init`.
+    ///
+    /// # Errors
+    /// Fails if the table is too large.
+    pub fn new(mut store: impl AsContextMut, ty: TableType, init: Ref) -> Result<Table> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let mut module = ModuleInfo::default();
+        module.tables.push(ty.0);
+        let Ref::Func(init) = init;
+        let init = store.func_ref_ptr(init);
+        let instance = host_instance(store, module)?;
+        let table = Table {
+            store: store.id,
+            instance,
+            index: DefinedTableIndex::new(0),
+        };
+        let vm = table.vm_mut(store);
+        for i in 0..vm.size() {
+            vm.set(i, init);
+        }
+        Ok(table)
+    }
+
+    fn vm<'a>(&self, store: &'a StoreOpaque) -> &'a strata_vm::Table {
+        store.check(self.store);
+        store.instances[self.instance]
+            .handle
+            .as_ref()
+            .expect("live")
+            .table(self.index)
+    }
+
+    fn vm_mut<'a>(&self, store: &'a mut StoreOpaque) -> &'a mut strata_vm::Table {
+        store.check(self.store);
+        store.instance_mut(self.instance).table_mut(self.index)
+    }
+
+    /// The table's type.
+    pub fn ty(&self, store: impl AsContext) -> TableType {
+        TableType(*self.vm(&store.as_context().0.opaque).ty())
+    }
+
+    /// The number of elements.
+    pub fn size(&self, store: impl AsContext) -> u64 {
+        self.vm(&store.as_context().0.opaque).size()
+    }
+
+    /// Element `index`, or `None` if out of bounds.
+    pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Ref> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let ptr = self.vm(store).get(index)?;
+        Some(Ref::Func(store.func_from_ptr(ptr)))
+    }
+
+    /// Sets element `index`.
+    ///
+    /// # Errors
+    /// Fails if `index` is out of bounds.
+    pub fn set(&self, mut store: impl AsContextMut, index: u64, value: Ref) -> Result<()> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let Ref::Func(f) = value;
+        let ptr = store.func_ref_ptr(f);
+        if self.vm_mut(store).set(index, ptr) {
+            Ok(())
+        } else {
+            Err(Error::from(crate::Trap::TableOutOfBounds))
+        }
+    }
+
+    /// Grows the table by `delta` elements set to `init`; returns the old size.
+    ///
+    /// # Errors
+    /// Fails if the table may not grow that far.
+    pub fn grow(&self, mut store: impl AsContextMut, delta: u64, init: Ref) -> Result<u64> {
+        let store = &mut store.as_context_mut().0.opaque;
+        let Ref::Func(f) = init;
+        let ptr = store.func_ref_ptr(f);
+        self.vm_mut(store)
+            .grow(delta, ptr)
+            .ok_or_else(|| Error::msg(format!("failed to grow table by {delta}")))
+    }
+}

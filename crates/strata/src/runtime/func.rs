@@ -1,0 +1,536 @@
+//! [`Func`], [`TypedFunc`] and [`Caller`]: calling wasm from the host and the host from
+//! wasm.
+
+use crate::runtime::instance::Instance;
+use crate::runtime::store::{StoreInner, StoreOpaque};
+use crate::runtime::{AsContext, AsContextMut, Extern, StoreContext, StoreContextMut, Val};
+use crate::{Engine, Error, FuncType, Result, ValType};
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use strata_vm::{SendSyncPtr, UnwindReason, VMContext, VMFuncRef, VMHostFuncContext, ValRaw};
+
+/// A function: exported by an instance or defined by the host. A small `Copy` handle
+/// into its store.
+#[derive(Copy, Clone, Debug)]
+pub struct Func {
+    pub(crate) store: u64,
+    pub(crate) index: usize,
+}
+
+/// The type-erased body of a host function: reads its arguments from the slots and writes
+/// its results back.
+pub(crate) type HostFn<T> = Arc<dyn Fn(Caller<'_, T>, &mut [ValRaw]) -> Result<()> + Send + Sync>;
+
+struct HostFuncData<T> {
+    store: SendSyncPtr<StoreInner<T>>,
+    func: HostFn<T>,
+}
+
+/// The array-call entry of every host function with store data `T`.
+///
+/// # Safety
+/// Called only through a `VMFuncRef` made by [`Func::from_host`], with `values` pointing
+/// to `len` slots, while the store that owns the function is running wasm or calling it.
+unsafe extern "C" fn host_array_call<T: 'static>(
+    callee: *mut VMContext,
+    caller: *mut VMContext,
+    values: *mut ValRaw,
+    len: usize,
+) -> bool {
+    // SAFETY: per the contract the context was made for `HostFuncData<T>` and is alive.
+    let ctx = unsafe { VMHostFuncContext::<HostFuncData<T>>::from_vmctx(callee) };
+    // SAFETY: the store outlives its host functions and nothing else uses it while it
+    // calls one of them.
+    let store = unsafe { &mut *ctx.data.store.0.as_ptr() };
+    // SAFETY: `caller` is either an instance's vmctx or this host context.
+    let caller = unsafe { strata_vm::instance_id_of_vmctx(caller) }.map(|index| Instance {
+        store: store.opaque.id,
+        index,
+    });
+    // SAFETY: the trampoline passes `len` initialized slots.
+    let values = unsafe { core::slice::from_raw_parts_mut(values, len) };
+    let func = ctx.data.func.clone();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        func(
+            Caller {
+                store: StoreContextMut(store),
+                caller,
+            },
+            values,
+        )
+    }));
+    let reason = match result {
+        Ok(Ok(())) => return true,
+        Ok(Err(e)) => UnwindReason::Host(Box::new(e)),
+        Err(panic) => UnwindReason::Panic(panic),
+    };
+    strata_vm::record_unwind_reason(reason);
+    false
+}
+
+impl Func {
+    /// A host function of type `ty` taking and returning [`Val`]s.
+    pub fn new<T: 'static>(
+        mut store: impl AsContextMut<Data = T>,
+        ty: FuncType,
+        func: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
+    ) -> Func {
+        let params: Vec<ValType> = ty.params().collect();
+        let results: Vec<ValType> = ty.results().collect();
+        let host: HostFn<T> = Arc::new(move |caller: Caller<'_, T>, slots: &mut [ValRaw]| {
+            call_val_closure(&func, &params, &results, caller, slots)
+        });
+        Func::from_host(store.as_context_mut().0, ty, host)
+    }
+
+    /// A host function from a Rust closure whose parameter and result types give its
+    /// wasm type. It may take a [`Caller`] first and may return a `Result`.
+    pub fn wrap<T: 'static, Params, Results>(
+        mut store: impl AsContextMut<Data = T>,
+        func: impl IntoFunc<T, Params, Results>,
+    ) -> Func {
+        let (ty, host) = func.into_func();
+        Func::from_host(store.as_context_mut().0, ty, host)
+    }
+
+    pub(crate) fn from_host<T: 'static>(
+        store: &mut StoreInner<T>,
+        ty: FuncType,
+        func: HostFn<T>,
+    ) -> Func {
+        let type_index = store.opaque.engine.type_id(&ty.0);
+        let data = HostFuncData {
+            store: SendSyncPtr(NonNull::from(&mut *store)),
+            func,
+        };
+        let ctx = VMHostFuncContext::new(host_array_call::<T>, type_index, data);
+        let func_ref = ctx.func_ref_ptr();
+        let opaque = &mut store.opaque;
+        match opaque.trampolines.get(&type_index) {
+            // SAFETY: the context was just made and nothing else refers to it yet.
+            Some(&t) => unsafe { (*func_ref.as_ptr()).wasm_call = t as *const u8 },
+            None => opaque.pending_host_funcs.push(func_ref),
+        }
+        opaque.host_funcs.push(ctx);
+        Func {
+            store: opaque.id,
+            index: opaque.push_func(func_ref),
+        }
+    }
+
+    pub(crate) fn func_ref(&self, store: &StoreOpaque) -> NonNull<VMFuncRef> {
+        store.check(self.store);
+        store.funcs[self.index].func_ref
+    }
+
+    /// The function's type.
+    pub fn ty(&self, store: impl AsContext) -> FuncType {
+        self.ty_opaque(&store.as_context().0.opaque)
+    }
+
+    pub(crate) fn ty_opaque(&self, store: &StoreOpaque) -> FuncType {
+        // SAFETY: function references in the store stay alive as long as it does.
+        let id = unsafe { self.func_ref(store).as_ref() }.type_index;
+        FuncType(store.engine.type_of(id))
+    }
+
+    /// Calls the function with `params`, writing its results to `results`.
+    ///
+    /// # Errors
+    /// Fails if the arguments do not match the function's type, if it traps, or if a
+    /// host function it calls fails.
+    pub fn call(
+        &self,
+        mut store: impl AsContextMut,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<()> {
+        let inner = store.as_context_mut().0;
+        let ty = self.ty(StoreContext(&*inner));
+        if params.len() != ty.params().len() {
+            return Err(Error::msg(format!(
+                "expected {} arguments, got {}",
+                ty.params().len(),
+                params.len()
+            )));
+        }
+        if results.len() != ty.results().len() {
+            return Err(Error::msg(format!(
+                "expected {} results, got room for {}",
+                ty.results().len(),
+                results.len()
+            )));
+        }
+        let mut slots = vec![ValRaw::default(); ty.0.array_len()];
+        for (i, (arg, expected)) in params.iter().zip(ty.params()).enumerate() {
+            if arg.ty() != expected {
+                return Err(Error::msg(format!(
+                    "argument {i} is a {} but the function takes a {expected}",
+                    arg.ty()
+                )));
+            }
+            slots[i] = inner.opaque.val_to_raw(*arg)?;
+        }
+        let func_ref = self.func_ref(&inner.opaque);
+        invoke(&mut inner.opaque, func_ref, &mut slots)?;
+        for ((out, t), raw) in results.iter_mut().zip(ty.results()).zip(slots) {
+            *out = inner.opaque.val_from_raw(t, raw);
+        }
+        Ok(())
+    }
+
+    /// A statically typed view of this function.
+    ///
+    /// # Errors
+    /// Fails if `Params` and `Results` do not match the function's type.
+    pub fn typed<Params: WasmParams, Results: WasmResults>(
+        &self,
+        store: impl AsContext,
+    ) -> Result<TypedFunc<Params, Results>> {
+        let ty = self.ty(store);
+        let (p, r) = (Params::valtypes(), Results::valtypes());
+        if !ty.params().eq(p.iter().copied()) || !ty.results().eq(r.iter().copied()) {
+            let want = FuncType::from_types(p, r);
+            return Err(Error::msg(format!(
+                "type mismatch: the function is {ty}, not {want}"
+            )));
+        }
+        Ok(TypedFunc {
+            func: *self,
+            _marker: PhantomData,
+        })
+    }
+}
+
+/// Runs a host closure over [`Val`]s with its arguments and results in `slots`.
+pub(crate) fn call_val_closure<T>(
+    func: &(dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync),
+    params: &[ValType],
+    results: &[ValType],
+    mut caller: Caller<'_, T>,
+    slots: &mut [ValRaw],
+) -> Result<()> {
+    let args: Vec<Val> = params
+        .iter()
+        .zip(slots.iter())
+        .map(|(&t, &raw)| caller.store.0.opaque.val_from_raw(t, raw))
+        .collect();
+    let mut out: Vec<Val> = results.iter().map(|&t| default_val(t)).collect();
+    func(caller.reborrow(), &args, &mut out)?;
+    for (i, (v, &t)) in out.iter().zip(results).enumerate() {
+        if v.ty() != t {
+            return Err(Error::msg(format!(
+                "host function returned a {} for a {t} result",
+                v.ty()
+            )));
+        }
+        slots[i] = caller.store.0.opaque.val_to_raw(*v)?;
+    }
+    Ok(())
+}
+
+fn default_val(ty: ValType) -> Val {
+    match ty {
+        ValType::I32 => Val::I32(0),
+        ValType::I64 => Val::I64(0),
+        ValType::F32 => Val::F32(0),
+        ValType::F64 => Val::F64(0),
+        ValType::V128 => Val::V128(0),
+        ValType::Ref(_) => Val::FuncRef(None),
+    }
+}
+
+/// Calls `func_ref` through its array-call entry with traps caught.
+pub(crate) fn invoke(
+    store: &mut StoreOpaque,
+    func_ref: NonNull<VMFuncRef>,
+    slots: &mut [ValRaw],
+) -> Result<()> {
+    let ctx: *const strata_vm::VMStoreContext = &*store.vm_store_context;
+    let max_stack = store.engine.config().max_wasm_stack;
+    // SAFETY: the function reference belongs to this store, whose context we pass, and
+    // `slots` has room for the parameters and results of its type (checked by callers).
+    let result = unsafe {
+        let f = func_ref.as_ref();
+        let (array_call, vmctx, values, len) =
+            (f.array_call, f.vmctx, slots.as_mut_ptr(), slots.len());
+        strata_vm::catch_traps(ctx, max_stack, || array_call(vmctx, vmctx, values, len))
+    };
+    result.map_err(|(reason, backtrace)| store.unwind_to_error(reason, backtrace))
+}
+
+/// A function whose parameter and result types are known statically: calls skip the
+/// type checks and allocate nothing.
+pub struct TypedFunc<Params, Results> {
+    func: Func,
+    _marker: PhantomData<fn(Params) -> Results>,
+}
+
+impl<P, R> Clone for TypedFunc<P, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P, R> Copy for TypedFunc<P, R> {}
+
+const MAX_TYPED_SLOTS: usize = 16;
+
+impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
+    /// Calls the function.
+    ///
+    /// # Errors
+    /// Fails if it traps or a host function it calls fails.
+    pub fn call(&self, mut store: impl AsContextMut, params: Params) -> Result<Results> {
+        let inner = store.as_context_mut().0;
+        let func_ref = self.func.func_ref(&inner.opaque);
+        let len = Params::COUNT.max(Results::COUNT);
+        let mut small = [ValRaw::default(); MAX_TYPED_SLOTS];
+        let mut large;
+        let slots = if len <= MAX_TYPED_SLOTS {
+            &mut small[..len]
+        } else {
+            large = vec![ValRaw::default(); len];
+            &mut large[..]
+        };
+        params.store(slots);
+        invoke(&mut inner.opaque, func_ref, slots)?;
+        Ok(Results::load(slots))
+    }
+
+    /// The untyped function.
+    pub fn func(&self) -> &Func {
+        &self.func
+    }
+}
+
+/// A value type that host functions can take and return directly.
+pub trait WasmTy: Copy + Send + Sync + 'static {
+    /// Its wasm type.
+    fn valtype() -> ValType;
+    /// Writes it to an array-call slot.
+    fn to_raw(self) -> ValRaw;
+    /// Reads it from an array-call slot.
+    fn from_raw(raw: ValRaw) -> Self;
+}
+
+macro_rules! wasm_ty {
+    ($($t:ty => $vt:ident, $to:expr, $from:expr;)*) => {$(
+        impl WasmTy for $t {
+            fn valtype() -> ValType {
+                ValType::$vt
+            }
+            fn to_raw(self) -> ValRaw {
+                $to(self)
+            }
+            fn from_raw(raw: ValRaw) -> Self {
+                $from(raw)
+            }
+        }
+    )*};
+}
+
+wasm_ty! {
+    i32 => I32, ValRaw::i32, |r: ValRaw| r.get_i32();
+    u32 => I32, |v: u32| ValRaw::i32(v.cast_signed()), |r: ValRaw| r.get_i32().cast_unsigned();
+    i64 => I64, ValRaw::i64, |r: ValRaw| r.get_i64();
+    u64 => I64, |v: u64| ValRaw::i64(v.cast_signed()), |r: ValRaw| r.get_i64().cast_unsigned();
+    f32 => F32, |v: f32| ValRaw::i32(v.to_bits().cast_signed()), |r: ValRaw| f32::from_bits(r.get_i32().cast_unsigned());
+    f64 => F64, |v: f64| ValRaw::i64(v.to_bits().cast_signed()), |r: ValRaw| f64::from_bits(r.get_i64().cast_unsigned());
+}
+
+/// A list of values passed in array-call slots: `()`, one [`WasmTy`], or a tuple.
+pub trait WasmParams: Send + Sync + 'static {
+    /// How many values.
+    const COUNT: usize;
+    /// Their types.
+    fn valtypes() -> Vec<ValType>;
+    /// Writes them to the first slots.
+    fn store(self, slots: &mut [ValRaw]);
+    /// Reads them from the first slots.
+    fn load(slots: &[ValRaw]) -> Self;
+}
+
+/// A list of results; the same lists as [`WasmParams`].
+pub trait WasmResults: WasmParams {}
+impl<T: WasmParams> WasmResults for T {}
+
+impl<T: WasmTy> WasmParams for T {
+    const COUNT: usize = 1;
+    fn valtypes() -> Vec<ValType> {
+        vec![T::valtype()]
+    }
+    fn store(self, slots: &mut [ValRaw]) {
+        slots[0] = self.to_raw();
+    }
+    fn load(slots: &[ValRaw]) -> Self {
+        T::from_raw(slots[0])
+    }
+}
+
+macro_rules! tuples {
+    ($($n:literal: ($($t:ident $i:tt),*);)*) => {$(
+        impl<$($t: WasmTy),*> WasmParams for ($($t,)*) {
+            const COUNT: usize = $n;
+            fn valtypes() -> Vec<ValType> {
+                vec![$($t::valtype()),*]
+            }
+            #[allow(unused_variables, reason = "the empty tuple stores nothing")]
+            fn store(self, slots: &mut [ValRaw]) {
+                $(slots[$i] = self.$i.to_raw();)*
+            }
+            #[allow(unused_variables, reason = "the empty tuple loads nothing")]
+            fn load(slots: &[ValRaw]) -> Self {
+                ($($t::from_raw(slots[$i]),)*)
+            }
+        }
+    )*};
+}
+
+tuples! {
+    0: ();
+    1: (A 0);
+    2: (A 0, B 1);
+    3: (A 0, B 1, C 2);
+    4: (A 0, B 1, C 2, D 3);
+    5: (A 0, B 1, C 2, D 3, E 4);
+    6: (A 0, B 1, C 2, D 3, E 4, F 5);
+    7: (A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+    8: (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+}
+
+/// What a host closure may return: results, or a `Result` of them.
+pub trait WasmRet: Send + Sync + 'static {
+    /// The result types.
+    fn valtypes() -> Vec<ValType>;
+    /// Writes the results, or passes on the error.
+    fn store(self, slots: &mut [ValRaw]) -> Result<()>;
+}
+
+impl<R: WasmResults> WasmRet for R {
+    fn valtypes() -> Vec<ValType> {
+        R::valtypes()
+    }
+    fn store(self, slots: &mut [ValRaw]) -> Result<()> {
+        WasmParams::store(self, slots);
+        Ok(())
+    }
+}
+
+impl<R: WasmResults> WasmRet for Result<R> {
+    fn valtypes() -> Vec<ValType> {
+        R::valtypes()
+    }
+    fn store(self, slots: &mut [ValRaw]) -> Result<()> {
+        WasmParams::store(self?, slots);
+        Ok(())
+    }
+}
+
+/// Rust closures that can become host functions (see [`Func::wrap`]).
+pub trait IntoFunc<T, Params, Results>: Send + Sync + 'static {
+    /// The function's type and its type-erased body.
+    #[doc(hidden)]
+    fn into_func(self) -> (FuncType, HostFn<T>);
+}
+
+macro_rules! into_func {
+    ($(($($a:ident),*);)*) => {$(
+        impl<T: 'static, Fun, $($a: WasmTy,)* R: WasmRet> IntoFunc<T, ($($a,)*), R> for Fun
+        where
+            Fun: Fn($($a),*) -> R + Send + Sync + 'static,
+        {
+            fn into_func(self) -> (FuncType, HostFn<T>) {
+                let ty = FuncType::from_types(vec![$($a::valtype()),*], R::valtypes());
+                let body: HostFn<T> = Arc::new(move |_caller: Caller<'_, T>, slots: &mut [ValRaw]| {
+                    let ($($a,)*) = <($($a,)*) as WasmParams>::load(slots);
+                    self($($a),*).store(slots)
+                });
+                (ty, body)
+            }
+        }
+
+        impl<T: 'static, Fun, $($a: WasmTy,)* R: WasmRet> IntoFunc<T, (Caller<'static, T>, $($a,)*), R> for Fun
+        where
+            Fun: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
+        {
+            fn into_func(self) -> (FuncType, HostFn<T>) {
+                let ty = FuncType::from_types(vec![$($a::valtype()),*], R::valtypes());
+                let body: HostFn<T> = Arc::new(move |caller: Caller<'_, T>, slots: &mut [ValRaw]| {
+                    let ($($a,)*) = <($($a,)*) as WasmParams>::load(slots);
+                    self(caller, $($a),*).store(slots)
+                });
+                (ty, body)
+            }
+        }
+    )*};
+}
+
+#[expect(
+    non_snake_case,
+    reason = "the macro names values after their type parameters"
+)]
+mod into_func_impls {
+    use super::*;
+    into_func! {
+        ();
+        (A1);
+        (A1, A2);
+        (A1, A2, A3);
+        (A1, A2, A3, A4);
+        (A1, A2, A3, A4, A5);
+        (A1, A2, A3, A4, A5, A6);
+        (A1, A2, A3, A4, A5, A6, A7);
+        (A1, A2, A3, A4, A5, A6, A7, A8);
+    }
+}
+
+/// The context a host function runs in: its store, and the instance that called it.
+pub struct Caller<'a, T> {
+    pub(crate) store: StoreContextMut<'a, T>,
+    pub(crate) caller: Option<Instance>,
+}
+
+impl<T> Caller<'_, T> {
+    fn reborrow(&mut self) -> Caller<'_, T> {
+        Caller {
+            store: StoreContextMut(self.store.0),
+            caller: self.caller,
+        }
+    }
+
+    /// The store's data.
+    pub fn data(&self) -> &T {
+        &self.store.0.data
+    }
+
+    /// The store's data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.store.0.data
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.store.0.opaque.engine
+    }
+
+    /// An export of the calling instance.
+    pub fn get_export(&mut self, name: &str) -> Option<Extern> {
+        let instance = self.caller?;
+        instance.get_export(&mut *self, name)
+    }
+}
+
+impl<T> AsContext for Caller<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.store.0)
+    }
+}
+
+impl<T> AsContextMut for Caller<'_, T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(self.store.0)
+    }
+}

@@ -1,0 +1,172 @@
+//! [`Linker`]: resolves a module's imports by name.
+
+use crate::runtime::func::HostFn;
+use crate::runtime::{AsContext, AsContextMut, Extern, Func, Instance, IntoFunc, Module, Val};
+use crate::{Engine, Error, FuncType, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+enum Definition<T> {
+    Extern(Extern),
+    HostFunc(FuncType, HostFn<T>),
+}
+
+impl<T> Clone for Definition<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Definition::Extern(e) => Definition::Extern(*e),
+            Definition::HostFunc(ty, f) => Definition::HostFunc(ty.clone(), f.clone()),
+        }
+    }
+}
+
+/// Named definitions that satisfy modules' imports. Host functions defined here are
+/// created anew in each store they are instantiated into.
+pub struct Linker<T> {
+    engine: Engine,
+    definitions: HashMap<(String, String), Definition<T>>,
+    allow_shadowing: bool,
+}
+
+impl<T: 'static> Linker<T> {
+    /// An empty linker.
+    pub fn new(engine: &Engine) -> Linker<T> {
+        Linker {
+            engine: engine.clone(),
+            definitions: HashMap::new(),
+            allow_shadowing: false,
+        }
+    }
+
+    /// The linker's engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Whether a later definition may replace an earlier one of the same name.
+    pub fn allow_shadowing(&mut self, allow: bool) -> &mut Self {
+        self.allow_shadowing = allow;
+        self
+    }
+
+    fn insert(&mut self, module: &str, name: &str, def: Definition<T>) -> Result<&mut Self> {
+        let key = (module.to_owned(), name.to_owned());
+        if !self.allow_shadowing && self.definitions.contains_key(&key) {
+            return Err(Error::msg(format!(
+                "import of `{module}::{name}` defined twice"
+            )));
+        }
+        self.definitions.insert(key, def);
+        Ok(self)
+    }
+
+    /// Defines `module::name` as a host function from a Rust closure.
+    ///
+    /// # Errors
+    /// Fails if the name is taken and shadowing is not allowed.
+    pub fn func_wrap<Params, Args>(
+        &mut self,
+        module: &str,
+        name: &str,
+        func: impl IntoFunc<T, Params, Args>,
+    ) -> Result<&mut Self> {
+        let (ty, body) = func.into_func();
+        self.insert(module, name, Definition::HostFunc(ty, body))
+    }
+
+    /// Defines `module::name` as a host function of type `ty` over [`Val`]s.
+    ///
+    /// # Errors
+    /// Fails if the name is taken and shadowing is not allowed.
+    pub fn func_new(
+        &mut self,
+        module: &str,
+        name: &str,
+        ty: FuncType,
+        func: impl Fn(crate::Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
+    ) -> Result<&mut Self> {
+        let func = Arc::new(func);
+        let params: Vec<crate::ValType> = ty.params().collect();
+        let results: Vec<crate::ValType> = ty.results().collect();
+        let body: HostFn<T> = Arc::new(move |caller, slots| {
+            crate::runtime::func::call_val_closure(&*func, &params, &results, caller, slots)
+        });
+        self.insert(module, name, Definition::HostFunc(ty, body))
+    }
+
+    /// Defines `module::name` as `item`.
+    ///
+    /// # Errors
+    /// Fails if the name is taken and shadowing is not allowed.
+    pub fn define(
+        &mut self,
+        _store: impl AsContext<Data = T>,
+        module: &str,
+        name: &str,
+        item: impl Into<Extern>,
+    ) -> Result<&mut Self> {
+        self.insert(module, name, Definition::Extern(item.into()))
+    }
+
+    /// Defines every export of `instance` under `module_name`.
+    ///
+    /// # Errors
+    /// Fails if a name is taken and shadowing is not allowed.
+    pub fn instance(
+        &mut self,
+        mut store: impl AsContextMut<Data = T>,
+        module_name: &str,
+        instance: Instance,
+    ) -> Result<&mut Self> {
+        for (name, ext) in instance.exports(&mut store) {
+            self.insert(module_name, &name, Definition::Extern(ext))?;
+        }
+        Ok(self)
+    }
+
+    /// The definition of `module::name`, created in `store` if it is a host function.
+    pub fn get(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        module: &str,
+        name: &str,
+    ) -> Option<Extern> {
+        let def = self
+            .definitions
+            .get(&(module.to_owned(), name.to_owned()))?;
+        Some(match def {
+            Definition::Extern(e) => *e,
+            Definition::HostFunc(ty, body) => Extern::Func(Func::from_host(
+                store.as_context_mut().0,
+                ty.clone(),
+                body.clone(),
+            )),
+        })
+    }
+
+    /// Instantiates `module`, resolving its imports by name.
+    ///
+    /// # Errors
+    /// Fails if an import is not defined (`unknown import`) or has the wrong type, or as
+    /// [`Instance::new`].
+    pub fn instantiate(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        module: &Module,
+    ) -> Result<Instance> {
+        let mut imports = Vec::with_capacity(module.imports().len());
+        for import in module.imports() {
+            let ext = self
+                .get(&mut store, import.module(), import.name())
+                .ok_or_else(|| {
+                    Error::msg(format!(
+                        "unknown import: `{}::{}` has not been defined",
+                        import.module(),
+                        import.name()
+                    ))
+                })?;
+            imports.push(ext);
+        }
+        Instance::new(store, module, &imports)
+    }
+}

@@ -1,0 +1,275 @@
+//! [`Store`]: owns instances and everything they create; the unit of isolation.
+
+use crate::runtime::externals::Extern;
+use crate::{Engine, Error, FrameInfo, Module, WasmBacktrace};
+use core::ptr::NonNull;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use strata_vm::{InstanceHandle, UnwindReason, VMFuncRef, VMStoreContext};
+
+/// Owns instances, host functions and the embedder's data `T`.
+///
+/// Handles such as [`Func`](crate::Func) and [`Memory`](crate::Memory) refer into the
+/// store that made them; using one with another store panics.
+pub struct Store<T> {
+    pub(crate) inner: Box<StoreInner<T>>,
+}
+
+pub(crate) struct StoreInner<T> {
+    pub(crate) opaque: StoreOpaque,
+    pub(crate) data: T,
+}
+
+pub(crate) struct InstanceData {
+    pub(crate) handle: Option<InstanceHandle>,
+    pub(crate) module: Option<Module>,
+    pub(crate) exports: Vec<Option<Extern>>,
+}
+
+pub(crate) struct FuncData {
+    pub(crate) func_ref: NonNull<VMFuncRef>,
+}
+
+/// The part of a store that does not depend on `T`.
+pub(crate) struct StoreOpaque {
+    pub(crate) id: u64,
+    pub(crate) engine: Engine,
+    pub(crate) vm_store_context: Box<VMStoreContext>,
+    pub(crate) instances: Vec<InstanceData>,
+    pub(crate) funcs: Vec<FuncData>,
+    pub(crate) host_funcs: Vec<Box<dyn Any + Send>>,
+    /// Wasm-to-host trampolines by engine type id, from the modules seen so far.
+    pub(crate) trampolines: HashMap<u32, usize>,
+    /// Host functions still waiting for a trampoline of their type.
+    pub(crate) pending_host_funcs: Vec<NonNull<VMFuncRef>>,
+}
+
+// SAFETY: the raw pointers all point into allocations owned by this store (instances,
+// host function contexts), which move with it and are used by one thread at a time.
+unsafe impl Send for StoreOpaque {}
+// SAFETY: shared access to a store only reads plain data.
+unsafe impl Sync for StoreOpaque {}
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+impl<T> Store<T> {
+    /// A store for `engine` holding `data`.
+    pub fn new(engine: &Engine, data: T) -> Store<T> {
+        Store {
+            inner: Box::new(StoreInner {
+                opaque: StoreOpaque {
+                    id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                    engine: engine.clone(),
+                    vm_store_context: Box::default(),
+                    instances: Vec::new(),
+                    funcs: Vec::new(),
+                    host_funcs: Vec::new(),
+                    trampolines: HashMap::new(),
+                    pending_host_funcs: Vec::new(),
+                },
+                data,
+            }),
+        }
+    }
+
+    /// The embedder's data.
+    pub fn data(&self) -> &T {
+        &self.inner.data
+    }
+
+    /// The embedder's data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.inner.data
+    }
+
+    /// Consumes the store and returns the embedder's data.
+    pub fn into_data(self) -> T {
+        let StoreInner { opaque, data } = *self.inner;
+        drop(opaque);
+        data
+    }
+
+    /// The engine this store belongs to.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.opaque.engine
+    }
+}
+
+impl StoreOpaque {
+    /// Panics unless a handle made by store `id` is used with this store.
+    pub(crate) fn check(&self, id: u64) {
+        assert_eq!(self.id, id, "object used with the wrong store");
+    }
+
+    pub(crate) fn instance_mut(&mut self, index: usize) -> &mut InstanceHandle {
+        self.instances[index]
+            .handle
+            .as_mut()
+            .expect("instances live as long as their store")
+    }
+
+    pub(crate) fn push_func(&mut self, func_ref: NonNull<VMFuncRef>) -> usize {
+        self.funcs.push(FuncData { func_ref });
+        self.funcs.len() - 1
+    }
+
+    /// Makes the wasm-to-host trampolines of `module` available to host functions.
+    pub(crate) fn register_module(&mut self, module: &Module) {
+        let runtime = module.runtime();
+        let Some(code) = &runtime.code else { return };
+        for (index, _) in runtime.module.types.iter() {
+            let id = runtime.type_ids[index.as_u32() as usize];
+            self.trampolines
+                .entry(id)
+                .or_insert(code.wasm_to_array_trampoline(index) as usize);
+        }
+        let trampolines = &self.trampolines;
+        self.pending_host_funcs.retain(|f| {
+            // SAFETY: pending host functions are owned by this store and alive.
+            let f = unsafe { &mut *f.as_ptr() };
+            match trampolines.get(&f.type_index) {
+                Some(&t) => {
+                    f.wasm_call = t as *const u8;
+                    false
+                }
+                None => true,
+            }
+        });
+        self.keep_module(module);
+    }
+
+    fn keep_module(&mut self, module: &Module) {
+        // Keep the code alive as long as the store: its funcrefs may sit in tables.
+        self.instances.push(InstanceData {
+            handle: None,
+            module: Some(module.clone()),
+            exports: Vec::new(),
+        });
+    }
+
+    /// Turns a vm unwind into an [`Error`], or resumes a host panic.
+    pub(crate) fn unwind_to_error(
+        &self,
+        reason: UnwindReason,
+        backtrace: strata_vm::Backtrace,
+    ) -> Error {
+        let backtrace = WasmBacktrace {
+            frames: backtrace
+                .0
+                .iter()
+                .map(|f| {
+                    let module = f.code.module();
+                    FrameInfo {
+                        module_name: module.name.clone(),
+                        func_index: f.func_index.as_u32(),
+                        func_name: module.func_name(f.func_index).map(str::to_owned),
+                        module_offset: f.wasm_offset,
+                    }
+                })
+                .collect(),
+        };
+        let error = match reason {
+            UnwindReason::Trap(trap) => Error::from(trap),
+            UnwindReason::Host(e) => Error::from_boxed(e),
+            UnwindReason::Panic(payload) => std::panic::resume_unwind(payload),
+        };
+        error.with_backtrace(backtrace)
+    }
+}
+
+impl Drop for StoreOpaque {
+    fn drop(&mut self) {
+        let allocator = self.engine.allocator();
+        for data in self.instances.drain(..).rev() {
+            if let Some(handle) = data.handle {
+                // SAFETY: the store is going away: nothing can use its instances anymore.
+                unsafe { handle.deallocate(allocator) };
+            }
+        }
+    }
+}
+
+/// A shared borrow of a store.
+pub struct StoreContext<'a, T>(pub(crate) &'a StoreInner<T>);
+
+/// An exclusive borrow of a store.
+pub struct StoreContextMut<'a, T>(pub(crate) &'a mut StoreInner<T>);
+
+impl<T> StoreContext<'_, T> {
+    /// The embedder's data.
+    pub fn data(&self) -> &T {
+        &self.0.data
+    }
+}
+
+impl<T> StoreContextMut<'_, T> {
+    /// The embedder's data.
+    pub fn data(&self) -> &T {
+        &self.0.data
+    }
+    /// The embedder's data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.0.data
+    }
+}
+
+/// Anything that gives shared access to a store.
+pub trait AsContext {
+    /// The embedder's data type.
+    type Data;
+    /// Borrows the store.
+    fn as_context(&self) -> StoreContext<'_, Self::Data>;
+}
+
+/// Anything that gives exclusive access to a store.
+pub trait AsContextMut: AsContext {
+    /// Borrows the store mutably.
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, Self::Data>;
+}
+
+impl<T> AsContext for Store<T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(&self.inner)
+    }
+}
+impl<T> AsContextMut for Store<T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(&mut self.inner)
+    }
+}
+impl<T> AsContext for StoreContext<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+impl<T> AsContext for StoreContextMut<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+impl<T> AsContextMut for StoreContextMut<'_, T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(self.0)
+    }
+}
+impl<C: AsContext + ?Sized> AsContext for &C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
+        (**self).as_context()
+    }
+}
+impl<C: AsContext + ?Sized> AsContext for &mut C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
+        (**self).as_context()
+    }
+}
+impl<C: AsContextMut + ?Sized> AsContextMut for &mut C {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, C::Data> {
+        (**self).as_context_mut()
+    }
+}

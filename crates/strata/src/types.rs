@@ -1,0 +1,318 @@
+//! Types of values and of the entities a module imports and exports.
+
+use core::fmt;
+use strata_environ::{WasmFuncType, WasmHeapType, WasmRefType, WasmValType};
+
+/// A reference type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RefType(pub(crate) WasmRefType);
+
+impl RefType {
+    /// `funcref`.
+    pub const FUNCREF: RefType = RefType(WasmRefType::FUNCREF);
+    /// `externref`.
+    pub const EXTERNREF: RefType = RefType(WasmRefType::EXTERNREF);
+
+    /// Whether `null` is a value of this type.
+    pub fn is_nullable(&self) -> bool {
+        self.0.nullable
+    }
+
+    /// Whether this references functions.
+    pub fn is_func(&self) -> bool {
+        self.0.heap_type == WasmHeapType::Func
+    }
+}
+
+impl fmt::Display for RefType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The type of a value.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ValType {
+    /// 32-bit integer.
+    I32,
+    /// 64-bit integer.
+    I64,
+    /// 32-bit float.
+    F32,
+    /// 64-bit float.
+    F64,
+    /// 128-bit vector.
+    V128,
+    /// A reference.
+    Ref(RefType),
+}
+
+impl ValType {
+    /// `funcref`.
+    pub const FUNCREF: ValType = ValType::Ref(RefType::FUNCREF);
+    /// `externref`.
+    pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
+
+    pub(crate) fn from_wasm(ty: WasmValType) -> ValType {
+        match ty {
+            WasmValType::I32 => ValType::I32,
+            WasmValType::I64 => ValType::I64,
+            WasmValType::F32 => ValType::F32,
+            WasmValType::F64 => ValType::F64,
+            WasmValType::V128 => ValType::V128,
+            WasmValType::Ref(r) => ValType::Ref(RefType(r)),
+        }
+    }
+
+    pub(crate) fn to_wasm(self) -> WasmValType {
+        match self {
+            ValType::I32 => WasmValType::I32,
+            ValType::I64 => WasmValType::I64,
+            ValType::F32 => WasmValType::F32,
+            ValType::F64 => WasmValType::F64,
+            ValType::V128 => WasmValType::V128,
+            ValType::Ref(r) => WasmValType::Ref(r.0),
+        }
+    }
+}
+
+impl fmt::Display for ValType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_wasm().fmt(f)
+    }
+}
+
+/// The type of a function.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FuncType(pub(crate) WasmFuncType);
+
+impl FuncType {
+    /// A function type with these parameters and results. (The engine argument mirrors
+    /// wasmtime's API; strata's function types are not tied to an engine.)
+    #[cfg(feature = "runtime")]
+    pub fn new(
+        _engine: &crate::Engine,
+        params: impl IntoIterator<Item = ValType>,
+        results: impl IntoIterator<Item = ValType>,
+    ) -> FuncType {
+        FuncType::from_types(params, results)
+    }
+
+    pub(crate) fn from_types(
+        params: impl IntoIterator<Item = ValType>,
+        results: impl IntoIterator<Item = ValType>,
+    ) -> FuncType {
+        let params: Vec<_> = params.into_iter().map(ValType::to_wasm).collect();
+        let results: Vec<_> = results.into_iter().map(ValType::to_wasm).collect();
+        FuncType(WasmFuncType::new(params, results))
+    }
+
+    /// The parameter types.
+    pub fn params(&self) -> impl ExactSizeIterator<Item = ValType> + '_ {
+        self.0.params().iter().map(|&t| ValType::from_wasm(t))
+    }
+
+    /// The result types.
+    pub fn results(&self) -> impl ExactSizeIterator<Item = ValType> + '_ {
+        self.0.results().iter().map(|&t| ValType::from_wasm(t))
+    }
+}
+
+impl fmt::Display for FuncType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Whether a global can be changed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Mutability {
+    /// It cannot.
+    Const,
+    /// It can.
+    Var,
+}
+
+/// The type of a global.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GlobalType(pub(crate) strata_environ::Global);
+
+impl GlobalType {
+    /// A global holding `content`.
+    pub fn new(content: ValType, mutability: Mutability) -> GlobalType {
+        GlobalType(strata_environ::Global {
+            ty: content.to_wasm(),
+            mutable: mutability == Mutability::Var,
+        })
+    }
+
+    /// The type of the value.
+    pub fn content(&self) -> ValType {
+        ValType::from_wasm(self.0.ty)
+    }
+
+    /// Whether it can be changed.
+    pub fn mutability(&self) -> Mutability {
+        if self.0.mutable {
+            Mutability::Var
+        } else {
+            Mutability::Const
+        }
+    }
+}
+
+/// The type of a linear memory (sizes in pages).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MemoryType(pub(crate) strata_environ::Memory);
+
+impl MemoryType {
+    /// A 32-bit memory of at least `minimum` and at most `maximum` 64 KiB pages.
+    pub fn new(minimum: u32, maximum: Option<u32>) -> MemoryType {
+        MemoryType(strata_environ::Memory {
+            minimum: u64::from(minimum),
+            maximum: maximum.map(u64::from),
+            memory64: false,
+            shared: false,
+            page_size_log2: 16,
+        })
+    }
+
+    /// The minimum size in pages.
+    pub fn minimum(&self) -> u64 {
+        self.0.minimum
+    }
+
+    /// The maximum size in pages.
+    pub fn maximum(&self) -> Option<u64> {
+        self.0.maximum
+    }
+
+    /// Whether addresses are 64-bit.
+    pub fn is_64(&self) -> bool {
+        self.0.memory64
+    }
+}
+
+/// The type of a table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TableType(pub(crate) strata_environ::Table);
+
+impl TableType {
+    /// A table of `element` references with at least `minimum` and at most `maximum` slots.
+    pub fn new(element: RefType, minimum: u32, maximum: Option<u32>) -> TableType {
+        TableType(strata_environ::Table {
+            element: element.0,
+            minimum: u64::from(minimum),
+            maximum: maximum.map(u64::from),
+            table64: false,
+        })
+    }
+
+    /// The element type.
+    pub fn element(&self) -> RefType {
+        RefType(self.0.element)
+    }
+
+    /// The minimum number of elements.
+    pub fn minimum(&self) -> u64 {
+        self.0.minimum
+    }
+
+    /// The maximum number of elements.
+    pub fn maximum(&self) -> Option<u64> {
+        self.0.maximum
+    }
+}
+
+/// The type of an import or export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExternType {
+    /// A function.
+    Func(FuncType),
+    /// A global.
+    Global(GlobalType),
+    /// A table.
+    Table(TableType),
+    /// A linear memory.
+    Memory(MemoryType),
+}
+
+impl fmt::Display for ExternType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExternType::Func(t) => t.fmt(f),
+            ExternType::Global(t) => t.0.fmt(f),
+            ExternType::Table(t) => t.0.fmt(f),
+            ExternType::Memory(t) => t.0.fmt(f),
+        }
+    }
+}
+
+/// One import of a module.
+#[derive(Clone, Debug)]
+pub struct ImportType<'a> {
+    pub(crate) module: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) ty: ExternType,
+}
+
+impl<'a> ImportType<'a> {
+    /// The module name.
+    pub fn module(&self) -> &'a str {
+        self.module
+    }
+    /// The field name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+    /// The expected type.
+    pub fn ty(&self) -> ExternType {
+        self.ty.clone()
+    }
+}
+
+/// One export of a module.
+#[derive(Clone, Debug)]
+pub struct ExportType<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) ty: ExternType,
+}
+
+impl<'a> ExportType<'a> {
+    /// The export's name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+    /// Its type.
+    pub fn ty(&self) -> ExternType {
+        self.ty.clone()
+    }
+}
+
+/// Whether `actual` (what is supplied) may be used where `expected` is imported.
+pub(crate) fn limits_match(
+    actual_min: u64,
+    actual_max: Option<u64>,
+    expected_min: u64,
+    expected_max: Option<u64>,
+) -> bool {
+    actual_min >= expected_min
+        && match (actual_max, expected_max) {
+            (_, None) => true,
+            (Some(a), Some(e)) => a <= e,
+            (None, Some(_)) => false,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_limits_follow_the_spec_subtyping() {
+        assert!(limits_match(2, Some(5), 1, Some(6)));
+        assert!(!limits_match(1, None, 1, Some(6)));
+        assert!(!limits_match(0, Some(5), 1, None));
+        assert!(limits_match(1, None, 1, None));
+    }
+}
