@@ -340,7 +340,8 @@ impl<'data> Translator<'data> {
     /// Gives a `func_refs` slot to every function that can escape the instance.
     fn assign_func_refs(&mut self) {
         let m = &mut self.module;
-        let mut escaping = Vec::new();
+        // The start function is entered from the host like an export.
+        let mut escaping: Vec<FuncIndex> = m.start_func.into_iter().collect();
         escaping.extend(m.exports.iter().filter_map(|e| match e.index {
             EntityIndex::Function(f) => Some(f),
             _ => None,
