@@ -98,21 +98,26 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             None => bail!("arguments given but the module exports no `_start`; use --invoke NAME"),
         },
     };
-    let results = call(&mut store, &func, &args.args)
-        .with_context(|| format!("failed to invoke `{name}`"))?;
+    let results = call(&mut store, &func, name, &args.args)?;
     for result in &results {
         println!("{}", render(result));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Parses `raw` according to `func`'s parameters and calls it.
-fn call(store: &mut Store<()>, func: &Func, raw: &[String]) -> anyhow::Result<Vec<Val>> {
+/// Parses `raw` according to the parameters of `func` (exported as `name`)
+/// and calls it.
+fn call(
+    store: &mut Store<()>,
+    func: &Func,
+    name: &str,
+    raw: &[String],
+) -> anyhow::Result<Vec<Val>> {
     let ty = func.ty(&*store);
     let params: Vec<ValType> = ty.params().collect();
     if params.len() != raw.len() {
         bail!(
-            "function expects {} argument(s), {} given",
+            "`{name}` expects {} argument(s), {} given",
             params.len(),
             raw.len()
         );
@@ -127,7 +132,8 @@ fn call(store: &mut Store<()>, func: &Func, raw: &[String]) -> anyhow::Result<Ve
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut results: Vec<Val> = ty.results().map(|ty| placeholder(&ty)).collect();
     func.call(&mut *store, &args, &mut results)
-        .map_err(runtime)?;
+        .map_err(runtime)
+        .with_context(|| format!("failed to invoke `{name}`"))?;
     Ok(results)
 }
 
@@ -148,6 +154,7 @@ fn placeholder(ty: &ValType) -> Val {
         ValType::I64 => Val::I64(0),
         ValType::F32 => Val::F32(0),
         ValType::F64 => Val::F64(0),
+        ValType::V128 => Val::V128(0),
         ValType::Ref(_) => Val::FuncRef(None),
         _ => Val::I32(0),
     }
@@ -161,9 +168,9 @@ fn render(val: &Val) -> String {
         Val::I64(x) => x.to_string(),
         Val::F32(bits) => f32::from_bits(*bits).to_string(),
         Val::F64(bits) => f64::from_bits(*bits).to_string(),
+        Val::V128(bits) => format!("0x{bits:032x}"),
         Val::FuncRef(None) => "ref.null func".to_string(),
         Val::FuncRef(Some(_)) => "ref.func".to_string(),
-        #[expect(unreachable_patterns, reason = "future-proofing for new Val variants")]
         _ => "<unprintable value>".to_string(),
     }
 }

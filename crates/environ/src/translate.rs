@@ -47,7 +47,9 @@ pub fn translate_module(
         function_bodies: PrimaryMap::new(),
         next_defined_func: 0,
     };
-    for payload in Parser::new(0).parse_all(wasm) {
+    let mut parser = Parser::new(0);
+    parser.set_features(features);
+    for payload in parser.parse_all(wasm) {
         let payload = payload?;
         if let wasmparser::ValidPayload::Func(validator, body) = validator.payload(&payload)? {
             t.function_bodies

@@ -4,7 +4,7 @@
 //! sides as text for failure messages.
 
 use strata::{Val, ValType};
-use wast::core::{AbstractHeapType, HeapType, NanPattern, WastArgCore, WastRetCore};
+use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::token::{F32, F64};
 use wast::{WastArg, WastRet};
 
@@ -31,7 +31,7 @@ pub(crate) fn arg_to_val(arg: &WastArg<'_>) -> Result<Val, String> {
         WastArgCore::F32(x) => Ok(Val::F32(x.bits)),
         WastArgCore::F64(x) => Ok(Val::F64(x.bits)),
         WastArgCore::RefNull(heap) if is_func_heap(heap) => Ok(Val::FuncRef(None)),
-        WastArgCore::V128(_) => Err("unsupported argument: v128".to_string()),
+        WastArgCore::V128(c) => Ok(Val::V128(u128::from_le_bytes(c.to_le_bytes()))),
         WastArgCore::RefNull(_) => Err("unsupported argument: non-func ref.null".to_string()),
         WastArgCore::RefExtern(_) => Err("unsupported argument: ref.extern".to_string()),
         WastArgCore::RefHost(_) => Err("unsupported argument: ref.host".to_string()),
@@ -55,6 +55,7 @@ pub(crate) fn placeholder(ty: &ValType) -> Val {
         ValType::I64 => Val::I64(0),
         ValType::F32 => Val::F32(0),
         ValType::F64 => Val::F64(0),
+        ValType::V128 => Val::V128(0),
         ValType::Ref(_) => Val::FuncRef(None),
         _ => Val::I32(0),
     }
@@ -78,15 +79,20 @@ pub(crate) fn check_results(actual: &[Val], expected: &[WastRet<'_>]) -> Result<
         let WastRet::Core(pattern) = ret else {
             return Err("unsupported expected result: component-model value".to_string());
         };
-        if !matches_pattern(val, pattern)? {
-            return Err(format!(
-                "result {i} mismatch: expected {}, got {} (all expected: {}, all actual: {})",
+        if matches_pattern(val, pattern)? {
+            continue;
+        }
+        return Err(if expected.len() == 1 {
+            format!("expected {}, got {}", fmt_ret(pattern), fmt_val(val))
+        } else {
+            format!(
+                "result {i}: expected {}, got {} (expected {}, got {})",
                 fmt_ret(pattern),
                 fmt_val(val),
                 fmt_rets(expected),
                 fmt_vals(actual),
-            ));
-        }
+            )
+        });
     }
     Ok(())
 }
@@ -103,6 +109,10 @@ fn matches_pattern(val: &Val, pattern: &WastRetCore<'_>) -> Result<bool, String>
         },
         WastRetCore::F64(p) => match val {
             Val::F64(bits) => f64_matches(*bits, p),
+            _ => false,
+        },
+        WastRetCore::V128(p) => match val {
+            Val::V128(bits) => v128_matches(*bits, p),
             _ => false,
         },
         WastRetCore::RefNull(None) => matches!(val, Val::FuncRef(None)),
@@ -151,6 +161,49 @@ fn f64_matches(bits: u64, pattern: &NanPattern<F64>) -> bool {
     }
 }
 
+/// Lane-wise comparison of a `v128` against a lane pattern.
+fn v128_matches(bits: u128, pattern: &V128Pattern) -> bool {
+    let bytes = bits.to_le_bytes();
+    match pattern {
+        V128Pattern::I8x16(lanes) => lanes
+            .iter()
+            .zip(bytes)
+            .all(|(lane, byte)| lane.to_le_bytes()[0] == byte),
+        V128Pattern::I16x8(lanes) => lanes
+            .iter()
+            .zip(bytes.chunks_exact(2))
+            .all(|(lane, chunk)| lane.to_le_bytes()[..] == *chunk),
+        V128Pattern::I32x4(lanes) => lanes
+            .iter()
+            .zip(bytes.chunks_exact(4))
+            .all(|(lane, chunk)| lane.to_le_bytes()[..] == *chunk),
+        V128Pattern::I64x2(lanes) => lanes
+            .iter()
+            .zip(bytes.chunks_exact(8))
+            .all(|(lane, chunk)| lane.to_le_bytes()[..] == *chunk),
+        V128Pattern::F32x4(lanes) => {
+            lanes
+                .iter()
+                .zip(bytes.chunks_exact(4))
+                .all(|(lane, chunk)| {
+                    let mut raw = [0; 4];
+                    raw.copy_from_slice(chunk);
+                    f32_matches(u32::from_le_bytes(raw), lane)
+                })
+        }
+        V128Pattern::F64x2(lanes) => {
+            lanes
+                .iter()
+                .zip(bytes.chunks_exact(8))
+                .all(|(lane, chunk)| {
+                    let mut raw = [0; 8];
+                    raw.copy_from_slice(chunk);
+                    f64_matches(u64::from_le_bytes(raw), lane)
+                })
+        }
+    }
+}
+
 /// Renders a strata value, floats with both their value and raw bits.
 pub(crate) fn fmt_val(val: &Val) -> String {
     match val {
@@ -158,9 +211,9 @@ pub(crate) fn fmt_val(val: &Val) -> String {
         Val::I64(x) => format!("i64:{x}"),
         Val::F32(bits) => format!("f32:{} (0x{bits:08x})", f32::from_bits(*bits)),
         Val::F64(bits) => format!("f64:{} (0x{bits:016x})", f64::from_bits(*bits)),
+        Val::V128(bits) => format!("v128:0x{bits:032x}"),
         Val::FuncRef(None) => "ref.null func".to_string(),
         Val::FuncRef(Some(_)) => "ref.func".to_string(),
-        #[expect(unreachable_patterns, reason = "future-proofing for new Val variants")]
         _ => "<unprintable value>".to_string(),
     }
 }
@@ -186,7 +239,7 @@ fn fmt_ret(pattern: &WastRetCore<'_>) -> String {
         WastRetCore::F32(NanPattern::ArithmeticNan) => "f32:nan:arithmetic".to_string(),
         WastRetCore::F64(NanPattern::CanonicalNan) => "f64:nan:canonical".to_string(),
         WastRetCore::F64(NanPattern::ArithmeticNan) => "f64:nan:arithmetic".to_string(),
-        WastRetCore::V128(_) => "v128 pattern".to_string(),
+        WastRetCore::V128(p) => format!("v128:{p:?}"),
         WastRetCore::RefNull(None) => "ref.null".to_string(),
         WastRetCore::RefNull(Some(heap)) => format!("ref.null {}", fmt_heap(heap)),
         WastRetCore::RefExtern(None) => "ref.extern".to_string(),
@@ -261,6 +314,26 @@ mod tests {
         assert!(f64_matches(0x7ff8_0000_0000_0001, &arithmetic));
         assert!(!f64_matches(0x7ff4_0000_0000_0000, &arithmetic));
         assert!(!f64_matches(0x3ff0_0000_0000_0000, &arithmetic));
+    }
+
+    #[test]
+    fn v128_lanes() {
+        let bits =
+            u128::from_le_bytes([1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert!(v128_matches(bits, &V128Pattern::I32x4([1, 2, 3, -1])));
+        assert!(!v128_matches(bits, &V128Pattern::I32x4([1, 2, 3, 4])));
+        assert!(v128_matches(
+            bits,
+            &V128Pattern::I16x8([1, 0, 2, 0, 3, 0, -1, -1])
+        ));
+        let nan = u128::from(0x7fc0_0000_u32) << 96;
+        let lanes = [
+            NanPattern::Value(F32 { bits: 0 }),
+            NanPattern::Value(F32 { bits: 0 }),
+            NanPattern::Value(F32 { bits: 0 }),
+            NanPattern::CanonicalNan,
+        ];
+        assert!(v128_matches(nan, &V128Pattern::F32x4(lanes)));
     }
 
     #[test]
