@@ -22,6 +22,17 @@ fn little() -> MemFlagsData {
     MemFlagsData::trusted().with_endianness(ir::Endianness::Little)
 }
 
+/// Loads the pointer-sized field `offset` bytes into `base`.
+fn load_field(
+    b: &mut FunctionBuilder<'_>,
+    pointer: ir::Type,
+    base: ir::Value,
+    offset: u32,
+) -> ir::Value {
+    let offset = i32::try_from(offset).expect("vmctx offsets fit in i32");
+    b.ins().load(pointer, MemFlagsData::trusted(), base, offset)
+}
+
 fn slot_offset(i: usize) -> i32 {
     i32::try_from(i)
         .ok()
@@ -64,12 +75,7 @@ pub(crate) fn array_to_wasm(
         args.push(v);
     }
 
-    let store_ctx = b.ins().load(
-        pointer,
-        MemFlagsData::trusted(),
-        callee_vmctx,
-        i32::try_from(offsets.vmctx_store_context()).expect("small offset"),
-    );
+    let store_ctx = load_field(&mut b, pointer, callee_vmctx, offsets.vmctx_store_context());
     let fp = b.ins().get_frame_pointer(pointer);
     let sp = b.ins().get_stack_pointer(pointer);
     let handler = b
@@ -160,12 +166,7 @@ pub(crate) fn wasm_to_array(
     let params = b.block_params(entry).to_vec();
     let (callee_vmctx, caller_vmctx) = (params[0], params[1]);
 
-    let store_ctx = b.ins().load(
-        pointer,
-        MemFlagsData::trusted(),
-        caller_vmctx,
-        i32::try_from(offsets.vmctx_store_context()).expect("small offset"),
-    );
+    let store_ctx = load_field(&mut b, pointer, caller_vmctx, offsets.vmctx_store_context());
     let fp = b.ins().get_frame_pointer(pointer);
     let pc = b.ins().get_return_address(pointer);
     b.ins().store(
@@ -213,8 +214,24 @@ pub(crate) fn wasm_to_array(
     b.set_cold_block(failed);
     let mut raise_sig = ir::Signature::new(host_call_conv);
     raise_sig.params.push(ir::AbiParam::new(pointer));
-    let env = RaiseEnv { offsets, pointer };
-    env.raise(&mut b, raise_sig, caller_vmctx);
+    let table = load_field(
+        &mut b,
+        pointer,
+        caller_vmctx,
+        offsets.vmctx_builtin_functions(),
+    );
+    let raise = load_field(
+        &mut b,
+        pointer,
+        table,
+        offsets.builtin_function(BuiltinFunctionIndex::Raise),
+    );
+    let raise_sig = b.import_signature(raise_sig);
+    b.ins().call_indirect(raise_sig, raise, &[caller_vmctx]);
+    // `raise` does not return.
+    b.ins().trap(crate::trap_code(
+        strata_environ::Trap::UnreachableCodeReached,
+    ));
 
     b.switch_to_block(done);
     let results: Vec<_> = ty
@@ -228,33 +245,4 @@ pub(crate) fn wasm_to_array(
         .collect();
     b.ins().return_(&results);
     b.finalize(frontend);
-}
-
-struct RaiseEnv<'a> {
-    offsets: &'a VMOffsets,
-    pointer: ir::Type,
-}
-
-impl RaiseEnv<'_> {
-    /// Calls the `raise` builtin, which does not return.
-    fn raise(&self, b: &mut FunctionBuilder<'_>, sig: ir::Signature, vmctx: ir::Value) {
-        let table = b.ins().load(
-            self.pointer,
-            MemFlagsData::trusted(),
-            vmctx,
-            i32::try_from(self.offsets.vmctx_builtin_functions()).expect("small offset"),
-        );
-        let raise = b.ins().load(
-            self.pointer,
-            MemFlagsData::trusted(),
-            table,
-            i32::try_from(self.offsets.builtin_function(BuiltinFunctionIndex::Raise))
-                .expect("small"),
-        );
-        let sig = b.import_signature(sig);
-        b.ins().call_indirect(sig, raise, &[vmctx]);
-        b.ins().trap(crate::trap_code(
-            strata_environ::Trap::UnreachableCodeReached,
-        ));
-    }
 }
