@@ -309,8 +309,12 @@ impl Compiler for CraneliftCompiler {
         };
 
         let (ctx, fctx, _) = &mut scratch();
-        let pointer = self.pointer();
-        let conv = self.isa.default_call_conv();
+        let target = trampoline::TrampolineTarget {
+            offsets: &offsets,
+            pointer: self.pointer(),
+            host_call_conv: self.isa.default_call_conv(),
+            frontend: self.isa.frontend_config(),
+        };
         let mut array_to_wasm = Vec::new();
         for (index, f) in module.functions.iter() {
             let Some(def) = module.defined_func_index(index) else {
@@ -321,15 +325,13 @@ impl Compiler for CraneliftCompiler {
             }
             ctx.clear();
             let ty = &module.types[f.signature];
-            let fe = self.isa.frontend_config();
-            trampoline::array_to_wasm(&mut ctx.func, fctx, &offsets, pointer, conv, fe, def, ty);
+            trampoline::array_to_wasm(&mut ctx.func, fctx, target, def, ty);
             array_to_wasm.push((def, self.finish(ctx)?));
         }
         let mut wasm_to_array = Vec::new();
         for ty in module.types.values() {
             ctx.clear();
-            let fe = self.isa.frontend_config();
-            trampoline::wasm_to_array(&mut ctx.func, fctx, &offsets, pointer, conv, fe, ty);
+            trampoline::wasm_to_array(&mut ctx.func, fctx, target, ty);
             wasm_to_array.push(self.finish(ctx)?);
         }
         self.link(functions, array_to_wasm, wasm_to_array)

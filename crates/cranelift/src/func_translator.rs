@@ -303,7 +303,7 @@ impl FuncTranslator<'_, '_> {
                     self.stack.truncate(len - params.len());
                     self.builder.switch_to_block(header);
                     self.stack
-                        .extend_from_slice(&self.builder.block_params(header).to_vec());
+                        .extend_from_slice(self.builder.block_params(header));
                 }
                 self.push_frame(FrameKind::Loop, blockty, Some(header))?;
             }
@@ -458,7 +458,7 @@ impl FuncTranslator<'_, '_> {
             self.builder.switch_to_block(frame.destination);
             self.builder.seal_block(frame.destination);
             self.stack
-                .extend_from_slice(&self.builder.block_params(frame.destination).to_vec());
+                .extend_from_slice(self.builder.block_params(frame.destination));
         }
     }
 

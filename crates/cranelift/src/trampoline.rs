@@ -18,6 +18,15 @@ use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use strata_environ::{BuiltinFunctionIndex, DefinedFuncIndex, VMOffsets, WasmFuncType};
 
+/// What every trampoline needs to know of the target and the vmctx layout.
+#[derive(Clone, Copy)]
+pub(crate) struct TrampolineTarget<'a> {
+    pub offsets: &'a VMOffsets,
+    pub pointer: ir::Type,
+    pub host_call_conv: CallConv,
+    pub frontend: TargetFrontendConfig,
+}
+
 fn little() -> MemFlagsData {
     MemFlagsData::trusted().with_endianness(ir::Endianness::Little)
 }
@@ -44,13 +53,16 @@ fn slot_offset(i: usize) -> i32 {
 pub(crate) fn array_to_wasm(
     func: &mut ir::Function,
     fctx: &mut FunctionBuilderContext,
-    offsets: &VMOffsets,
-    pointer: ir::Type,
-    host_call_conv: CallConv,
-    frontend: TargetFrontendConfig,
+    target: TrampolineTarget<'_>,
     callee: DefinedFuncIndex,
     ty: &WasmFuncType,
 ) {
+    let TrampolineTarget {
+        offsets,
+        pointer,
+        host_call_conv,
+        frontend,
+    } = target;
     func.signature = array_call_signature(pointer, host_call_conv);
     func.name = UserFuncName::default();
     let mut b = FunctionBuilder::new(func, fctx);
@@ -143,12 +155,15 @@ pub(crate) fn array_to_wasm(
 pub(crate) fn wasm_to_array(
     func: &mut ir::Function,
     fctx: &mut FunctionBuilderContext,
-    offsets: &VMOffsets,
-    pointer: ir::Type,
-    host_call_conv: CallConv,
-    frontend: TargetFrontendConfig,
+    target: TrampolineTarget<'_>,
     ty: &WasmFuncType,
 ) {
+    let TrampolineTarget {
+        offsets,
+        pointer,
+        host_call_conv,
+        frontend,
+    } = target;
     func.signature = wasm_signature(ty, pointer);
     func.name = UserFuncName::default();
     let len = ty.array_len();

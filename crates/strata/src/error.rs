@@ -62,6 +62,7 @@ impl Error {
         self
     }
 
+    #[cfg(feature = "runtime")]
     pub(crate) fn with_backtrace(mut self, backtrace: WasmBacktrace) -> Error {
         if self.inner.backtrace.is_none() {
             self.inner.backtrace = Some(backtrace);
@@ -249,6 +250,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "runtime")]
     fn backtraces_are_shown_by_debug_and_reachable_by_downcast() {
         let bt = WasmBacktrace {
             frames: vec![FrameInfo {

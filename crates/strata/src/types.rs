@@ -98,6 +98,7 @@ impl FuncType {
         FuncType::from_types(params, results)
     }
 
+    #[cfg(feature = "runtime")]
     pub(crate) fn from_types(
         params: impl IntoIterator<Item = ValType>,
         results: impl IntoIterator<Item = ValType>,
@@ -290,6 +291,7 @@ impl<'a> ExportType<'a> {
 }
 
 /// Whether `actual` (what is supplied) may be used where `expected` is imported.
+#[cfg(feature = "runtime")]
 pub(crate) fn limits_match(
     actual_min: u64,
     actual_max: Option<u64>,
@@ -304,7 +306,7 @@ pub(crate) fn limits_match(
         }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "runtime"))]
 mod tests {
     use super::*;
 

@@ -44,14 +44,14 @@ impl Backtrace {
         let mut is_return = pc_is_return_address;
         while frames.len() < MAX_FRAMES {
             let lookup_pc = if is_return { pc.wrapping_sub(1) } else { pc };
-            if let Some((code, offset)) = lookup_code(lookup_pc) {
-                if let Some((func_index, wasm_offset)) = code.lookup_function(offset) {
-                    frames.push(BacktraceFrame {
-                        code,
-                        func_index,
-                        wasm_offset,
-                    });
-                }
+            if let Some((code, offset)) = lookup_code(lookup_pc)
+                && let Some((func_index, wasm_offset)) = code.lookup_function(offset)
+            {
+                frames.push(BacktraceFrame {
+                    code,
+                    func_index,
+                    wasm_offset,
+                });
             }
             if fp == 0 || fp == entry_fp {
                 break;

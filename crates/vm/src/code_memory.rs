@@ -170,8 +170,10 @@ mod tests {
             address_map: vec![(16, 40), (20, 44)],
             ..CompiledModule::default()
         };
-        let mut module = Module::default();
-        module.num_imported_funcs = 1;
+        let module = Module {
+            num_imported_funcs: 1,
+            ..Module::default()
+        };
         CodeObject::new(compiled, Arc::new(module)).unwrap()
     }
 

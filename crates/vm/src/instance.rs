@@ -216,8 +216,7 @@ impl Instance {
                     unsafe { read_global(ptr, ty) }
                 }
                 ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
-                    let (b, a) = (bits(stack.pop()), bits(stack.pop()));
-                    let (a, b) = (a as u32, b as u32);
+                    let (b, a) = (low32(stack.pop()), low32(stack.pop()));
                     let r = match *op {
                         ConstOp::I32Add => a.wrapping_add(b),
                         ConstOp::I32Sub => a.wrapping_sub(b),
@@ -226,8 +225,7 @@ impl Instance {
                     ConstValue::Bits(u128::from(r))
                 }
                 ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
-                    let (b, a) = (bits(stack.pop()), bits(stack.pop()));
-                    let (a, b) = (a as u64, b as u64);
+                    let (b, a) = (low64(stack.pop()), low64(stack.pop()));
                     let r = match *op {
                         ConstOp::I64Add => a.wrapping_add(b),
                         ConstOp::I64Sub => a.wrapping_sub(b),
@@ -242,16 +240,30 @@ impl Instance {
     }
 }
 
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "callers truncate on purpose"
-)]
 fn bits(v: Option<ConstValue>) -> u128 {
     match v {
         Some(ConstValue::Bits(b)) => b,
         Some(ConstValue::Ref(p)) => p as usize as u128,
         None => 0,
     }
+}
+
+/// The low 32 bits of a constant: the value of an `i32` expression.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "an i32 lives in the low bits"
+)]
+fn low32(v: Option<ConstValue>) -> u32 {
+    bits(v) as u32
+}
+
+/// The low 64 bits of a constant: the value of an `i64` expression.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "an i64 lives in the low bits"
+)]
+fn low64(v: Option<ConstValue>) -> u64 {
+    bits(v) as u64
 }
 
 /// Reads a global's value.
@@ -507,7 +519,7 @@ impl InstanceHandle {
             let ElemSegmentMode::Active { table, offset } = &segment.mode else {
                 continue;
             };
-            let start = bits(Some(inst.eval(offset))) as u64;
+            let start = low64(Some(inst.eval(offset)));
             let values: Vec<*mut u8> = segment
                 .items
                 .iter()
@@ -532,7 +544,7 @@ impl InstanceHandle {
             let Some((memory, offset)) = &segment.active else {
                 continue;
             };
-            let start = bits(Some(inst.eval(offset))) as u64;
+            let start = low64(Some(inst.eval(offset)));
             let (owner, def) = inst.memory_owner(*memory);
             let data = owner.memories[def].data_mut();
             let start = usize::try_from(start).map_err(|_| Trap::MemoryOutOfBounds)?;

@@ -34,7 +34,8 @@ impl Table {
                 ty.minimum
             )));
         }
-        let elements = vec![init; ty.minimum as usize];
+        let minimum = usize::try_from(ty.minimum).expect("bounded by MAX_TABLE_ELEMENTS");
+        let elements = vec![init; minimum];
         let mut table = Table {
             elements,
             definition: Box::new(UnsafeCell::new(VMTableDefinition {

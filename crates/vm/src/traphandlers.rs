@@ -161,11 +161,11 @@ pub(crate) unsafe extern "C" fn raise(vmctx: *mut VMContext) -> ! {
         let exit_fp = *ctx.last_wasm_exit_trampoline_fp.get();
         let exit_pc = *ctx.last_wasm_exit_pc.get();
         let entry_fp = *ctx.last_wasm_entry_fp.get();
-        if !state.is_null() {
-            if let Some((_, backtrace)) = &mut *(*state).unwind.get() {
-                let caller_fp = *(exit_fp as *const usize);
-                *backtrace = Backtrace::capture(exit_pc, caller_fp, entry_fp, true);
-            }
+        if !state.is_null()
+            && let Some((_, backtrace)) = &mut *(*state).unwind.get()
+        {
+            let caller_fp = *(exit_fp as *const usize);
+            *backtrace = Backtrace::capture(exit_pc, caller_fp, entry_fp, true);
         }
         resume_to_handler(
             *ctx.last_wasm_entry_trap_handler.get(),
@@ -250,6 +250,11 @@ pub fn tls_eager_initialize() {
 }
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "x86_64 registers are 64-bit words holding addresses"
+)]
 unsafe fn context_registers(ctx: *mut libc::c_void) -> (usize, usize) {
     // SAFETY: the kernel passes a valid ucontext to SA_SIGINFO handlers.
     let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
@@ -299,25 +304,25 @@ unsafe extern "C" fn trap_handler(
     if !state.is_null() {
         // SAFETY: `ctx` is the kernel's ucontext for this signal.
         let (pc, fp) = unsafe { context_registers(ctx) };
-        if let Some((code, offset)) = lookup_code(pc) {
-            if let Some(trap) = code.lookup_trap(offset) {
-                drop(code);
-                // SAFETY: the activation and its store context live on this thread, which
-                // was running wasm when it faulted.
-                unsafe {
-                    let store = &*(*state).store_context;
-                    let entry_fp = *store.last_wasm_entry_fp.get();
-                    let backtrace = crate::backtrace::Backtrace::capture(pc, fp, entry_fp, false);
-                    *(*state).unwind.get() = Some((UnwindReason::Trap(trap), backtrace));
-                    resume_in_context(
-                        ctx,
-                        *store.last_wasm_entry_trap_handler.get(),
-                        *store.last_wasm_entry_sp.get(),
-                        entry_fp,
-                    );
-                }
-                return;
+        if let Some((code, offset)) = lookup_code(pc)
+            && let Some(trap) = code.lookup_trap(offset)
+        {
+            drop(code);
+            // SAFETY: the activation and its store context live on this thread, which
+            // was running wasm when it faulted.
+            unsafe {
+                let store = &*(*state).store_context;
+                let entry_fp = *store.last_wasm_entry_fp.get();
+                let backtrace = crate::backtrace::Backtrace::capture(pc, fp, entry_fp, false);
+                *(*state).unwind.get() = Some((UnwindReason::Trap(trap), backtrace));
+                resume_in_context(
+                    ctx,
+                    *store.last_wasm_entry_trap_handler.get(),
+                    *store.last_wasm_entry_sp.get(),
+                    entry_fp,
+                );
             }
+            return;
         }
     }
     // Not a wasm trap: hand the signal to whoever handled it before us.

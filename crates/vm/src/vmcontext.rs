@@ -371,10 +371,8 @@ mod tests {
             &*ctx as *const _
         );
         // SAFETY: the vmctx was made by `new` with `T = u64` and `ctx` is alive.
-        assert_eq!(
-            unsafe { VMHostFuncContext::<u64>::from_vmctx(ctx.func_ref.vmctx) }.data,
-            42
-        );
+        let data = unsafe { VMHostFuncContext::<u64>::from_vmctx(ctx.func_ref.vmctx) }.data;
+        assert_eq!(data, 42);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! [`Engine`]: compiler, settings and the registry of function types.
 
-use crate::{Config, Error, OptLevel, Result};
+use crate::{Config, OptLevel, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use strata_environ::WasmFuncType;
@@ -53,7 +53,7 @@ impl Engine {
                 opt,
                 config.nan_canonicalization,
             )
-            .map_err(|e| Error::new(e).context("failed to set up the compiler"))?
+            .map_err(|e| crate::Error::new(e).context("failed to set up the compiler"))?
         };
         #[cfg(not(feature = "cranelift"))]
         let _ = OptLevel::None;

@@ -204,9 +204,13 @@ impl Func {
     }
 }
 
+/// A host closure over [`Val`]s, as [`Func::new`] takes it.
+pub(crate) type ValClosure<T> =
+    dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync;
+
 /// Runs a host closure over [`Val`]s with its arguments and results in `slots`.
 pub(crate) fn call_val_closure<T>(
-    func: &(dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync),
+    func: &ValClosure<T>,
     params: &[ValType],
     results: &[ValType],
     mut caller: Caller<'_, T>,
@@ -380,7 +384,11 @@ macro_rules! tuples {
             fn store(self, slots: &mut [ValRaw]) {
                 $(slots[$i] = self.$i.to_raw();)*
             }
-            #[allow(unused_variables, reason = "the empty tuple loads nothing")]
+            #[allow(
+                unused_variables,
+                clippy::unused_unit,
+                reason = "the empty tuple loads nothing"
+            )]
             fn load(slots: &[ValRaw]) -> Self {
                 ($($t::from_raw(slots[$i]),)*)
             }

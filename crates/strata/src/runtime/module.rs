@@ -4,9 +4,8 @@ use crate::types::{
     ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, TableType,
 };
 use crate::{Engine, Error, Result};
-use std::path::Path;
 use std::sync::Arc;
-use strata_environ::{EntityIndex, Module as ModuleInfo, VMOffsets};
+use strata_environ::{EntityIndex, Module as ModuleInfo};
 use strata_vm::ModuleRuntimeInfo;
 
 /// A compiled WebAssembly module. Cheap to clone.
@@ -58,7 +57,7 @@ impl Module {
     /// # Errors
     /// Fails if the file cannot be read, or as [`Module::new`].
     #[cfg(feature = "cranelift")]
-    pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module> {
+    pub fn from_file(engine: &Engine, path: impl AsRef<std::path::Path>) -> Result<Module> {
         let path = path.as_ref();
         let bytes = std::fs::read(path)
             .map_err(|e| Error::new(e).context(format!("failed to read {}", path.display())))?;
@@ -77,13 +76,14 @@ impl Module {
         })
     }
 
+    #[cfg(feature = "cranelift")]
     pub(crate) fn from_parts(
         engine: &Engine,
         module: Arc<ModuleInfo>,
         code: Option<Arc<strata_vm::CodeObject>>,
     ) -> Module {
         let type_ids = module.types.values().map(|t| engine.type_id(t)).collect();
-        let offsets = VMOffsets::for_host(&module);
+        let offsets = strata_environ::VMOffsets::for_host(&module);
         Module {
             inner: Arc::new(ModuleInner {
                 engine: engine.clone(),
