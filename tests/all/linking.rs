@@ -1,0 +1,196 @@
+//! Imports are checked at instantiation and calls at the API boundary: each mistake is an
+//! `Err` whose message says what is wrong.
+
+use strata::{
+    Engine, Extern, Func, Global, GlobalType, Instance, Linker, Memory, MemoryType, Module,
+    Mutability, Store, Val, ValType,
+};
+
+const IMPORTS: &str = r#"
+(module
+  (import "env" "f" (func (param i32) (result i32)))
+  (import "env" "mem" (memory 1 2))
+  (import "env" "g" (global (mut i64)))
+  (func (export "call") (param i32) (result i32) (call 0 (local.get 0))))
+"#;
+
+fn setup() -> (Engine, Module, Store<()>) {
+    let engine = Engine::default();
+    let module = Module::new(&engine, IMPORTS).unwrap();
+    let store = Store::new(&engine, ());
+    (engine, module, store)
+}
+
+fn good_imports(store: &mut Store<()>) -> [Extern; 3] {
+    let f = Func::wrap(&mut *store, |x: i32| x + 1);
+    let mem = Memory::new(&mut *store, MemoryType::new(1, Some(2))).unwrap();
+    let g = Global::new(
+        &mut *store,
+        GlobalType::new(ValType::I64, Mutability::Var),
+        Val::I64(0),
+    )
+    .unwrap();
+    [f.into(), mem.into(), g.into()]
+}
+
+fn link_error(store: &mut Store<()>, module: &Module, imports: &[Extern]) -> String {
+    match Instance::new(store, module, imports) {
+        Ok(_) => panic!("instantiation succeeded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn matching_imports_link() {
+    let (_, module, mut store) = setup();
+    let imports = good_imports(&mut store);
+    let instance = Instance::new(&mut store, &module, &imports).unwrap();
+    let call = instance
+        .get_typed_func::<i32, i32>(&mut store, "call")
+        .unwrap();
+    assert_eq!(call.call(&mut store, 41).unwrap(), 42);
+}
+
+#[test]
+fn unknown_import_names_module_and_field() {
+    let (engine, module, mut store) = setup();
+    let linker = Linker::new(&engine);
+    let err = linker.instantiate(&mut store, &module).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("unknown import"), "{message}");
+    assert!(
+        message.contains("env") && message.contains('f'),
+        "{message}"
+    );
+}
+
+#[test]
+fn function_import_with_the_wrong_signature_is_refused() {
+    let (_, module, mut store) = setup();
+    let mut imports = good_imports(&mut store);
+    imports[0] = Func::wrap(&mut store, |x: i64| x).into();
+    let message = link_error(&mut store, &module, &imports);
+    assert!(message.contains("incompatible import type"), "{message}");
+    assert!(
+        message.contains("env") && message.contains("i64"),
+        "{message}"
+    );
+}
+
+#[test]
+fn import_of_the_wrong_kind_is_refused() {
+    let (_, module, mut store) = setup();
+    let mut imports = good_imports(&mut store);
+    imports.swap(0, 1);
+    let message = link_error(&mut store, &module, &imports);
+    assert!(message.contains("incompatible import type"), "{message}");
+}
+
+#[test]
+fn memory_and_global_imports_are_checked_by_limits_and_type() {
+    let (_, module, mut store) = setup();
+    let mut imports = good_imports(&mut store);
+    imports[1] = Memory::new(&mut store, MemoryType::new(1, None))
+        .unwrap()
+        .into();
+    let message = link_error(&mut store, &module, &imports);
+    assert!(message.contains("incompatible import type"), "{message}");
+
+    let mut imports = good_imports(&mut store);
+    imports[2] = Global::new(
+        &mut store,
+        GlobalType::new(ValType::I64, Mutability::Const),
+        Val::I64(0),
+    )
+    .unwrap()
+    .into();
+    let message = link_error(&mut store, &module, &imports);
+    assert!(message.contains("incompatible import type"), "{message}");
+}
+
+#[test]
+fn wrong_number_of_imports_is_refused() {
+    let (_, module, mut store) = setup();
+    let imports = good_imports(&mut store);
+    let message = link_error(&mut store, &module, &imports[..2]);
+    assert!(message.contains('3') && message.contains('2'), "{message}");
+}
+
+#[test]
+fn calls_with_wrong_arguments_are_refused() {
+    let (_, module, mut store) = setup();
+    let imports = good_imports(&mut store);
+    let instance = Instance::new(&mut store, &module, &imports).unwrap();
+    let call = instance.get_func(&mut store, "call").unwrap();
+    let mut out = [Val::I32(0)];
+    let err = call.call(&mut store, &[], &mut out).unwrap_err();
+    assert!(err.to_string().contains("expected 1 arguments"), "{err}");
+    let err = call.call(&mut store, &[Val::I64(1)], &mut out).unwrap_err();
+    assert!(err.to_string().contains("i64"), "{err}");
+    let err = call.call(&mut store, &[Val::I32(1)], &mut []).unwrap_err();
+    assert!(err.to_string().contains("results"), "{err}");
+    let err = call.typed::<i64, i32>(&store).err().unwrap();
+    assert!(err.to_string().contains("type mismatch"), "{err}");
+    let err = call.typed::<i32, ()>(&store).err().unwrap();
+    assert!(err.to_string().contains("type mismatch"), "{err}");
+    call.call(&mut store, &[Val::I32(1)], &mut out).unwrap();
+    assert_eq!(out[0].i32(), Some(2));
+}
+
+#[test]
+fn linker_resolves_instances_and_refuses_duplicates() {
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new(&engine);
+    let provider = Module::new(
+        &engine,
+        r#"(module (func (export "f") (param i32) (result i32)
+                     (i32.mul (local.get 0) (i32.const 3)))
+                   (memory (export "mem") 1 2)
+                   (global (export "g") (mut i64) (i64.const 5)))"#,
+    )
+    .unwrap();
+    let provider = linker.instantiate(&mut store, &provider).unwrap();
+    linker.instance(&mut store, "env", provider).unwrap();
+    let user = Module::new(&engine, IMPORTS).unwrap();
+    let instance = linker.instantiate(&mut store, &user).unwrap();
+    let call = instance
+        .get_typed_func::<i32, i32>(&mut store, "call")
+        .unwrap();
+    assert_eq!(call.call(&mut store, 5).unwrap(), 15);
+
+    let err = linker
+        .func_wrap("env", "f", |x: i32| x)
+        .err()
+        .expect("redefinition without shadowing");
+    assert!(err.to_string().contains("env"), "{err}");
+    linker.allow_shadowing(true);
+    linker.func_wrap("env", "f", |x: i32| x).unwrap();
+    let instance = linker.instantiate(&mut store, &user).unwrap();
+    let call = instance
+        .get_typed_func::<i32, i32>(&mut store, "call")
+        .unwrap();
+    assert_eq!(call.call(&mut store, 5).unwrap(), 5);
+}
+
+#[test]
+fn start_function_traps_fail_instantiation() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, r#"(module (func $s unreachable) (start $s))"#).unwrap();
+    let mut store = Store::new(&engine, ());
+    let err = Instance::new(&mut store, &module, &[]).unwrap_err();
+    assert_eq!(err.trap(), Some(strata::Trap::UnreachableCodeReached));
+}
+
+#[test]
+fn out_of_bounds_data_segment_fails_instantiation() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module (memory 1) (data (i32.const 65535) "ab"))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let err = Instance::new(&mut store, &module, &[]).unwrap_err();
+    assert_eq!(err.trap(), Some(strata::Trap::MemoryOutOfBounds));
+}
