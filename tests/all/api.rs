@@ -3,7 +3,8 @@
 
 use crate::instantiate;
 use strata::{
-    Caller, Engine, ExternType, Func, FuncType, Instance, Linker, Module, Ref, Store, Val, ValType,
+    Caller, Engine, ExternRef, ExternType, Func, FuncType, Instance, Linker, Module, Ref, Store,
+    Val, ValType,
 };
 
 #[test]
@@ -284,4 +285,94 @@ fn modules_are_shared_between_stores_and_threads() {
             "each store has its own instance"
         );
     }
+}
+
+#[test]
+fn externrefs_carry_host_values_through_wasm_and_tables() {
+    let (mut store, instance) = instantiate(
+        r#"(module (table (export "t") 2 externref)
+                   (func (export "id") (param externref) (result externref) local.get 0)
+                   (func (export "put") (param i32 externref)
+                     (table.set (local.get 0) (local.get 1)))
+                   (func (export "is_null") (param externref) (result i32)
+                     (ref.is_null (local.get 0))))"#,
+    );
+    let greeting = ExternRef::new(&mut store, String::from("hello")).unwrap();
+    let id = instance.get_func(&mut store, "id").unwrap();
+    let mut out = [Val::ExternRef(None)];
+    id.call(&mut store, &[greeting.into()], &mut out).unwrap();
+    let Val::ExternRef(Some(back)) = out[0] else {
+        panic!("expected a non-null externref, got {:?}", out[0]);
+    };
+    assert_eq!(back.data(&store).downcast_ref::<String>().unwrap(), "hello");
+
+    let put = instance.get_func(&mut store, "put").unwrap();
+    put.call(&mut store, &[Val::I32(1), greeting.into()], &mut [])
+        .unwrap();
+    let table = instance.get_table(&mut store, "t").unwrap();
+    assert!(matches!(table.get(&mut store, 0), Some(Ref::Extern(None))));
+    match table.get(&mut store, 1) {
+        Some(Ref::Extern(Some(e))) => assert_eq!(e, greeting),
+        other => panic!("slot 1 holds {other:?}"),
+    }
+    let err = table
+        .set(&mut store, 0, Ref::Func(None))
+        .expect_err("a funcref does not go into an externref table");
+    assert!(err.to_string().contains("externref"), "{err}");
+
+    let is_null = instance.get_func(&mut store, "is_null").unwrap();
+    let mut out = [Val::I32(-1)];
+    is_null
+        .call(&mut store, &[Val::ExternRef(None)], &mut out)
+        .unwrap();
+    assert_eq!(out[0].i32(), Some(1));
+    is_null
+        .call(&mut store, &[greeting.into()], &mut out)
+        .unwrap();
+    assert_eq!(out[0].i32(), Some(0));
+}
+
+#[test]
+fn bulk_memory_and_table_operations_trap_without_partial_writes() {
+    let (mut store, instance) = instantiate(
+        r#"(module (memory (export "mem") 1)
+                   (data $d "abcdef")
+                   (func (export "init") (param i32 i32 i32)
+                     (memory.init $d (local.get 0) (local.get 1) (local.get 2)))
+                   (func (export "drop") (data.drop $d))
+                   (func (export "fill") (param i32 i32 i32)
+                     (memory.fill (local.get 0) (local.get 1) (local.get 2)))
+                   (func (export "copy") (param i32 i32 i32)
+                     (memory.copy (local.get 0) (local.get 1) (local.get 2))))"#,
+    );
+    let mem = instance.get_memory(&mut store, "mem").unwrap();
+    let init = instance
+        .get_typed_func::<(i32, i32, i32), ()>(&mut store, "init")
+        .unwrap();
+    let fill = instance
+        .get_typed_func::<(i32, i32, i32), ()>(&mut store, "fill")
+        .unwrap();
+    let copy = instance
+        .get_typed_func::<(i32, i32, i32), ()>(&mut store, "copy")
+        .unwrap();
+    let drop = instance
+        .get_typed_func::<(), ()>(&mut store, "drop")
+        .unwrap();
+    init.call(&mut store, (10, 1, 4)).unwrap();
+    assert_eq!(&mem.data(&store)[10..14], b"bcde");
+    copy.call(&mut store, (11, 10, 4)).unwrap();
+    assert_eq!(
+        &mem.data(&store)[10..15],
+        b"bbcde",
+        "overlapping copies move"
+    );
+    let err = fill.call(&mut store, (65530, 0x7a, 7)).unwrap_err();
+    assert_eq!(err.trap(), Some(strata::Trap::MemoryOutOfBounds));
+    assert!(mem.data(&store)[65530..].iter().all(|&b| b == 0));
+    let err = init.call(&mut store, (0, 4, 3)).unwrap_err();
+    assert_eq!(err.trap(), Some(strata::Trap::MemoryOutOfBounds));
+    drop.call(&mut store, ()).unwrap();
+    init.call(&mut store, (0, 0, 0)).unwrap();
+    let err = init.call(&mut store, (0, 0, 1)).unwrap_err();
+    assert_eq!(err.trap(), Some(strata::Trap::MemoryOutOfBounds), "dropped");
 }

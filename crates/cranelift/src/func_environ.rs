@@ -1,6 +1,10 @@
 //! How compiled code reaches instance state through the vmctx: memories with their
 //! bounds checks, globals, tables, calls and libcalls.
 
+mod bulk;
+
+pub(crate) use bulk::BulkOp;
+
 use crate::{trap_code, wasm_signature};
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value, condcodes::IntCC, types};
 use cranelift_codegen::isa::CallConv;
@@ -289,19 +293,7 @@ impl FuncEnvironment<'_> {
         index: Value,
         args: &[Value],
     ) -> Vec<Value> {
-        let (base, length) = self.table_base_and_length(b, table);
-        let index = if self.module.tables[table].table64 {
-            index
-        } else {
-            b.ins().uextend(types::I64, index)
-        };
-        let oob = b
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, index, length);
-        b.ins().trapnz(oob, trap_code(Trap::TableOutOfBounds));
-        let elem_size = i64::from(self.offsets.pointer_size());
-        let scaled = b.ins().imul_imm_s(index, elem_size);
-        let slot = b.ins().iadd(base, scaled);
+        let slot = self.table_slot(b, table, index);
         let func_ref = b.ins().load(self.pointer, MemFlagsData::trusted(), slot, 0);
 
         // A null entry faults on this load: the trap table names the cause.

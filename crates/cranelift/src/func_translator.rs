@@ -5,7 +5,8 @@
 //! unreachable: its operators are skipped until the enclosing frame ends, keeping only
 //! the nesting of control frames.
 
-use crate::func_environ::{FuncEnvironment, heap_flags};
+
+use crate::func_environ::{BulkOp, FuncEnvironment, heap_flags};
 use crate::{trap_code, value_type};
 use cranelift_codegen::ir::{
     self, BlockArg, BlockCall, InstBuilder, JumpTableData, MemFlagsData, Value,
@@ -14,7 +15,8 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 use strata_environ::{
-    CompileError, FuncIndex, GlobalIndex, MemoryIndex, TableIndex, Trap, TypeIndex, WasmValType,
+    CompileError, DataIndex, ElemIndex, FuncIndex, GlobalIndex, MemoryIndex, TableIndex, Trap,
+    TypeIndex, WasmValType,
 };
 use wasmparser::{BlockType, FuncValidator, FunctionBody, MemArg, Operator, ValidatorResources};
 
@@ -215,6 +217,19 @@ impl FuncTranslator<'_, '_> {
         let b = self.pop();
         let a = self.pop();
         (a, b)
+    }
+
+    /// Pops three operands, returned in stack order (the deepest first).
+    fn pop3(&mut self) -> [Value; 3] {
+        let c = self.pop();
+        let (a, b) = self.pop2();
+        [a, b, c]
+    }
+
+    /// A bulk table or memory operation on the top three operands.
+    fn bulk(&mut self, op: BulkOp) {
+        let operands = self.pop3();
+        self.env.bulk(&mut self.builder, op, operands);
     }
 
     fn push(&mut self, v: Value) {
@@ -548,6 +563,79 @@ impl FuncTranslator<'_, '_> {
                     .env
                     .memory_grow(&mut self.builder, MemoryIndex::from_u32(mem), delta);
                 self.push(v);
+            }
+            _ => return self.reference_or_bulk(op),
+        }
+        Ok(true)
+    }
+
+    /// Reference instructions, table instructions and bulk memory.
+    fn reference_or_bulk(&mut self, op: &Operator<'_>) -> Result<bool> {
+        let b = &mut self.builder;
+        match *op {
+            Operator::RefNull { .. } => {
+                let v = b.ins().iconst(self.env.pointer, 0);
+                self.push(v);
+            }
+            Operator::RefIsNull => self.unop(|b, r| {
+                let is_null = b.ins().icmp_imm_s(IntCC::Equal, r, 0);
+                b.ins().uextend(I32, is_null)
+            }),
+            Operator::RefFunc { function_index } => {
+                let v = self.env.ref_func(b, FuncIndex::from_u32(function_index));
+                self.push(v);
+            }
+            Operator::TableGet { table } => {
+                let index = self.pop();
+                let table = TableIndex::from_u32(table);
+                let v = self.env.table_get(&mut self.builder, table, index);
+                self.push(v);
+            }
+            Operator::TableSet { table } => {
+                let (index, value) = self.pop2();
+                let table = TableIndex::from_u32(table);
+                self.env.table_set(&mut self.builder, table, index, value);
+            }
+            Operator::TableSize { table } => {
+                let v = self.env.table_size(b, TableIndex::from_u32(table));
+                self.push(v);
+            }
+            Operator::TableGrow { table } => {
+                let (init, delta) = self.pop2();
+                let table = TableIndex::from_u32(table);
+                let v = self.env.table_grow(&mut self.builder, table, init, delta);
+                self.push(v);
+            }
+            Operator::ElemDrop { elem_index } => {
+                self.env.elem_drop(b, ElemIndex::from_u32(elem_index));
+            }
+            Operator::TableFill { table } => {
+                self.bulk(BulkOp::TableFill(TableIndex::from_u32(table)))
+            }
+            Operator::TableCopy {
+                dst_table,
+                src_table,
+            } => self.bulk(BulkOp::TableCopy {
+                dst: TableIndex::from_u32(dst_table),
+                src: TableIndex::from_u32(src_table),
+            }),
+            Operator::TableInit { elem_index, table } => self.bulk(BulkOp::TableInit {
+                table: TableIndex::from_u32(table),
+                elem: ElemIndex::from_u32(elem_index),
+            }),
+            Operator::MemoryFill { mem } => {
+                self.bulk(BulkOp::MemoryFill(MemoryIndex::from_u32(mem)))
+            }
+            Operator::MemoryCopy { dst_mem, src_mem } => self.bulk(BulkOp::MemoryCopy {
+                dst: MemoryIndex::from_u32(dst_mem),
+                src: MemoryIndex::from_u32(src_mem),
+            }),
+            Operator::MemoryInit { data_index, mem } => self.bulk(BulkOp::MemoryInit {
+                memory: MemoryIndex::from_u32(mem),
+                data: DataIndex::from_u32(data_index),
+            }),
+            Operator::DataDrop { data_index } => {
+                self.env.data_drop(b, DataIndex::from_u32(data_index));
             }
             _ => return Ok(false),
         }

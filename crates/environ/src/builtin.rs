@@ -1,4 +1,9 @@
 //! Libcalls: runtime functions that compiled code reaches through the vmctx.
+//!
+//! Every libcall takes the calling instance's vmctx first. Index operands arrive widened
+//! to 64 bits whatever the index type of their table or memory. Libcalls that can fail
+//! return `0` for "trap" and `1` for success; the caller emits the trap itself, so that
+//! the trap table and the backtrace see a wasm instruction.
 
 /// A runtime function compiled code may call, by its slot in the table that
 /// `VMContext::builtin_functions` points to.
@@ -11,11 +16,33 @@ pub enum BuiltinFunctionIndex {
     /// `raise(vmctx) -> !`: unwinds to the innermost host entry after a host function
     /// reported an error. Called only by wasm-to-host trampolines.
     Raise = 1,
+    /// `table_grow(vmctx, table: u32, delta: u64, init: ptr) -> u64`: the old size, or
+    /// `u64::MAX` if the table could not grow.
+    TableGrow = 2,
+    /// `table_fill(vmctx, table: u32, dst: u64, value: ptr, len: u64) -> u32`.
+    TableFill = 3,
+    /// `table_copy(vmctx, dst_table: u32, src_table: u32, dst: u64, src: u64, len: u64)
+    /// -> u32`.
+    TableCopy = 4,
+    /// `table_init(vmctx, table: u32, elem: u32, dst: u64, src: u64, len: u64) -> u32`.
+    TableInit = 5,
+    /// `elem_drop(vmctx, elem: u32)`.
+    ElemDrop = 6,
+    /// `memory_copy(vmctx, dst_memory: u32, src_memory: u32, dst: u64, src: u64, len: u64)
+    /// -> u32`.
+    MemoryCopy = 7,
+    /// `memory_fill(vmctx, memory: u32, dst: u64, value: u64, len: u64) -> u32`: fills
+    /// with the low byte of `value`.
+    MemoryFill = 8,
+    /// `memory_init(vmctx, memory: u32, data: u32, dst: u64, src: u64, len: u64) -> u32`.
+    MemoryInit = 9,
+    /// `data_drop(vmctx, data: u32)`.
+    DataDrop = 10,
 }
 
 impl BuiltinFunctionIndex {
     /// The number of builtins.
-    pub const COUNT: u32 = 2;
+    pub const COUNT: u32 = 11;
 
     /// The slot of this builtin in the builtin table.
     pub fn index(self) -> u32 {

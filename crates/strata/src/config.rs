@@ -52,7 +52,10 @@ impl Config {
             | WasmFeatures::BULK_MEMORY
             | WasmFeatures::REFERENCE_TYPES
             | WasmFeatures::SIMD
-            | WasmFeatures::FLOATS;
+            | WasmFeatures::FLOATS
+            // wasmparser counts `externref` among the "GC types"; the GC proposal itself
+            // (structs, arrays, `anyref`) stays off.
+            | WasmFeatures::GC_TYPES;
         Config {
             features,
             tunables: Tunables::default_host(),

@@ -16,4 +16,4 @@ pub use instance::Instance;
 pub use linker::Linker;
 pub use module::Module;
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
-pub use values::{Ref, Val};
+pub use values::{ExternRef, Ref, Val};

@@ -7,6 +7,8 @@
 //!
 //! Libcalls get from a vmctx to its `Instance` by subtracting the header's size.
 
+mod bulk;
+
 use crate::allocator::InstanceAllocator;
 use crate::code_memory::CodeObject;
 use crate::libcalls::BUILTINS;
@@ -81,6 +83,11 @@ pub(crate) struct Instance {
     tables: PrimaryMap<DefinedTableIndex, Table>,
     imported_memories: Vec<(InstanceHandleRef, DefinedMemoryIndex)>,
     imported_tables: Vec<(InstanceHandleRef, DefinedTableIndex)>,
+    /// Which element segments were dropped (by `elem.drop`, or by instantiation for
+    /// active and declared segments); a dropped segment reads as empty.
+    dropped_elems: Vec<bool>,
+    /// Which data segments were dropped, likewise.
+    dropped_data: Vec<bool>,
     vmctx: VMContext,
 }
 
@@ -404,6 +411,8 @@ impl InstanceHandle {
                 tables,
                 imported_memories: req.imports.memories.clone(),
                 imported_tables: req.imports.tables.clone(),
+                dropped_elems: vec![false; module.elem_segments.len()],
+                dropped_data: vec![false; module.data_segments.len()],
                 vmctx: VMContext {
                     _marker: core::marker::PhantomPinned,
                 },
@@ -507,52 +516,35 @@ impl InstanceHandle {
         }
     }
 
-    /// Applies the active element and data segments, in order. A segment out of bounds
-    /// traps; the segments before it stay applied.
+    /// Applies the active element and data segments, in order, as `table.init` and
+    /// `memory.init` followed by a drop; declared element segments are dropped too. A
+    /// segment out of bounds traps; the segments before it stay applied.
     ///
     /// # Errors
     /// The trap that stopped initialization.
     pub fn initialize(&mut self) -> Result<(), Trap> {
         let module = self.instance_ref().runtime.module.clone();
         let inst = self.instance();
-        for segment in module.elem_segments.values() {
-            let ElemSegmentMode::Active { table, offset } = &segment.mode else {
-                continue;
-            };
-            let start = low64(Some(inst.eval(offset)));
-            let values: Vec<*mut u8> = segment
-                .items
-                .iter()
-                .map(|item| match inst.eval(item) {
-                    ConstValue::Ref(p) => p,
-                    ConstValue::Bits(_) => core::ptr::null_mut(),
-                })
-                .collect();
-            let (owner, def) = inst.table_owner(*table);
-            let table = &mut owner.tables[def];
-            let end = start
-                .checked_add(values.len() as u64)
-                .ok_or(Trap::TableOutOfBounds)?;
-            if end > table.size() {
-                return Err(Trap::TableOutOfBounds);
-            }
-            for (i, v) in values.into_iter().enumerate() {
-                table.set(start + i as u64, v);
+        for (index, segment) in module.elem_segments.iter() {
+            match &segment.mode {
+                ElemSegmentMode::Active { table, offset } => {
+                    let start = low64(Some(inst.eval(offset)));
+                    let len = segment.items.len() as u64;
+                    inst.table_init(*table, index, start, 0, len)?;
+                    inst.elem_drop(index);
+                }
+                ElemSegmentMode::Declared => inst.elem_drop(index),
+                ElemSegmentMode::Passive => {}
             }
         }
-        for segment in module.data_segments.values() {
+        for (index, segment) in module.data_segments.iter() {
             let Some((memory, offset)) = &segment.active else {
                 continue;
             };
             let start = low64(Some(inst.eval(offset)));
-            let (owner, def) = inst.memory_owner(*memory);
-            let data = owner.memories[def].data_mut();
-            let start = usize::try_from(start).map_err(|_| Trap::MemoryOutOfBounds)?;
-            let end = start
-                .checked_add(segment.data.len())
-                .ok_or(Trap::MemoryOutOfBounds)?;
-            let dest = data.get_mut(start..end).ok_or(Trap::MemoryOutOfBounds)?;
-            dest.copy_from_slice(&segment.data);
+            let len = segment.data.len() as u64;
+            inst.memory_init(*memory, index, start, 0, len)?;
+            inst.data_drop(index);
         }
         Ok(())
     }

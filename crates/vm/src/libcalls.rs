@@ -1,23 +1,61 @@
 //! Runtime functions compiled code calls through the vmctx's builtin table.
 //!
 //! Each is `extern "C"` and must never unwind: failures are reported as sentinel values
-//! that compiled code checks.
+//! that compiled code checks (`0` for a trap, see [`strata_environ::BuiltinFunctionIndex`]).
+//!
+//! # Safety
+//! Every libcall has the same contract: `vmctx` is the vmctx of a live instance whose
+//! compiled code is the caller, running on this thread, so nothing else holds the
+//! instance; the indices were validated against its module.
 
 use crate::instance::Instance;
 use crate::vmcontext::VMContext;
-use strata_environ::MemoryIndex;
+use strata_environ::{DataIndex, ElemIndex, MemoryIndex, TableIndex, Trap};
 
 /// The builtin function table, in [`strata_environ::BuiltinFunctionIndex`] order.
 #[repr(C)]
 pub(crate) struct VMBuiltinFunctions {
     memory_grow: unsafe extern "C" fn(*mut VMContext, u64, u32) -> u64,
     raise: unsafe extern "C" fn(*mut VMContext) -> !,
+    table_grow: unsafe extern "C" fn(*mut VMContext, u32, u64, *mut u8) -> u64,
+    table_fill: unsafe extern "C" fn(*mut VMContext, u32, u64, *mut u8, u64) -> u32,
+    table_copy: unsafe extern "C" fn(*mut VMContext, u32, u32, u64, u64, u64) -> u32,
+    table_init: unsafe extern "C" fn(*mut VMContext, u32, u32, u64, u64, u64) -> u32,
+    elem_drop: unsafe extern "C" fn(*mut VMContext, u32),
+    memory_copy: unsafe extern "C" fn(*mut VMContext, u32, u32, u64, u64, u64) -> u32,
+    memory_fill: unsafe extern "C" fn(*mut VMContext, u32, u64, u64, u64) -> u32,
+    memory_init: unsafe extern "C" fn(*mut VMContext, u32, u32, u64, u64, u64) -> u32,
+    data_drop: unsafe extern "C" fn(*mut VMContext, u32),
 }
 
 pub(crate) static BUILTINS: VMBuiltinFunctions = VMBuiltinFunctions {
     memory_grow,
     raise: crate::traphandlers::raise,
+    table_grow,
+    table_fill,
+    table_copy,
+    table_init,
+    elem_drop,
+    memory_copy,
+    memory_fill,
+    memory_init,
+    data_drop,
 };
+
+/// The libcall result for an operation that may trap.
+fn status(result: Result<(), Trap>) -> u32 {
+    u32::from(result.is_ok())
+}
+
+/// The instance whose compiled code called a libcall.
+///
+/// # Safety
+/// See the module's contract.
+unsafe fn caller<'a>(vmctx: *mut VMContext) -> &'a mut Instance {
+    // SAFETY: per the module's contract, `vmctx` belongs to a live instance nobody else
+    // is using.
+    unsafe { Instance::from_vmctx(vmctx) }
+}
 
 /// `memory.grow`: the old size in pages, or `u64::MAX` if the memory could not grow.
 ///
@@ -28,6 +66,157 @@ unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, delta: u64, memory: u32)
     let instance = unsafe { Instance::from_vmctx(vmctx) };
     // SAFETY: compiled code is running on this thread, so nothing else holds the instance.
     unsafe { instance.memory_grow(MemoryIndex::from_u32(memory), delta) }.unwrap_or(u64::MAX)
+}
+
+/// `table.grow`: the old size, or `u64::MAX`.
+///
+/// # Safety
+/// See the module's contract.
+unsafe extern "C" fn table_grow(
+    vmctx: *mut VMContext,
+    table: u32,
+    delta: u64,
+    init: *mut u8,
+) -> u64 {
+    // SAFETY: forwarded contract.
+    let instance = unsafe { caller(vmctx) };
+    instance
+        .table_grow(TableIndex::from_u32(table), delta, init)
+        .unwrap_or(u64::MAX)
+}
+
+/// `table.fill`.
+///
+/// # Safety
+/// See the module's contract.
+unsafe extern "C" fn table_fill(
+    vmctx: *mut VMContext,
+    table: u32,
+    dst: u64,
+    value: *mut u8,
+    len: u64,
+) -> u32 {
+    // SAFETY: forwarded contract.
+    let instance = unsafe { caller(vmctx) };
+    status(instance.table_fill(TableIndex::from_u32(table), dst, value, len))
+}
+
+/// `table.copy`.
+///
+/// # Safety
+/// See the module's contract.
+unsafe extern "C" fn table_copy(
+    vmctx: *mut VMContext,
+    dst_table: u32,
+    src_table: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: forwarded contract.
+    let instance = unsafe { caller(vmctx) };
+    let (dst_table, src_table) = (
+        TableIndex::from_u32(dst_table),
+        TableIndex::from_u32(src_table),
+    );
+    status(instance.table_copy(dst_table, src_table, dst, src, len))
+}
+
+/// `table.init`.
+///
+/// # Safety
+/// See the module's contract.
+unsafe extern "C" fn table_init(
+    vmctx: *mut VMContext,
+    table: u32,
+    elem: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: forwarded contract.
+    let instance = unsafe { caller(vmctx) };
+    let (table, elem) = (TableIndex::from_u32(table), ElemIndex::from_u32(elem));
+    status(instance.table_init(table, elem, dst, src, len))
+}
+
+/// `elem.drop`.
+///
+/// # Safety
+/// See the module's contract.
+unsafe extern "C" fn elem_drop(vmctx: *mut VMContext, elem: u32) {
+    // SAFETY: forwarded contract.
+    let instance = unsafe { caller(vmctx) };
+    instance.elem_drop(ElemIndex::from_u32(elem));
+}
+
+/// `memory.copy`.
+///
+/// # Safety
+/// See the module's contract.
+unsafe extern "C" fn memory_copy(
+    vmctx: *mut VMContext,
+    dst_memory: u32,
+    src_memory: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: forwarded contract.
+    let instance = unsafe { caller(vmctx) };
+    let (dst_memory, src_memory) = (
+        MemoryIndex::from_u32(dst_memory),
+        MemoryIndex::from_u32(src_memory),
+    );
+    status(instance.memory_copy(dst_memory, dst, src_memory, src, len))
+}
+
+/// `memory.fill`: stores the low byte of `value`.
+///
+/// # Safety
+/// See the module's contract.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "memory.fill stores the low byte"
+)]
+unsafe extern "C" fn memory_fill(
+    vmctx: *mut VMContext,
+    memory: u32,
+    dst: u64,
+    value: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: forwarded contract.
+    let instance = unsafe { caller(vmctx) };
+    status(instance.memory_fill(MemoryIndex::from_u32(memory), dst, value as u8, len))
+}
+
+/// `memory.init`.
+///
+/// # Safety
+/// See the module's contract.
+unsafe extern "C" fn memory_init(
+    vmctx: *mut VMContext,
+    memory: u32,
+    data: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: forwarded contract.
+    let instance = unsafe { caller(vmctx) };
+    let (memory, data) = (MemoryIndex::from_u32(memory), DataIndex::from_u32(data));
+    status(instance.memory_init(memory, data, dst, src, len))
+}
+
+/// `data.drop`.
+///
+/// # Safety
+/// See the module's contract.
+unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) {
+    // SAFETY: forwarded contract.
+    let instance = unsafe { caller(vmctx) };
+    instance.data_drop(DataIndex::from_u32(data));
 }
 
 #[cfg(test)]
@@ -46,6 +235,14 @@ mod tests {
         assert_eq!(
             offset_of!(VMBuiltinFunctions, raise),
             o.builtin_function(BuiltinFunctionIndex::Raise) as usize
+        );
+        assert_eq!(
+            offset_of!(VMBuiltinFunctions, table_grow),
+            o.builtin_function(BuiltinFunctionIndex::TableGrow) as usize
+        );
+        assert_eq!(
+            offset_of!(VMBuiltinFunctions, data_drop),
+            o.builtin_function(BuiltinFunctionIndex::DataDrop) as usize
         );
         assert_eq!(
             size_of::<VMBuiltinFunctions>(),

@@ -88,6 +88,16 @@ impl Table {
         }
     }
 
+    /// The elements.
+    pub fn elements(&self) -> &[*mut u8] {
+        &self.elements
+    }
+
+    /// The elements, mutably. Their number cannot change through this.
+    pub fn elements_mut(&mut self) -> &mut [*mut u8] {
+        &mut self.elements
+    }
+
     /// Grows by `delta` elements set to `init`; the old size, or `None` if it may not.
     pub fn grow(&mut self, delta: u64, init: *mut u8) -> Option<u64> {
         let old = self.size();

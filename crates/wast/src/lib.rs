@@ -186,7 +186,7 @@ impl WastContext {
                 Err(e) => Err(format!("invocation of `{}` failed: {e}", call.name)),
             },
             WastDirective::AssertReturn { exec, results, .. } => match self.execute(exec)? {
-                Ok(actual) => values::check_results(&actual, &results),
+                Ok(actual) => values::check_results(&self.store, &actual, &results),
                 Err(e) => Err(format!("expected a return, got error: {e}")),
             },
             WastDirective::AssertTrap { exec, message, .. } => {
@@ -311,7 +311,7 @@ impl WastContext {
         let args = call
             .args
             .iter()
-            .map(values::arg_to_val)
+            .map(|arg| values::arg_to_val(&mut self.store, arg))
             .collect::<Result<Vec<_>, _>>()?;
         let ty = func.ty(&self.store);
         let mut results: Vec<Val> = ty.results().map(|t| values::placeholder(&t)).collect();

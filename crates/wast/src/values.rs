@@ -3,7 +3,7 @@
 //! expected-result patterns (including the NaN patterns), and rendering both
 //! sides as text for failure messages.
 
-use strata::{Val, ValType};
+use strata::{ExternRef, Store, Val, ValType};
 use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::token::{F32, F64};
 use wast::{WastArg, WastRet};
@@ -19,9 +19,9 @@ const F64_QUIET_NAN: u64 = 0x7ff8_0000_0000_0000;
 
 /// Converts one `invoke` argument of a script into a strata value.
 ///
-/// Returns a human-readable reason when the argument has no strata
-/// counterpart (yet), e.g. `v128` or host references.
-pub(crate) fn arg_to_val(arg: &WastArg<'_>) -> Result<Val, String> {
+/// `ref.extern N` becomes an [`ExternRef`] holding `N` in `store`. Returns a
+/// human-readable reason when the argument has no strata counterpart.
+pub(crate) fn arg_to_val(store: &mut Store<()>, arg: &WastArg<'_>) -> Result<Val, String> {
     let WastArg::Core(core) = arg else {
         return Err("unsupported argument: component-model value".to_string());
     };
@@ -32,8 +32,13 @@ pub(crate) fn arg_to_val(arg: &WastArg<'_>) -> Result<Val, String> {
         WastArgCore::F64(x) => Ok(Val::F64(x.bits)),
         WastArgCore::RefNull(heap) if is_func_heap(heap) => Ok(Val::FuncRef(None)),
         WastArgCore::V128(c) => Ok(Val::V128(u128::from_le_bytes(c.to_le_bytes()))),
-        WastArgCore::RefNull(_) => Err("unsupported argument: non-func ref.null".to_string()),
-        WastArgCore::RefExtern(_) => Err("unsupported argument: ref.extern".to_string()),
+        WastArgCore::RefNull(heap) if is_extern_heap(heap) => Ok(Val::ExternRef(None)),
+        WastArgCore::RefNull(_) => {
+            Err("unsupported argument: ref.null of a GC heap type".to_string())
+        }
+        WastArgCore::RefExtern(n) => ExternRef::new(store, *n)
+            .map(Val::from)
+            .map_err(|e| e.to_string()),
         WastArgCore::RefHost(_) => Err("unsupported argument: ref.host".to_string()),
     }
 }
@@ -49,6 +54,22 @@ fn is_func_heap(heap: &HeapType<'_>) -> bool {
     )
 }
 
+/// Whether `heap` denotes (the bottom of) the external hierarchy.
+fn is_extern_heap(heap: &HeapType<'_>) -> bool {
+    matches!(
+        heap,
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern,
+        }
+    )
+}
+
+/// The number an `externref` made by [`arg_to_val`] holds.
+fn extern_payload(store: &Store<()>, e: ExternRef) -> Option<u32> {
+    e.data(store).downcast_ref::<u32>().copied()
+}
+
 /// A value of type `ty` used to pre-fill the result slots of a call.
 pub(crate) fn placeholder(ty: &ValType) -> Val {
     match ty {
@@ -56,7 +77,8 @@ pub(crate) fn placeholder(ty: &ValType) -> Val {
         ValType::F32 => Val::F32(0),
         ValType::F64 => Val::F64(0),
         ValType::V128 => Val::V128(0),
-        ValType::Ref(_) => Val::FuncRef(None),
+        ValType::Ref(r) if r.is_func() => Val::FuncRef(None),
+        ValType::Ref(_) => Val::ExternRef(None),
         _ => Val::I32(0),
     }
 }
@@ -65,7 +87,11 @@ pub(crate) fn placeholder(ty: &ValType) -> Val {
 ///
 /// `Ok(())` when everything matches, otherwise a message describing the
 /// mismatch (or the unsupported pattern).
-pub(crate) fn check_results(actual: &[Val], expected: &[WastRet<'_>]) -> Result<(), String> {
+pub(crate) fn check_results(
+    store: &Store<()>,
+    actual: &[Val],
+    expected: &[WastRet<'_>],
+) -> Result<(), String> {
     if actual.len() != expected.len() {
         return Err(format!(
             "expected {} result(s) {}, got {} result(s) {}",
@@ -79,7 +105,7 @@ pub(crate) fn check_results(actual: &[Val], expected: &[WastRet<'_>]) -> Result<
         let WastRet::Core(pattern) = ret else {
             return Err("unsupported expected result: component-model value".to_string());
         };
-        if matches_pattern(val, pattern)? {
+        if matches_pattern(store, val, pattern)? {
             continue;
         }
         return Err(if expected.len() == 1 {
@@ -99,7 +125,11 @@ pub(crate) fn check_results(actual: &[Val], expected: &[WastRet<'_>]) -> Result<
 
 /// Does `val` satisfy `pattern`? `Err` when the pattern cannot be checked
 /// against strata values.
-fn matches_pattern(val: &Val, pattern: &WastRetCore<'_>) -> Result<bool, String> {
+fn matches_pattern(
+    store: &Store<()>,
+    val: &Val,
+    pattern: &WastRetCore<'_>,
+) -> Result<bool, String> {
     Ok(match pattern {
         WastRetCore::I32(x) => matches!(val, Val::I32(y) if x == y),
         WastRetCore::I64(x) => matches!(val, Val::I64(y) if x == y),
@@ -115,15 +145,23 @@ fn matches_pattern(val: &Val, pattern: &WastRetCore<'_>) -> Result<bool, String>
             Val::V128(bits) => v128_matches(*bits, p),
             _ => false,
         },
-        WastRetCore::RefNull(None) => matches!(val, Val::FuncRef(None)),
+        WastRetCore::RefNull(None) => matches!(val, Val::FuncRef(None) | Val::ExternRef(None)),
         WastRetCore::RefNull(Some(heap)) if is_func_heap(heap) => {
             matches!(val, Val::FuncRef(None))
         }
+        WastRetCore::RefNull(Some(heap)) if is_extern_heap(heap) => {
+            matches!(val, Val::ExternRef(None))
+        }
         WastRetCore::RefFunc(_) => matches!(val, Val::FuncRef(Some(_))),
+        WastRetCore::RefExtern(None) => matches!(val, Val::ExternRef(Some(_))),
+        WastRetCore::RefExtern(Some(n)) => match val {
+            Val::ExternRef(Some(e)) => extern_payload(store, *e) == Some(*n),
+            _ => false,
+        },
         WastRetCore::Either(options) => {
             let mut unsupported = None;
             for option in options {
-                match matches_pattern(val, option) {
+                match matches_pattern(store, val, option) {
                     Ok(true) => return Ok(true),
                     Ok(false) => {}
                     Err(e) => unsupported = Some(e),
@@ -214,6 +252,8 @@ pub(crate) fn fmt_val(val: &Val) -> String {
         Val::V128(bits) => format!("v128:0x{bits:032x}"),
         Val::FuncRef(None) => "ref.null func".to_string(),
         Val::FuncRef(Some(_)) => "ref.func".to_string(),
+        Val::ExternRef(None) => "ref.null extern".to_string(),
+        Val::ExternRef(Some(_)) => "ref.extern".to_string(),
         _ => "<unprintable value>".to_string(),
     }
 }

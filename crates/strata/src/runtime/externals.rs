@@ -1,8 +1,8 @@
 //! [`Extern`] and the entities other than functions: [`Memory`], [`Global`], [`Table`].
 
 use crate::runtime::store::{InstanceData, StoreOpaque};
-use crate::runtime::{AsContext, AsContextMut, Func, Ref, Val};
-use crate::{Error, GlobalType, MemoryType, Mutability, Result, TableType, ValType};
+use crate::runtime::{AsContext, AsContextMut, ExternRef, Func, Ref, Val};
+use crate::{Error, GlobalType, MemoryType, Mutability, RefType, Result, TableType, ValType};
 use core::fmt;
 use core::ptr::NonNull;
 use std::sync::Arc;
@@ -123,7 +123,43 @@ impl StoreOpaque {
             Val::F64(v) => ValRaw::u128(u128::from(v)),
             Val::V128(v) => ValRaw::u128(v),
             Val::FuncRef(f) => ValRaw::ptr(self.func_ref_ptr(f)),
+            Val::ExternRef(e) => ValRaw::ptr(self.extern_ref_ptr(e)?),
         })
+    }
+
+    /// The word wasm holds for `e`.
+    pub(crate) fn extern_ref_ptr(&self, e: Option<ExternRef>) -> Result<*mut u8> {
+        match e {
+            None => Ok(core::ptr::null_mut()),
+            Some(e) if e.store == self.id => Ok(core::ptr::without_provenance_mut(e.to_raw())),
+            Some(_) => Err(Error::msg(
+                "externref used with a store it does not belong to",
+            )),
+        }
+    }
+
+    /// The word a table of element type `ty` holds for `r`.
+    ///
+    /// # Errors
+    /// Fails if `r` is not of type `ty` or belongs to another store.
+    pub(crate) fn ref_to_ptr(&self, r: Ref, ty: RefType) -> Result<*mut u8> {
+        match r {
+            Ref::Func(f) if ty.is_func() => Ok(self.func_ref_ptr(f)),
+            Ref::Extern(e) if !ty.is_func() => self.extern_ref_ptr(e),
+            _ => Err(Error::msg(format!(
+                "a {} where a {ty} is expected",
+                r.to_val().ty()
+            ))),
+        }
+    }
+
+    /// The reference of type `ty` that a table holds as `ptr`.
+    pub(crate) fn ref_from_ptr(&mut self, ptr: *mut u8, ty: RefType) -> Ref {
+        if ty.is_func() {
+            Ref::Func(self.func_from_ptr(ptr))
+        } else {
+            Ref::Extern(ExternRef::from_raw(self.id, ptr.addr()))
+        }
     }
 
     pub(crate) fn func_ref_ptr(&self, f: Option<Func>) -> *mut u8 {
@@ -138,7 +174,7 @@ impl StoreOpaque {
             ValType::F32 => Val::F32(raw.get_i32().cast_unsigned()),
             ValType::F64 => Val::F64(raw.get_i64().cast_unsigned()),
             ValType::V128 => Val::V128(raw.get_u128()),
-            ValType::Ref(_) => Val::FuncRef(self.func_from_ptr(raw.get_ptr())),
+            ValType::Ref(r) => self.ref_from_ptr(raw.get_ptr(), r).to_val(),
         }
     }
 
@@ -154,6 +190,7 @@ impl StoreOpaque {
     fn const_value(&self, val: Val) -> Result<ConstValue> {
         Ok(match val {
             Val::FuncRef(f) => ConstValue::Ref(self.func_ref_ptr(f)),
+            Val::ExternRef(e) => ConstValue::Ref(self.extern_ref_ptr(e)?),
             other => ConstValue::Bits(self.val_to_raw(other)?.get_u128()),
         })
     }
@@ -426,10 +463,9 @@ impl Table {
     /// Fails if the table is too large.
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Ref) -> Result<Table> {
         let store = &mut store.as_context_mut().0.opaque;
+        let init = store.ref_to_ptr(init, ty.element())?;
         let mut module = ModuleInfo::default();
         module.tables.push(ty.0);
-        let Ref::Func(init) = init;
-        let init = store.func_ref_ptr(init);
         let instance = host_instance(store, module)?;
         let table = Table {
             store: store.id,
@@ -470,8 +506,9 @@ impl Table {
     /// Element `index`, or `None` if out of bounds.
     pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Ref> {
         let store = &mut store.as_context_mut().0.opaque;
-        let ptr = self.vm(store).get(index)?;
-        Some(Ref::Func(store.func_from_ptr(ptr)))
+        let table = self.vm(store);
+        let (ptr, ty) = (table.get(index)?, RefType(table.ty().element));
+        Some(store.ref_from_ptr(ptr, ty))
     }
 
     /// Sets element `index`.
@@ -480,8 +517,7 @@ impl Table {
     /// Fails if `index` is out of bounds.
     pub fn set(&self, mut store: impl AsContextMut, index: u64, value: Ref) -> Result<()> {
         let store = &mut store.as_context_mut().0.opaque;
-        let Ref::Func(f) = value;
-        let ptr = store.func_ref_ptr(f);
+        let ptr = store.ref_to_ptr(value, RefType(self.vm(store).ty().element))?;
         if self.vm_mut(store).set(index, ptr) {
             Ok(())
         } else {
@@ -495,8 +531,7 @@ impl Table {
     /// Fails if the table may not grow that far.
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64, init: Ref) -> Result<u64> {
         let store = &mut store.as_context_mut().0.opaque;
-        let Ref::Func(f) = init;
-        let ptr = store.func_ref_ptr(f);
+        let ptr = store.ref_to_ptr(init, RefType(self.vm(store).ty().element))?;
         self.vm_mut(store)
             .grow(delta, ptr)
             .ok_or_else(|| Error::msg(format!("failed to grow table by {delta}")))

@@ -39,6 +39,8 @@ pub(crate) struct StoreOpaque {
     pub(crate) instances: Vec<InstanceData>,
     pub(crate) funcs: Vec<FuncData>,
     pub(crate) host_funcs: Vec<Box<dyn Any + Send>>,
+    /// The host values of the store's `externref`s; they live as long as the store.
+    pub(crate) extern_refs: Vec<Box<dyn Any + Send + Sync>>,
     /// Wasm-to-host trampolines by engine type id, from the modules seen so far.
     pub(crate) trampolines: HashMap<u32, usize>,
     /// Host functions still waiting for a trampoline of their type.
@@ -65,6 +67,7 @@ impl<T> Store<T> {
                     instances: Vec::new(),
                     funcs: Vec::new(),
                     host_funcs: Vec::new(),
+                    extern_refs: Vec::new(),
                     trampolines: HashMap::new(),
                     pending_host_funcs: Vec::new(),
                 },

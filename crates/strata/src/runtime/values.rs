@@ -1,7 +1,8 @@
-//! [`Val`] and [`Ref`]: values passed between the host and wasm.
+//! [`Val`], [`Ref`] and [`ExternRef`]: values passed between the host and wasm.
 
-use crate::ValType;
 use crate::runtime::func::Func;
+use crate::{AsContextMut, Result, StoreContext, ValType};
+use core::any::Any;
 
 /// A WebAssembly value. Floats are kept as raw bits so NaN payloads survive.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +20,8 @@ pub enum Val {
     V128(u128),
     /// A function reference, or null.
     FuncRef(Option<Func>),
+    /// An external reference, or null.
+    ExternRef(Option<ExternRef>),
 }
 
 impl Val {
@@ -31,6 +34,7 @@ impl Val {
             Val::F64(_) => ValType::F64,
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FUNCREF,
+            Val::ExternRef(_) => ValType::EXTERNREF,
         }
     }
 
@@ -95,4 +99,74 @@ impl From<f64> for Val {
 pub enum Ref {
     /// A function reference, or null.
     Func(Option<Func>),
+    /// An external reference, or null.
+    Extern(Option<ExternRef>),
+}
+
+impl Ref {
+    /// The value this reference is.
+    pub fn to_val(self) -> Val {
+        match self {
+            Ref::Func(f) => Val::FuncRef(f),
+            Ref::Extern(e) => Val::ExternRef(e),
+        }
+    }
+}
+
+impl From<Func> for Val {
+    fn from(f: Func) -> Val {
+        Val::FuncRef(Some(f))
+    }
+}
+
+impl From<ExternRef> for Val {
+    fn from(e: ExternRef) -> Val {
+        Val::ExternRef(Some(e))
+    }
+}
+
+/// A reference to a host value that wasm can hold (`externref`) but not look into. A
+/// small `Copy` handle; the value lives as long as its store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExternRef {
+    pub(crate) store: u64,
+    pub(crate) index: usize,
+}
+
+impl ExternRef {
+    /// Moves `value` into `store` and returns a reference to it.
+    ///
+    /// # Errors
+    /// None at present; the `Result` leaves room for a store that limits its host values.
+    pub fn new<T: Any + Send + Sync>(mut store: impl AsContextMut, value: T) -> Result<ExternRef> {
+        let store = &mut store.as_context_mut().0.opaque;
+        store.extern_refs.push(Box::new(value));
+        Ok(ExternRef {
+            store: store.id,
+            index: store.extern_refs.len() - 1,
+        })
+    }
+
+    /// The host value this refers to; downcast it to the type it was made with.
+    ///
+    /// # Panics
+    /// If `store` is not the store the reference belongs to.
+    pub fn data<'a, T: 'a>(
+        &self,
+        store: impl Into<StoreContext<'a, T>>,
+    ) -> &'a (dyn Any + Send + Sync) {
+        let store = &store.into().0.opaque;
+        store.check(self.store);
+        &*store.extern_refs[self.index]
+    }
+
+    /// The word wasm holds for this reference: never zero, which is `null`.
+    pub(crate) fn to_raw(self) -> usize {
+        self.index + 1
+    }
+
+    /// The reference for a word wasm holds, `None` for `null`.
+    pub(crate) fn from_raw(store: u64, raw: usize) -> Option<ExternRef> {
+        raw.checked_sub(1).map(|index| ExternRef { store, index })
+    }
 }

@@ -1,0 +1,203 @@
+//! The instance side of the reference-type and bulk-memory instructions: growing and
+//! filling tables, copying between tables and memories, and initializing them from
+//! passive segments. Each operation checks all of its bounds before touching anything,
+//! so a trapping operation changes nothing.
+
+use super::{ConstValue, Instance};
+use core::ops::Range;
+use strata_environ::{DataIndex, ElemIndex, EntityRef, MemoryIndex, TableIndex, Trap};
+
+/// The indices `start..start + len` if they fit in `size` elements.
+fn span(start: u64, len: u64, size: u64) -> Option<Range<usize>> {
+    let end = start.checked_add(len)?;
+    if end > size {
+        return None;
+    }
+    Some(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+}
+
+impl Instance {
+    /// `table.grow`: the old size, or `None` if the table may not grow that far.
+    pub(crate) fn table_grow(
+        &mut self,
+        table: TableIndex,
+        delta: u64,
+        init: *mut u8,
+    ) -> Option<u64> {
+        let (owner, def) = self.table_owner(table);
+        owner.tables[def].grow(delta, init)
+    }
+
+    /// `table.fill`.
+    pub(crate) fn table_fill(
+        &mut self,
+        table: TableIndex,
+        dst: u64,
+        value: *mut u8,
+        len: u64,
+    ) -> Result<(), Trap> {
+        let (owner, def) = self.table_owner(table);
+        let table = &mut owner.tables[def];
+        let range = span(dst, len, table.size()).ok_or(Trap::TableOutOfBounds)?;
+        table.elements_mut()[range].fill(value);
+        Ok(())
+    }
+
+    /// `table.copy`; the tables may be the same one.
+    pub(crate) fn table_copy(
+        &mut self,
+        dst_table: TableIndex,
+        src_table: TableIndex,
+        dst: u64,
+        src: u64,
+        len: u64,
+    ) -> Result<(), Trap> {
+        let (src_owner, src_def) = self.table_owner(src_table);
+        let src_owner: *mut Instance = src_owner;
+        let (dst_owner, dst_def) = self.table_owner(dst_table);
+        let dst_owner: *mut Instance = dst_owner;
+        if core::ptr::eq(src_owner, dst_owner) && src_def == dst_def {
+            // SAFETY: `dst_owner` is a live instance reached from this one; no other
+            // reference to it is in use.
+            let table = unsafe { &mut (&mut *dst_owner).tables[dst_def] };
+            let size = table.size();
+            let from = span(src, len, size).ok_or(Trap::TableOutOfBounds)?;
+            let to = span(dst, len, size).ok_or(Trap::TableOutOfBounds)?;
+            table.elements_mut().copy_within(from, to.start);
+            return Ok(());
+        }
+        // SAFETY: two distinct tables (possibly of one instance), each reached through a
+        // live instance; the shared borrow of the source ends before the write.
+        let values: Vec<*mut u8> = unsafe {
+            let table = &(&*src_owner).tables[src_def];
+            let from = span(src, len, table.size()).ok_or(Trap::TableOutOfBounds)?;
+            table.elements()[from].to_vec()
+        };
+        // SAFETY: as above.
+        let table = unsafe { &mut (&mut *dst_owner).tables[dst_def] };
+        let to = span(dst, len, table.size()).ok_or(Trap::TableOutOfBounds)?;
+        table.elements_mut()[to].copy_from_slice(&values);
+        Ok(())
+    }
+
+    /// `table.init` from element segment `elem`, which is empty once dropped.
+    pub(crate) fn table_init(
+        &mut self,
+        table: TableIndex,
+        elem: ElemIndex,
+        dst: u64,
+        src: u64,
+        len: u64,
+    ) -> Result<(), Trap> {
+        let module = self.runtime.module.clone();
+        let items: &[_] = if self.dropped_elems[elem.index()] {
+            &[]
+        } else {
+            &module.elem_segments[elem].items
+        };
+        let from = span(src, len, items.len() as u64).ok_or(Trap::TableOutOfBounds)?;
+        let size = {
+            let (owner, def) = self.table_owner(table);
+            owner.tables[def].size()
+        };
+        let to = span(dst, len, size).ok_or(Trap::TableOutOfBounds)?;
+        let values: Vec<*mut u8> = items[from]
+            .iter()
+            .map(|item| match self.eval(item) {
+                ConstValue::Ref(p) => p,
+                ConstValue::Bits(_) => core::ptr::null_mut(),
+            })
+            .collect();
+        let (owner, def) = self.table_owner(table);
+        owner.tables[def].elements_mut()[to].copy_from_slice(&values);
+        Ok(())
+    }
+
+    /// `elem.drop`.
+    pub(crate) fn elem_drop(&mut self, elem: ElemIndex) {
+        self.dropped_elems[elem.index()] = true;
+    }
+
+    /// The base and byte length of memory `index`.
+    fn memory_span(&mut self, index: MemoryIndex) -> (*mut u8, u64) {
+        let (owner, def) = self.memory_owner(index);
+        let memory = &owner.memories[def];
+        (memory.base(), memory.byte_size() as u64)
+    }
+
+    /// `memory.copy`; the memories may be the same one and the ranges may overlap.
+    pub(crate) fn memory_copy(
+        &mut self,
+        dst_memory: MemoryIndex,
+        dst: u64,
+        src_memory: MemoryIndex,
+        src: u64,
+        len: u64,
+    ) -> Result<(), Trap> {
+        let (dst_base, dst_size) = self.memory_span(dst_memory);
+        let (src_base, src_size) = self.memory_span(src_memory);
+        let to = span(dst, len, dst_size).ok_or(Trap::MemoryOutOfBounds)?;
+        let from = span(src, len, src_size).ok_or(Trap::MemoryOutOfBounds)?;
+        // SAFETY: both ranges lie inside accessible memory owned by live instances, and
+        // `copy` allows them to overlap.
+        unsafe { core::ptr::copy(src_base.add(from.start), dst_base.add(to.start), to.len()) };
+        Ok(())
+    }
+
+    /// `memory.fill` with the low byte of `value`.
+    pub(crate) fn memory_fill(
+        &mut self,
+        memory: MemoryIndex,
+        dst: u64,
+        value: u8,
+        len: u64,
+    ) -> Result<(), Trap> {
+        let (owner, def) = self.memory_owner(memory);
+        let data = owner.memories[def].data_mut();
+        let to = span(dst, len, data.len() as u64).ok_or(Trap::MemoryOutOfBounds)?;
+        data[to].fill(value);
+        Ok(())
+    }
+
+    /// `memory.init` from data segment `data`, which is empty once dropped.
+    pub(crate) fn memory_init(
+        &mut self,
+        memory: MemoryIndex,
+        data: DataIndex,
+        dst: u64,
+        src: u64,
+        len: u64,
+    ) -> Result<(), Trap> {
+        let module = self.runtime.module.clone();
+        let bytes: &[u8] = if self.dropped_data[data.index()] {
+            &[]
+        } else {
+            &module.data_segments[data].data
+        };
+        let from = span(src, len, bytes.len() as u64).ok_or(Trap::MemoryOutOfBounds)?;
+        let (owner, def) = self.memory_owner(memory);
+        let memory = owner.memories[def].data_mut();
+        let to = span(dst, len, memory.len() as u64).ok_or(Trap::MemoryOutOfBounds)?;
+        memory[to].copy_from_slice(&bytes[from]);
+        Ok(())
+    }
+
+    /// `data.drop`.
+    pub(crate) fn data_drop(&mut self, data: DataIndex) {
+        self.dropped_data[data.index()] = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::span;
+
+    #[test]
+    fn spans_check_the_end_without_overflow() {
+        assert_eq!(span(2, 3, 5), Some(2..5));
+        assert_eq!(span(5, 0, 5), Some(5..5));
+        assert_eq!(span(6, 0, 5), None);
+        assert_eq!(span(2, 4, 5), None);
+        assert_eq!(span(u64::MAX, 2, u64::MAX), None);
+    }
+}
