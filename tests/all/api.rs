@@ -376,3 +376,18 @@ fn bulk_memory_and_table_operations_trap_without_partial_writes() {
     let err = init.call(&mut store, (0, 0, 1)).unwrap_err();
     assert_eq!(err.trap(), Some(strata::Trap::MemoryOutOfBounds), "dropped");
 }
+
+#[test]
+fn store_borrows_convert_like_wasmtime() {
+    use strata::AsContextMut;
+    let (mut store, instance) = instantiate(r#"(module (memory (export "m") 1))"#);
+    let mem = instance.get_memory(&mut store, "m").unwrap();
+    {
+        let mut cx = store.as_context_mut();
+        mem.data_mut(&mut cx)[0] = 7;
+        assert_eq!(mem.data(&cx)[0], 7);
+        assert_eq!(mem.data(cx)[0], 7);
+    }
+    assert_eq!(mem.data(&mut store)[0], 7);
+    assert_eq!(mem.data(&store)[0], 7);
+}

@@ -326,32 +326,6 @@ impl Memory {
     }
 }
 
-impl<'a, T> From<&'a crate::Store<T>> for crate::StoreContext<'a, T> {
-    fn from(store: &'a crate::Store<T>) -> Self {
-        crate::StoreContext(&store.inner)
-    }
-}
-impl<'a, T> From<&'a mut crate::Store<T>> for crate::StoreContext<'a, T> {
-    fn from(store: &'a mut crate::Store<T>) -> Self {
-        crate::StoreContext(&store.inner)
-    }
-}
-impl<'a, T> From<&'a mut crate::Store<T>> for crate::StoreContextMut<'a, T> {
-    fn from(store: &'a mut crate::Store<T>) -> Self {
-        crate::StoreContextMut(&mut store.inner)
-    }
-}
-impl<'a, T> From<&'a mut crate::Caller<'_, T>> for crate::StoreContextMut<'a, T> {
-    fn from(caller: &'a mut crate::Caller<'_, T>) -> Self {
-        crate::StoreContextMut(caller.store.0)
-    }
-}
-impl<'a, T> From<&'a crate::Caller<'_, T>> for crate::StoreContext<'a, T> {
-    fn from(caller: &'a crate::Caller<'_, T>) -> Self {
-        crate::StoreContext(caller.store.0)
-    }
-}
-
 /// A global. A small `Copy` handle into its store.
 #[derive(Copy, Clone, Debug)]
 pub struct Global {

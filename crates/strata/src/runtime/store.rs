@@ -276,3 +276,29 @@ impl<C: AsContextMut + ?Sized> AsContextMut for &mut C {
         (**self).as_context_mut()
     }
 }
+
+// Conversions for the APIs that hand out borrows tied to the store, such as
+// `Memory::data`: anything that can lend the store can be passed, as in wasmtime.
+impl<'a, C: AsContext + ?Sized> From<&'a C> for StoreContext<'a, C::Data> {
+    fn from(c: &'a C) -> Self {
+        c.as_context()
+    }
+}
+
+impl<'a, C: AsContext + ?Sized> From<&'a mut C> for StoreContext<'a, C::Data> {
+    fn from(c: &'a mut C) -> Self {
+        (&*c).as_context()
+    }
+}
+
+impl<'a, C: AsContextMut + ?Sized> From<&'a mut C> for StoreContextMut<'a, C::Data> {
+    fn from(c: &'a mut C) -> Self {
+        c.as_context_mut()
+    }
+}
+
+impl<'a, T> From<StoreContextMut<'a, T>> for StoreContext<'a, T> {
+    fn from(c: StoreContextMut<'a, T>) -> Self {
+        StoreContext(c.0)
+    }
+}
