@@ -337,3 +337,100 @@ impl Compiler for CraneliftCompiler {
         self.link(functions, array_to_wasm, wasm_to_array)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_environ::{Trap, WasmFeatures, address_of_wasm_offset, translate_module};
+
+    fn compile(wat: &str) -> Result<(Module, CompiledModule), CompileError> {
+        let wasm = wat::parse_str(wat).expect("test module parses");
+        let translation = translate_module(&wasm, WasmFeatures::default())?;
+        let compiler = CraneliftCompiler::new(Tunables::default_host(), OptLevel::Speed, false)?;
+        let compiled = compiler.compile_module(&translation.module, translation.function_bodies)?;
+        Ok((translation.module, compiled))
+    }
+
+    fn traps_of(compiled: &CompiledModule) -> Vec<Trap> {
+        compiled.traps.iter().map(|t| t.trap).collect()
+    }
+
+    #[test]
+    fn functions_and_trampolines_are_laid_out_in_one_text_section() {
+        let (module, compiled) = compile(
+            r#"(module
+                 (import "host" "f" (func (param i32)))
+                 (func (export "add") (param i32 i32) (result i32)
+                   (i32.add (local.get 0) (local.get 1)))
+                 (func $internal (result i64) i64.const 7))"#,
+        )
+        .unwrap();
+        assert_eq!(compiled.functions.len(), 2);
+        // Only the export escapes, so only it gets an entry trampoline.
+        assert_eq!(compiled.array_to_wasm_trampolines.len(), 1);
+        assert_eq!(compiled.wasm_to_array_trampolines.len(), module.types.len());
+        let text_len = u32::try_from(compiled.text.len()).unwrap();
+        for loc in compiled.functions.values() {
+            assert!(loc.length > 0 && loc.start + loc.length <= text_len);
+        }
+    }
+
+    #[test]
+    fn trapping_instructions_are_recorded_with_their_trap() {
+        let (_, compiled) = compile(
+            r#"(module
+                 (func (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+                 (func (param f64) (result i64) (i64.trunc_f64_u (local.get 0)))
+                 (func unreachable))"#,
+        )
+        .unwrap();
+        let traps = traps_of(&compiled);
+        for expected in [
+            Trap::IntegerDivisionByZero,
+            Trap::IntegerOverflow,
+            Trap::BadConversionToInteger,
+            Trap::UnreachableCodeReached,
+        ] {
+            assert!(
+                traps.contains(&expected),
+                "{expected:?} missing from {traps:?}"
+            );
+        }
+        assert!(compiled.traps.is_sorted_by_key(|t| t.offset));
+    }
+
+    #[test]
+    fn unsigned_division_by_a_constant_cannot_trap() {
+        let (_, compiled) = compile(
+            r#"(module (func (param i32) (result i32) (i32.div_u (local.get 0) (i32.const 3))))"#,
+        )
+        .unwrap();
+        assert!(
+            !traps_of(&compiled).contains(&Trap::IntegerDivisionByZero),
+            "the optimizer removes the zero check of a non-zero constant"
+        );
+    }
+
+    #[test]
+    fn machine_code_maps_back_to_wasm_offsets() {
+        let wat = r#"(module (func (export "f") (result i32) i32.const 1 i32.const 2 i32.add))"#;
+        let (_, compiled) = compile(wat).unwrap();
+        let f = compiled.functions[DefinedFuncIndex::new(0)];
+        let wasm_len = u32::try_from(wat::parse_str(wat).unwrap().len()).unwrap();
+        let mapped: Vec<u32> = (f.start..f.start + f.length)
+            .filter_map(|pc| address_of_wasm_offset(&compiled.address_map, pc))
+            .collect();
+        assert!(!mapped.is_empty());
+        assert!(mapped.iter().all(|&o| o < wasm_len), "{mapped:?}");
+    }
+
+    #[test]
+    fn invalid_bodies_fail_with_the_offset() {
+        let err = compile(r#"(module (func (result i32) (f32.const 1)))"#)
+            .err()
+            .expect("an f32 result for an i32 function is invalid");
+        let message = err.to_string();
+        assert!(message.contains("type mismatch"), "{message}");
+        assert!(message.contains("offset"), "{message}");
+    }
+}
