@@ -426,9 +426,9 @@ mod tests {
 
     #[test]
     fn invalid_bodies_fail_with_the_offset() {
-        let err = compile(r#"(module (func (result i32) (f32.const 1)))"#)
-            .err()
-            .expect("an f32 result for an i32 function is invalid");
+        let Err(err) = compile(r#"(module (func (result i32) (f32.const 1)))"#) else {
+            panic!("an f32 result for an i32 function is invalid");
+        };
         let message = err.to_string();
         assert!(message.contains("type mismatch"), "{message}");
         assert!(message.contains("offset"), "{message}");
