@@ -5,6 +5,7 @@
 //! unreachable: its operators are skipped until the enclosing frame ends, keeping only
 //! the nesting of control frames.
 
+mod simd;
 
 use crate::func_environ::{BulkOp, FuncEnvironment, heap_flags};
 use crate::{trap_code, value_type};
@@ -481,7 +482,7 @@ impl FuncTranslator<'_, '_> {
         if self.control(op)? || !self.reachable {
             return Ok(());
         }
-        if self.variable_or_call(op)? || self.memory_op(op)? {
+        if self.variable_or_call(op)? || self.memory_op(op)? || self.simd(op)? {
             return Ok(());
         }
         self.numeric(op)
