@@ -169,7 +169,7 @@ fn markdown(scripts: &[Script], reports: &[ScriptReport]) -> String {
     );
     let _ = writeln!(
         md,
-        "    STRATA_CONFORMANCE_REPORT=docs/conformance.md cargo test --release --test wast\n"
+        "    STRATA_CONFORMANCE_REPORT=docs/conformance.md cargo test --test wast\n"
     );
     let _ = writeln!(
         md,

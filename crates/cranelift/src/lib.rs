@@ -2,9 +2,9 @@
 //! with Cranelift.
 //!
 //! This crate has no stability promise; embedders use the `strata` crate. It owns the
-//! translation of wasm operators to Cranelift IR ([`func_translator`]), the way compiled
-//! code reaches the vmctx ([`func_environ`]), the host-facing trampolines
-//! ([`trampoline`]), and compiling and linking a whole module into one text section
+//! translation of wasm operators to Cranelift IR (`func_translator`), the way compiled
+//! code reaches the vmctx (`func_environ`), the host-facing trampolines
+//! (`trampoline`), and compiling and linking a whole module into one text section
 //! ([`CraneliftCompiler`]). It sees runtime structures only through
 //! [`strata_environ::VMOffsets`].
 #![forbid(unsafe_code)]

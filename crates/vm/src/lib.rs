@@ -1,7 +1,7 @@
 //! Internal crate of the strata WebAssembly runtime: the machinery that runs compiled code.
 //!
 //! This crate has no stability promise; embedders use the `strata` crate. It owns the
-//! `#[repr(C)]` structures compiled code reads ([`vmcontext`]), executable code memory and
+//! `#[repr(C)]` structures compiled code reads (`vmcontext`), executable code memory and
 //! the process-wide code registry, instances and their vmctx, linear memories, tables,
 //! the instance allocators, libcalls, and traps: the signal handlers, unwinding back to the
 //! host entry, and backtraces. It never sees the compiler.
@@ -30,7 +30,7 @@ pub use instance::{
     ModuleRuntimeInfo, read_global_value, write_global_value,
 };
 pub use memory::Memory;
-pub use table::Table;
+pub use table::{MAX_TABLE_ELEMENTS, Table};
 pub use traphandlers::{
     HostError, UnwindReason, catch_traps, init_traps, record_unwind_reason, tls_eager_initialize,
 };

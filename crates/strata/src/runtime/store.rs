@@ -287,7 +287,7 @@ impl<'a, C: AsContext + ?Sized> From<&'a C> for StoreContext<'a, C::Data> {
 
 impl<'a, C: AsContext + ?Sized> From<&'a mut C> for StoreContext<'a, C::Data> {
     fn from(c: &'a mut C) -> Self {
-        (&*c).as_context()
+        (*c).as_context()
     }
 }
 
