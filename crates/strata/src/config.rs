@@ -24,6 +24,7 @@ pub struct Config {
     pub(crate) nan_canonicalization: bool,
     pub(crate) parallel_compilation: bool,
     pub(crate) max_wasm_stack: usize,
+    pub(crate) memory_init_cow: bool,
 }
 
 impl Default for Config {
@@ -63,6 +64,7 @@ impl Config {
             nan_canonicalization: false,
             parallel_compilation: true,
             max_wasm_stack: 512 * 1024,
+            memory_init_cow: true,
         }
     }
 
@@ -115,6 +117,15 @@ impl Config {
     /// Bytes of inaccessible guard region after each linear memory.
     pub fn memory_guard_size(&mut self, bytes: u64) -> &mut Self {
         self.tunables.memory_guard_size = bytes;
+        self
+    }
+
+    /// Initializes linear memories by mapping a copy-on-write image of the module's data
+    /// segments, built once per module, instead of copying the segments into each new
+    /// memory. On by default; modules whose segments do not allow an image (offsets that
+    /// are not constant, or outside the minimum size) are initialized by copying.
+    pub fn memory_init_cow(&mut self, enable: bool) -> &mut Self {
+        self.memory_init_cow = enable;
         self
     }
 

@@ -1,6 +1,7 @@
 //! Instance allocators: where an instance's memories and tables come from.
 
-use crate::{Memory, Table, VmError};
+use crate::{Memory, MemoryImage, Table, VmError};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use strata_environ::Tunables;
 
@@ -19,7 +20,8 @@ pub unsafe trait InstanceAllocator: Send + Sync {
     /// Accounts for one instance less.
     fn decrement_instance_count(&self);
 
-    /// Creates a memory of type `ty` at its minimum size.
+    /// Creates a memory of type `ty` at its minimum size, with `image` (if any) mapped
+    /// as its initial contents.
     ///
     /// # Errors
     /// Fails if memory cannot be had.
@@ -27,6 +29,7 @@ pub unsafe trait InstanceAllocator: Send + Sync {
         &self,
         ty: &strata_environ::Memory,
         tunables: &Tunables,
+        image: Option<&Arc<MemoryImage>>,
     ) -> Result<Memory, VmError>;
 
     /// Takes back a memory made by [`InstanceAllocator::allocate_memory`].
@@ -66,8 +69,9 @@ unsafe impl InstanceAllocator for OnDemandInstanceAllocator {
         &self,
         ty: &strata_environ::Memory,
         tunables: &Tunables,
+        image: Option<&Arc<MemoryImage>>,
     ) -> Result<Memory, VmError> {
-        Memory::new(ty, tunables)
+        Memory::with_image(ty, tunables, image)
     }
 
     fn deallocate_memory(&self, memory: Memory) {

@@ -37,6 +37,8 @@ pub struct ModuleRuntimeInfo {
     /// Its compiled code; `None` for the code-less modules that hold host-made memories,
     /// tables and globals.
     pub code: Option<Arc<CodeObject>>,
+    /// Copy-on-write images of its defined memories (empty when images are off).
+    pub memory_images: crate::ModuleMemoryImages,
 }
 
 /// The value of a constant expression.
@@ -374,8 +376,9 @@ impl InstanceHandle {
         let mut tables = PrimaryMap::new();
         let result = (|| {
             for (index, ty) in module.memories.iter() {
-                if module.defined_memory_index(index).is_some() {
-                    memories.push(allocator.allocate_memory(ty, req.tunables)?);
+                if let Some(def) = module.defined_memory_index(index) {
+                    let image = req.runtime.memory_images.get(def);
+                    memories.push(allocator.allocate_memory(ty, req.tunables, image)?);
                 }
             }
             for (index, ty) in module.tables.iter() {
@@ -541,9 +544,15 @@ impl InstanceHandle {
             let Some((memory, offset)) = &segment.active else {
                 continue;
             };
-            let start = low64(Some(inst.eval(offset)));
-            let len = segment.data.len() as u64;
-            inst.memory_init(*memory, index, start, 0, len)?;
+            // A memory created from its copy-on-write image already holds the data.
+            let imaged = module
+                .defined_memory_index(*memory)
+                .is_some_and(|def| inst.memories[def].image().is_some());
+            if !imaged {
+                let start = low64(Some(inst.eval(offset)));
+                let len = segment.data.len() as u64;
+                inst.memory_init(*memory, index, start, 0, len)?;
+            }
             inst.data_drop(index);
         }
         Ok(())

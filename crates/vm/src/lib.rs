@@ -14,6 +14,7 @@
 mod allocator;
 mod backtrace;
 mod code_memory;
+mod cow;
 mod instance;
 mod libcalls;
 mod memory;
@@ -25,6 +26,7 @@ mod vmcontext;
 pub use allocator::{InstanceAllocator, OnDemandInstanceAllocator};
 pub use backtrace::{Backtrace, BacktraceFrame};
 pub use code_memory::{CodeObject, lookup_code};
+pub use cow::{MemoryImage, ModuleMemoryImages};
 pub use instance::{
     ConstValue, Imports, InstanceAllocationRequest, InstanceHandle, InstanceHandleRef,
     ModuleRuntimeInfo, read_global_value, write_global_value,

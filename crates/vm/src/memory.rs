@@ -10,9 +10,11 @@
 //! checked explicitly and is moved to a bigger reservation when it outgrows its own.
 
 use crate::VmError;
+use crate::cow::MemoryImage;
 use crate::mmap::Mmap;
 use crate::vmcontext::VMMemoryDefinition;
 use core::cell::UnsafeCell;
+use std::sync::Arc;
 use strata_environ::{MemoryStyle, Tunables};
 
 /// A linear memory owned by an instance.
@@ -22,6 +24,8 @@ pub struct Memory {
     ty: strata_environ::Memory,
     style: MemoryStyle,
     guard: usize,
+    /// The copy-on-write image mapped at creation, which holds the data segments.
+    image: Option<Arc<MemoryImage>>,
 }
 
 // SAFETY: the definition cell is only written through `&mut self`; compiled code reads it
@@ -46,6 +50,18 @@ impl Memory {
     /// # Errors
     /// Fails if the address space cannot be reserved.
     pub fn new(ty: &strata_environ::Memory, tunables: &Tunables) -> Result<Memory, VmError> {
+        Memory::with_image(ty, tunables, None)
+    }
+
+    /// Creates a memory like [`Memory::new`], with `image` mapped as its initial contents.
+    ///
+    /// # Errors
+    /// Fails if the address space cannot be reserved or the image cannot be mapped.
+    pub fn with_image(
+        ty: &strata_environ::Memory,
+        tunables: &Tunables,
+        image: Option<&Arc<MemoryImage>>,
+    ) -> Result<Memory, VmError> {
         let style = tunables.memory_style(ty);
         let page = crate::host_page_size();
         let initial = bytes(ty.minimum, ty).ok_or_else(|| too_big("the minimum memory size"))?;
@@ -67,6 +83,14 @@ impl Memory {
             .ok_or_else(|| too_big("the memory"))?;
         let mut mmap = Mmap::reserve(total.next_multiple_of(page))?;
         mmap.make_accessible(0, initial.next_multiple_of(page))?;
+        if let Some(image) = image {
+            assert!(
+                image.offset() + image.len() <= initial.next_multiple_of(page),
+                "images lie within the initial size"
+            );
+            // SAFETY: the image's range lies inside the fresh reservation we own.
+            unsafe { image.map_at(mmap.as_ptr())? };
+        }
         let definition = Box::new(UnsafeCell::new(VMMemoryDefinition {
             base: mmap.as_ptr(),
             current_length: initial,
@@ -77,12 +101,18 @@ impl Memory {
             ty: *ty,
             style,
             guard,
+            image: image.cloned(),
         })
     }
 
     /// The memory's type.
     pub fn ty(&self) -> &strata_environ::Memory {
         &self.ty
+    }
+
+    /// The copy-on-write image the memory was created with, if any.
+    pub fn image(&self) -> Option<&Arc<MemoryImage>> {
+        self.image.as_ref()
     }
 
     /// The definition compiled code reads.

@@ -93,6 +93,7 @@ fn host_instance(store: &mut StoreOpaque, module: ModuleInfo) -> Result<usize> {
         module,
         type_ids: Box::new([]),
         code: None,
+        memory_images: strata_vm::ModuleMemoryImages::default(),
     });
     let id = store.instances.len();
     let req = InstanceAllocationRequest {

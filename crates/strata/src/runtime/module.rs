@@ -49,7 +49,7 @@ impl Module {
             .compile_module(&module, translation.function_bodies)
             .map_err(|e| Error::new(e).context("failed to compile WebAssembly module"))?;
         let code = strata_vm::CodeObject::new(compiled, module.clone()).map_err(Error::new)?;
-        Ok(Module::from_parts(engine, module, Some(code)))
+        Module::from_parts(engine, module, Some(code))
     }
 
     /// Reads and compiles the module in the file at `path`.
@@ -81,10 +81,16 @@ impl Module {
         engine: &Engine,
         module: Arc<ModuleInfo>,
         code: Option<Arc<strata_vm::CodeObject>>,
-    ) -> Module {
+    ) -> Result<Module> {
         let type_ids = module.types.values().map(|t| engine.type_id(t)).collect();
         let offsets = strata_environ::VMOffsets::for_host(&module);
-        Module {
+        let memory_images = if engine.config().memory_init_cow {
+            strata_vm::ModuleMemoryImages::new(&module)
+                .map_err(|e| Error::new(e).context("failed to build memory images"))?
+        } else {
+            strata_vm::ModuleMemoryImages::default()
+        };
+        Ok(Module {
             inner: Arc::new(ModuleInner {
                 engine: engine.clone(),
                 runtime: Arc::new(ModuleRuntimeInfo {
@@ -92,9 +98,10 @@ impl Module {
                     offsets,
                     type_ids,
                     code,
+                    memory_images,
                 }),
             }),
-        }
+        })
     }
 
     pub(crate) fn engine(&self) -> &Engine {
