@@ -6,6 +6,7 @@
 //! It prints a per-file table and fails on any failing directive outside [`SKIPPED`].
 //!
 //! * `STRATA_WAST_FILTER=substring` runs only the scripts whose name contains it.
+//! * `STRATA_WAST_ALLOCATOR=pooling` runs them with the pooling allocator.
 //! * `STRATA_CONFORMANCE_REPORT=path` also writes the Markdown summary kept in
 //!   `docs/conformance.md`.
 
@@ -41,7 +42,14 @@ struct Script {
 /// Runs one script, turning a script error or a panic into a one-failure report.
 fn run_script(script: &Script) -> ScriptReport {
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
-        strata_wast::run_file(&script.name, script.contents)
+        let mut config = strata::Config::new();
+        if std::env::var("STRATA_WAST_ALLOCATOR").as_deref() == Ok("pooling") {
+            let mut pool = strata::PoolingAllocationConfig::new();
+            // The default pools (1000 slots each) fit the scripts with most modules.
+            pool.max_memory_size(1 << 30);
+            config.allocation_strategy(strata::InstanceAllocationStrategy::Pooling(pool));
+        }
+        strata_wast::run_file_with(&config, &script.name, script.contents)
     }));
     let message = match result {
         Ok(Ok(report)) => return report,

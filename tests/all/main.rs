@@ -3,6 +3,7 @@
 mod api;
 mod bad_input;
 mod linking;
+mod pooling;
 mod traps;
 
 use strata::{Engine, Instance, Module, Store};

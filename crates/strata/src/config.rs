@@ -25,6 +25,7 @@ pub struct Config {
     pub(crate) parallel_compilation: bool,
     pub(crate) max_wasm_stack: usize,
     pub(crate) memory_init_cow: bool,
+    pub(crate) allocation_strategy: InstanceAllocationStrategy,
 }
 
 impl Default for Config {
@@ -65,6 +66,7 @@ impl Config {
             parallel_compilation: true,
             max_wasm_stack: 512 * 1024,
             memory_init_cow: true,
+            allocation_strategy: InstanceAllocationStrategy::OnDemand,
         }
     }
 
@@ -120,6 +122,13 @@ impl Config {
         self
     }
 
+    /// Where instances' memories and tables come from: on demand (the default) or from
+    /// pools.
+    pub fn allocation_strategy(&mut self, strategy: InstanceAllocationStrategy) -> &mut Self {
+        self.allocation_strategy = strategy;
+        self
+    }
+
     /// Initializes linear memories by mapping a copy-on-write image of the module's data
     /// segments, built once per module, instead of copying the segments into each new
     /// memory. On by default; modules whose segments do not allow an image (offsets that
@@ -132,6 +141,79 @@ impl Config {
     /// Extra bytes reserved when a memory that must move to grow is moved.
     pub fn memory_reservation_for_growth(&mut self, bytes: u64) -> &mut Self {
         self.tunables.memory_reservation_for_growth = bytes;
+        self
+    }
+}
+
+/// Where instances' memories and tables come from.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum InstanceAllocationStrategy {
+    /// Map each memory and allocate each table when an instance is created (the default).
+    #[default]
+    OnDemand,
+    /// Take them from pools reserved once, sized by the configuration.
+    #[cfg(feature = "pooling-allocator")]
+    Pooling(PoolingAllocationConfig),
+}
+
+/// Sizes and limits of the pooling allocator. The defaults match wasmtime's.
+#[cfg(feature = "pooling-allocator")]
+#[derive(Clone, Debug, Default)]
+pub struct PoolingAllocationConfig {
+    pub(crate) inner: strata_vm::PoolingConfig,
+}
+
+#[cfg(feature = "pooling-allocator")]
+macro_rules! pooling_setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(&mut self, value: $ty) -> &mut Self {
+            self.inner.$name = value;
+            self
+        }
+    )*};
+}
+
+#[cfg(feature = "pooling-allocator")]
+impl PoolingAllocationConfig {
+    /// The default pool sizes.
+    pub fn new() -> PoolingAllocationConfig {
+        PoolingAllocationConfig::default()
+    }
+
+    pooling_setters! {
+        /// Instances alive at once (default 1000).
+        total_core_instances: u32;
+        /// Linear memories alive at once (default 1000).
+        total_memories: u32;
+        /// Tables alive at once (default 1000).
+        total_tables: u32;
+        /// The most bytes a pooled memory may grow to (default 4 GiB).
+        max_memory_size: usize;
+        /// The most elements a pooled table may grow to (default 20 000).
+        table_elements: usize;
+        /// The most bytes an instance's metadata (header and vmctx) may take
+        /// (default 1 MiB).
+        max_core_instance_size: usize;
+        /// Bytes at the start of a freed memory that are zeroed in place and stay
+        /// resident for the next instance, instead of being given back (default 0).
+        linear_memory_keep_resident: usize;
+        /// Likewise for tables (default 0).
+        table_keep_resident: usize;
+        /// Freed slots per pool that keep their pages and memory image for reuse
+        /// (default 100).
+        max_unused_warm_slots: u32;
+        /// Freed slots reset together with one round of `madvise` (default 1).
+        decommit_batch_size: usize;
+    }
+
+    /// When a pool is full, allocate the instance, memory or table on demand instead of
+    /// failing with [`PoolConcurrencyLimitError`](crate::PoolConcurrencyLimitError).
+    /// Off by default (wasmtime has no such mode); the overflow shows in
+    /// [`PoolingAllocatorMetrics`](crate::PoolingAllocatorMetrics).
+    pub fn overflow_to_on_demand(&mut self, enable: bool) -> &mut Self {
+        self.inner.overflow_to_on_demand = enable;
         self
     }
 }

@@ -105,6 +105,16 @@ impl Error {
     }
 }
 
+/// Wraps an error of the VM layer, keeping a pool limit downcastable as itself.
+#[cfg(feature = "runtime")]
+pub(crate) fn vm_error(e: strata_vm::VmError) -> Error {
+    match e {
+        #[cfg(feature = "pooling-allocator")]
+        strata_vm::VmError::PoolLimit(limit) => Error::new(limit),
+        other => Error::new(other),
+    }
+}
+
 impl From<Trap> for Error {
     fn from(trap: Trap) -> Error {
         Error::from_kind(ErrorKind::Trap(trap))

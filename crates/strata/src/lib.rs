@@ -39,9 +39,13 @@ mod config;
 mod error;
 mod types;
 
-pub use config::{Config, OptLevel};
+#[cfg(feature = "pooling-allocator")]
+pub use config::PoolingAllocationConfig;
+pub use config::{Config, InstanceAllocationStrategy, OptLevel};
 pub use error::{Error, FrameInfo, Result, WasmBacktrace};
 pub use strata_environ::Trap;
+#[cfg(feature = "pooling-allocator")]
+pub use strata_vm::{PoolConcurrencyLimitError, PoolingMetrics as PoolingAllocatorMetrics};
 pub use types::{
     ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, Mutability, RefType,
     TableType, ValType,

@@ -1,9 +1,20 @@
 //! Instance allocators: where an instance's memories and tables come from.
+//!
+//! [`OnDemandInstanceAllocator`] maps each memory and allocates each table when asked;
+//! the pooling allocator (feature `pooling-allocator`) hands out slots of one up-front
+//! reservation instead.
 
 use crate::{Memory, MemoryImage, Table, VmError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use strata_environ::Tunables;
+
+/// An instance's claim on its allocator, given back when the instance is freed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct InstanceSlot {
+    /// Whether the instance lives outside the allocator's pool (hybrid mode overflow).
+    pub(crate) overflow: bool,
+}
 
 /// The single source of instances' memories and tables.
 ///
@@ -11,14 +22,15 @@ use strata_environ::Tunables;
 /// Implementations must return memories and tables laid out as `tunables` say, because
 /// compiled code relies on that layout for its bounds checks.
 pub unsafe trait InstanceAllocator: Send + Sync {
-    /// Accounts for one more live instance.
+    /// Accounts for one more live instance whose header and vmctx take `metadata_size`
+    /// bytes.
     ///
     /// # Errors
-    /// Fails if the allocator's instance limit is reached.
-    fn increment_instance_count(&self) -> Result<(), VmError>;
+    /// Fails if the allocator's instance limit is reached or the metadata is too big.
+    fn allocate_instance(&self, metadata_size: usize) -> Result<InstanceSlot, VmError>;
 
     /// Accounts for one instance less.
-    fn decrement_instance_count(&self);
+    fn deallocate_instance(&self, slot: InstanceSlot);
 
     /// Creates a memory of type `ty` at its minimum size, with `image` (if any) mapped
     /// as its initial contents.
@@ -54,14 +66,14 @@ pub struct OnDemandInstanceAllocator {
     live: AtomicUsize,
 }
 
-// SAFETY: memories come from `Memory::new` with the caller's tunables.
+// SAFETY: memories come from `Memory::with_image` with the caller's tunables.
 unsafe impl InstanceAllocator for OnDemandInstanceAllocator {
-    fn increment_instance_count(&self) -> Result<(), VmError> {
+    fn allocate_instance(&self, _metadata_size: usize) -> Result<InstanceSlot, VmError> {
         self.live.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok(InstanceSlot { overflow: false })
     }
 
-    fn decrement_instance_count(&self) {
+    fn deallocate_instance(&self, _slot: InstanceSlot) {
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
 

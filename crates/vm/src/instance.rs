@@ -90,6 +90,8 @@ pub(crate) struct Instance {
     dropped_elems: Vec<bool>,
     /// Which data segments were dropped, likewise.
     dropped_data: Vec<bool>,
+    /// The instance's claim on its allocator.
+    slot: Option<crate::InstanceSlot>,
     vmctx: VMContext,
 }
 
@@ -371,7 +373,7 @@ impl InstanceHandle {
         allocator: &dyn InstanceAllocator,
     ) -> Result<InstanceHandle, VmError> {
         let module = req.runtime.module.clone();
-        allocator.increment_instance_count()?;
+        let slot = allocator.allocate_instance(Instance::layout(&req.runtime.offsets).size())?;
         let mut memories = PrimaryMap::new();
         let mut tables = PrimaryMap::new();
         let result = (|| {
@@ -395,7 +397,7 @@ impl InstanceHandle {
             for (_, t) in tables {
                 allocator.deallocate_table(t);
             }
-            allocator.decrement_instance_count();
+            allocator.deallocate_instance(slot);
             return Err(e);
         }
 
@@ -416,6 +418,7 @@ impl InstanceHandle {
                 imported_tables: req.imports.tables.clone(),
                 dropped_elems: vec![false; module.elem_segments.len()],
                 dropped_data: vec![false; module.data_segments.len()],
+                slot: Some(slot),
                 vmctx: VMContext {
                     _marker: core::marker::PhantomPinned,
                 },
@@ -640,7 +643,11 @@ impl InstanceHandle {
         let ptr = self.instance.as_ptr();
         // SAFETY: we own the instance; it is read out once and its memory freed once.
         unsafe {
-            let instance = ptr.read();
+            let mut instance = ptr.read();
+            let slot = instance
+                .slot
+                .take()
+                .expect("live instances hold their slot");
             let layout = Instance::layout(&instance.runtime.offsets);
             std::alloc::dealloc(ptr.cast(), layout);
             for (_, m) in instance.memories {
@@ -649,7 +656,7 @@ impl InstanceHandle {
             for (_, t) in instance.tables {
                 allocator.deallocate_table(t);
             }
+            allocator.deallocate_instance(slot);
         }
-        allocator.decrement_instance_count();
     }
 }

@@ -19,11 +19,13 @@ mod instance;
 mod libcalls;
 mod memory;
 mod mmap;
+#[cfg(feature = "pooling-allocator")]
+mod pooling;
 mod table;
 mod traphandlers;
 mod vmcontext;
 
-pub use allocator::{InstanceAllocator, OnDemandInstanceAllocator};
+pub use allocator::{InstanceAllocator, InstanceSlot, OnDemandInstanceAllocator};
 pub use backtrace::{Backtrace, BacktraceFrame};
 pub use code_memory::{CodeObject, lookup_code};
 pub use cow::{MemoryImage, ModuleMemoryImages};
@@ -32,6 +34,10 @@ pub use instance::{
     ModuleRuntimeInfo, read_global_value, write_global_value,
 };
 pub use memory::Memory;
+#[cfg(feature = "pooling-allocator")]
+pub use pooling::{
+    PoolConcurrencyLimitError, PoolingConfig, PoolingInstanceAllocator, PoolingMetrics,
+};
 pub use table::{MAX_TABLE_ELEMENTS, Table};
 pub use traphandlers::{
     HostError, UnwindReason, catch_traps, init_traps, record_unwind_reason, tls_eager_initialize,
@@ -50,6 +56,9 @@ pub enum VmError {
     Mmap(std::io::Error),
     /// A resource limit was exceeded.
     Limit(String),
+    /// A pooling allocator had no free slot.
+    #[cfg(feature = "pooling-allocator")]
+    PoolLimit(PoolConcurrencyLimitError),
 }
 
 impl core::fmt::Display for VmError {
@@ -57,6 +66,8 @@ impl core::fmt::Display for VmError {
         match self {
             VmError::Mmap(e) => write!(f, "failed to map memory: {e}"),
             VmError::Limit(msg) => f.write_str(msg),
+            #[cfg(feature = "pooling-allocator")]
+            VmError::PoolLimit(e) => e.fmt(f),
         }
     }
 }
@@ -66,6 +77,8 @@ impl std::error::Error for VmError {
         match self {
             VmError::Mmap(e) => Some(e),
             VmError::Limit(_) => None,
+            #[cfg(feature = "pooling-allocator")]
+            VmError::PoolLimit(e) => Some(e),
         }
     }
 }

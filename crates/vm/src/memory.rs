@@ -17,9 +17,19 @@ use core::cell::UnsafeCell;
 use std::sync::Arc;
 use strata_environ::{MemoryStyle, Tunables};
 
+/// Where a memory's address space comes from.
+enum Backing {
+    /// A reservation of its own (reservation plus guard), unmapped on drop.
+    Owned(Mmap),
+    /// Slot `index` of a pooling allocator, which owns the mapping; `capacity` bytes
+    /// from the base may become accessible, and a guard follows them.
+    #[cfg(feature = "pooling-allocator")]
+    Slot { capacity: usize, index: usize },
+}
+
 /// A linear memory owned by an instance.
 pub struct Memory {
-    mmap: Mmap,
+    backing: Backing,
     definition: Box<UnsafeCell<VMMemoryDefinition>>,
     ty: strata_environ::Memory,
     style: MemoryStyle,
@@ -96,7 +106,7 @@ impl Memory {
             current_length: initial,
         }));
         Ok(Memory {
-            mmap,
+            backing: Backing::Owned(mmap),
             definition,
             ty: *ty,
             style,
@@ -108,6 +118,70 @@ impl Memory {
     /// The memory's type.
     pub fn ty(&self) -> &strata_environ::Memory {
         &self.ty
+    }
+
+    /// A memory in slot `index` of a pool: `capacity` bytes at `base` may become
+    /// accessible, of which the first `accessible` already are, and `image_mapped` says
+    /// whether `image` is already mapped there.
+    ///
+    /// # Safety
+    /// The slot must be the caller's to lend until it gets the memory back from
+    /// [`Memory::into_slot`], with a guard of `tunables.memory_guard_size` after
+    /// `capacity`, and everything past `accessible` inaccessible.
+    #[cfg(feature = "pooling-allocator")]
+    #[expect(clippy::too_many_arguments, reason = "the slot's whole state")]
+    pub(crate) unsafe fn in_slot(
+        ty: &strata_environ::Memory,
+        tunables: &Tunables,
+        base: core::ptr::NonNull<u8>,
+        capacity: usize,
+        index: usize,
+        accessible: usize,
+        image: Option<&Arc<MemoryImage>>,
+        image_mapped: bool,
+    ) -> Result<Memory, VmError> {
+        let page = crate::host_page_size();
+        let initial = bytes(ty.minimum, ty)
+            .filter(|&b| b <= capacity)
+            .ok_or_else(|| too_big("the minimum memory size of a pool slot"))?;
+        let want = initial.next_multiple_of(page);
+        let ptr = base.as_ptr();
+        // SAFETY: both ranges lie inside the slot, which the caller lends us.
+        unsafe {
+            if accessible > want {
+                crate::mmap::protect(ptr.add(want), accessible - want, libc::PROT_NONE)?;
+            } else {
+                let prot = libc::PROT_READ | libc::PROT_WRITE;
+                crate::mmap::protect(ptr.add(accessible), want - accessible, prot)?;
+            }
+            if let Some(image) = image.filter(|_| !image_mapped) {
+                image.map_at(ptr)?;
+            }
+        }
+        Ok(Memory {
+            backing: Backing::Slot { capacity, index },
+            definition: Box::new(UnsafeCell::new(VMMemoryDefinition {
+                base: ptr,
+                current_length: initial,
+            })),
+            ty: *ty,
+            style: tunables.memory_style(ty),
+            guard: usize::try_from(tunables.memory_guard_size).unwrap_or(usize::MAX),
+            image: image.cloned(),
+        })
+    }
+
+    /// For a memory of a pool: its slot index, how many bytes from its base are
+    /// accessible, and its image. `Err` gives back a memory with a reservation of its own.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn into_slot(self) -> Result<(usize, usize, Option<Arc<MemoryImage>>), Memory> {
+        match self.backing {
+            Backing::Slot { index, .. } => {
+                let accessible = self.byte_size().next_multiple_of(crate::host_page_size());
+                Ok((index, accessible, self.image))
+            }
+            Backing::Owned(_) => Err(self),
+        }
     }
 
     /// The copy-on-write image the memory was created with, if any.
@@ -155,16 +229,30 @@ impl Memory {
         };
         let old_len = self.byte_size();
         let page = crate::host_page_size();
-        let reservation = self.mmap.len() - self.guard;
+        let reservation = match &self.backing {
+            Backing::Owned(mmap) => mmap.len() - self.guard,
+            #[cfg(feature = "pooling-allocator")]
+            Backing::Slot { capacity, .. } => *capacity,
+        };
         if new_len <= reservation {
             let start = old_len.next_multiple_of(page);
             let end = new_len.next_multiple_of(page);
-            self.mmap
-                .make_accessible(start, end.saturating_sub(start))?;
+            // SAFETY: `[start, end)` lies inside this memory's reservation and was not
+            // accessible yet.
+            unsafe {
+                crate::mmap::protect(
+                    self.base().add(start),
+                    end.saturating_sub(start),
+                    libc::PROT_READ | libc::PROT_WRITE,
+                )?;
+            }
         } else {
-            let MemoryStyle::Dynamic {
-                reservation_for_growth,
-            } = self.style
+            let (
+                MemoryStyle::Dynamic {
+                    reservation_for_growth,
+                },
+                Backing::Owned(old),
+            ) = (self.style, &self.backing)
             else {
                 return Ok(None);
             };
@@ -182,12 +270,11 @@ impl Memory {
             mmap.make_accessible(0, new_len.next_multiple_of(page))?;
             // SAFETY: both mappings are ours, distinct, and at least `old_len` long and
             // accessible.
-            unsafe { core::ptr::copy_nonoverlapping(self.mmap.as_ptr(), mmap.as_ptr(), old_len) };
-            self.mmap = mmap;
+            unsafe { core::ptr::copy_nonoverlapping(old.as_ptr(), mmap.as_ptr(), old_len) };
+            self.definition.get_mut().base = mmap.as_ptr();
+            self.backing = Backing::Owned(mmap);
         }
-        let def = self.definition.get_mut();
-        def.base = self.mmap.as_ptr();
-        def.current_length = new_len;
+        self.definition.get_mut().current_length = new_len;
         Ok(Some(old_pages))
     }
 

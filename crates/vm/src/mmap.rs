@@ -58,19 +58,12 @@ impl Mmap {
         len: usize,
         prot: libc::c_int,
     ) -> Result<(), VmError> {
-        if len == 0 {
-            return Ok(());
-        }
         assert!(
             start.checked_add(len).is_some_and(|end| end <= self.len),
             "range inside the mapping"
         );
         // SAFETY: the range lies inside this mapping (checked above), which we own.
-        let r = unsafe { libc::mprotect(self.ptr.as_ptr().add(start).cast(), len, prot) };
-        if r != 0 {
-            return Err(VmError::Mmap(std::io::Error::last_os_error()));
-        }
-        Ok(())
+        unsafe { protect(self.ptr.as_ptr().add(start), len, prot) }
     }
 
     /// The first byte of the mapping.
@@ -82,6 +75,69 @@ impl Mmap {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
+}
+
+/// Sets the protection of the page-aligned range `[ptr, ptr + len)`.
+///
+/// # Safety
+/// The range must lie inside a mapping the caller owns, with no live references into
+/// the pages it makes inaccessible.
+pub(crate) unsafe fn protect(ptr: *mut u8, len: usize, prot: libc::c_int) -> Result<(), VmError> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: forwarded contract.
+    let r = unsafe { libc::mprotect(ptr.cast(), len, prot) };
+    if r != 0 {
+        return Err(VmError::Mmap(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Throws away the contents of the page-aligned range `[ptr, ptr + len)`: anonymous
+/// pages read as zero afterwards and private file pages as the file, and the memory is
+/// given back to the system.
+///
+/// # Safety
+/// As for [`protect`]; the old contents must not be needed.
+#[cfg(feature = "pooling-allocator")]
+pub(crate) unsafe fn decommit(ptr: *mut u8, len: usize) -> Result<(), VmError> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: forwarded contract.
+    let r = unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) };
+    if r != 0 {
+        return Err(VmError::Mmap(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Replaces `[ptr, ptr + len)` with fresh inaccessible address space, dropping whatever
+/// was mapped there (an image, private copies, resident pages).
+///
+/// # Safety
+/// As for [`protect`].
+#[cfg(feature = "pooling-allocator")]
+pub(crate) unsafe fn reset_to_reserved(ptr: *mut u8, len: usize) -> Result<(), VmError> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: forwarded contract; MAP_FIXED replaces only the caller's range.
+    let p = unsafe {
+        libc::mmap(
+            ptr.cast(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(VmError::Mmap(std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 impl Drop for Mmap {

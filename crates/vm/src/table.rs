@@ -9,9 +9,24 @@ use core::cell::UnsafeCell;
 /// host's memory.
 pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 
+/// Where a table's elements live.
+enum Elements {
+    /// A vector of its own.
+    Vec(Vec<*mut u8>),
+    /// A slot of a pooling allocator, which owns the memory: room for `capacity`
+    /// elements at `base`, of which the first `len` are the table.
+    #[cfg(feature = "pooling-allocator")]
+    Slot {
+        base: core::ptr::NonNull<*mut u8>,
+        len: usize,
+        capacity: usize,
+        index: usize,
+    },
+}
+
 /// A table owned by an instance.
 pub struct Table {
-    elements: Vec<*mut u8>,
+    elements: Elements,
     definition: Box<UnsafeCell<VMTableDefinition>>,
     ty: strata_environ::Table,
 }
@@ -35,7 +50,7 @@ impl Table {
             )));
         }
         let minimum = usize::try_from(ty.minimum).expect("bounded by MAX_TABLE_ELEMENTS");
-        let elements = vec![init; minimum];
+        let elements = Elements::Vec(vec![init; minimum]);
         let mut table = Table {
             elements,
             definition: Box::new(UnsafeCell::new(VMTableDefinition {
@@ -48,10 +63,63 @@ impl Table {
         Ok(table)
     }
 
+    /// A table of type `ty` in slot `index` of a pool, with room for `capacity`
+    /// elements at `base`, every element `init`.
+    ///
+    /// # Safety
+    /// The slot must be readable and writable, and the caller's to lend until it gets
+    /// the table back from [`Table::into_slot`].
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) unsafe fn in_slot(
+        ty: &strata_environ::Table,
+        base: core::ptr::NonNull<*mut u8>,
+        capacity: usize,
+        index: usize,
+        init: *mut u8,
+    ) -> Result<Table, VmError> {
+        let len = usize::try_from(ty.minimum)
+            .ok()
+            .filter(|&n| n <= capacity)
+            .ok_or_else(|| {
+                VmError::Limit(format!(
+                    "table of {} elements exceeds the pool's limit of {capacity}",
+                    ty.minimum
+                ))
+            })?;
+        let mut table = Table {
+            elements: Elements::Slot {
+                base,
+                len,
+                capacity,
+                index,
+            },
+            definition: Box::new(UnsafeCell::new(VMTableDefinition {
+                base: core::ptr::null_mut(),
+                current_elements: 0,
+            })),
+            ty: *ty,
+        };
+        table.elements_mut().fill(init);
+        table.sync_definition();
+        Ok(table)
+    }
+
+    /// For a table of a pool: its slot index and how many elements it used. `Err` gives
+    /// back a table with elements of its own.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn into_slot(self) -> Result<(usize, usize), Table> {
+        match self.elements {
+            Elements::Slot { index, len, .. } => Ok((index, len)),
+            Elements::Vec(_) => Err(self),
+        }
+    }
+
     fn sync_definition(&mut self) {
+        let elements = self.elements_mut();
+        let (base, len) = (elements.as_mut_ptr(), elements.len());
         let def = self.definition.get_mut();
-        def.base = self.elements.as_mut_ptr();
-        def.current_elements = self.elements.len();
+        def.base = base;
+        def.current_elements = len;
     }
 
     /// The table's type.
@@ -66,19 +134,19 @@ impl Table {
 
     /// The number of elements.
     pub fn size(&self) -> u64 {
-        self.elements.len() as u64
+        self.elements().len() as u64
     }
 
     /// Element `index`, or `None` if out of bounds.
     pub fn get(&self, index: u64) -> Option<*mut u8> {
-        self.elements.get(usize::try_from(index).ok()?).copied()
+        self.elements().get(usize::try_from(index).ok()?).copied()
     }
 
     /// Sets element `index`; `false` if out of bounds.
     pub fn set(&mut self, index: u64, value: *mut u8) -> bool {
         match usize::try_from(index)
             .ok()
-            .and_then(|i| self.elements.get_mut(i))
+            .and_then(|i| self.elements_mut().get_mut(i))
         {
             Some(slot) => {
                 *slot = value;
@@ -90,12 +158,26 @@ impl Table {
 
     /// The elements.
     pub fn elements(&self) -> &[*mut u8] {
-        &self.elements
+        match &self.elements {
+            Elements::Vec(v) => v,
+            #[cfg(feature = "pooling-allocator")]
+            // SAFETY: the slot holds `len` initialized elements, lent to this table.
+            Elements::Slot { base, len, .. } => unsafe {
+                core::slice::from_raw_parts(base.as_ptr(), *len)
+            },
+        }
     }
 
     /// The elements, mutably. Their number cannot change through this.
     pub fn elements_mut(&mut self) -> &mut [*mut u8] {
-        &mut self.elements
+        match &mut self.elements {
+            Elements::Vec(v) => v,
+            #[cfg(feature = "pooling-allocator")]
+            // SAFETY: as in `elements`, and `&mut self` makes the borrow unique.
+            Elements::Slot { base, len, .. } => unsafe {
+                core::slice::from_raw_parts_mut(base.as_ptr(), *len)
+            },
+        }
     }
 
     /// Grows by `delta` elements set to `init`; the old size, or `None` if it may not.
@@ -106,8 +188,27 @@ impl Table {
             return None;
         }
         let new = usize::try_from(new).ok()?;
-        self.elements.try_reserve(new - self.elements.len()).ok()?;
-        self.elements.resize(new, init);
+        match &mut self.elements {
+            Elements::Vec(v) => {
+                v.try_reserve(new - v.len()).ok()?;
+                v.resize(new, init);
+            }
+            #[cfg(feature = "pooling-allocator")]
+            Elements::Slot {
+                base,
+                len,
+                capacity,
+                ..
+            } => {
+                if new > *capacity {
+                    return None;
+                }
+                // SAFETY: `len..new` lies inside the slot lent to this table.
+                unsafe { core::slice::from_raw_parts_mut(base.as_ptr().add(*len), new - *len) }
+                    .fill(init);
+                *len = new;
+            }
+        }
         self.sync_definition();
         Some(old)
     }

@@ -76,7 +76,16 @@ impl ScriptReport {
 /// This is the single code path shared by `strata wast` and the spec-test
 /// harness. A script that does not parse is an `Err`.
 pub fn run_file(filename: &str, contents: &str) -> anyhow::Result<ScriptReport> {
-    let engine = Engine::new(&Config::new())?;
+    run_file_with(&Config::new(), filename, contents)
+}
+
+/// Like [`run_file`], on an engine configured by `config`.
+pub fn run_file_with(
+    config: &Config,
+    filename: &str,
+    contents: &str,
+) -> anyhow::Result<ScriptReport> {
+    let engine = Engine::new(config)?;
     let mut context = WastContext::new(&engine)?;
     context.run_script(filename, contents)
 }

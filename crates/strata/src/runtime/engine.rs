@@ -17,7 +17,33 @@ struct EngineInner {
     #[cfg(feature = "cranelift")]
     compiler: strata_cranelift::CraneliftCompiler,
     types: Mutex<TypeRegistry>,
-    allocator: Box<dyn InstanceAllocator>,
+    allocator: Arc<dyn InstanceAllocator>,
+    #[cfg(feature = "pooling-allocator")]
+    pooling: Option<Arc<strata_vm::PoolingInstanceAllocator>>,
+}
+
+/// The allocator `config` asks for, and the pooling allocator again if it is that one.
+#[cfg(feature = "pooling-allocator")]
+type Allocators = (
+    Arc<dyn InstanceAllocator>,
+    Option<Arc<strata_vm::PoolingInstanceAllocator>>,
+);
+
+#[cfg(feature = "pooling-allocator")]
+fn allocators(config: &Config) -> Result<Allocators> {
+    match &config.allocation_strategy {
+        crate::InstanceAllocationStrategy::OnDemand => {
+            Ok((Arc::new(OnDemandInstanceAllocator::default()), None))
+        }
+        crate::InstanceAllocationStrategy::Pooling(pool) => {
+            let pooling = strata_vm::PoolingInstanceAllocator::new(&pool.inner, &config.tunables)
+                .map_err(|e| {
+                crate::Error::new(e).context("failed to reserve the pooling allocator's pools")
+            })?;
+            let pooling = Arc::new(pooling);
+            Ok((pooling.clone(), Some(pooling)))
+        }
+    }
 }
 
 /// Engine-wide ids of function types, so `call_indirect` can compare types across
@@ -57,15 +83,27 @@ impl Engine {
         };
         #[cfg(not(feature = "cranelift"))]
         let _ = OptLevel::None;
+        #[cfg(feature = "pooling-allocator")]
+        let (allocator, pooling) = allocators(config)?;
+        #[cfg(not(feature = "pooling-allocator"))]
+        let allocator: Arc<dyn InstanceAllocator> = Arc::new(OnDemandInstanceAllocator::default());
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
                 #[cfg(feature = "cranelift")]
                 compiler,
                 types: Mutex::new(TypeRegistry::default()),
-                allocator: Box::new(OnDemandInstanceAllocator::default()),
+                allocator,
+                #[cfg(feature = "pooling-allocator")]
+                pooling,
             }),
         })
+    }
+
+    /// How full the pooling allocator's pools are; `None` for other strategies.
+    #[cfg(feature = "pooling-allocator")]
+    pub fn pooling_allocator_metrics(&self) -> Option<crate::PoolingAllocatorMetrics> {
+        self.inner.pooling.as_ref().map(|p| p.metrics())
     }
 
     /// Whether two handles refer to the same engine.

@@ -104,8 +104,8 @@ fn host_instance(store: &mut StoreOpaque, module: ModuleInfo) -> Result<usize> {
         tunables: &store.engine.config().tunables,
     };
     // SAFETY: the module imports nothing, and the store context outlives the instance.
-    let handle =
-        unsafe { InstanceHandle::new(req, store.engine.allocator()) }.map_err(Error::new)?;
+    let handle = unsafe { InstanceHandle::new(req, store.engine.allocator()) }
+        .map_err(crate::error::vm_error)?;
     store.instances.push(InstanceData {
         handle: Some(handle),
         module: None,

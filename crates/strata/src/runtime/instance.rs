@@ -127,8 +127,8 @@ impl Instance {
         };
         // SAFETY: the imports were type-checked above and belong to this store, which
         // outlives the instance, as does its store context.
-        let mut handle =
-            unsafe { InstanceHandle::new(req, store.engine.allocator()) }.map_err(Error::new)?;
+        let mut handle = unsafe { InstanceHandle::new(req, store.engine.allocator()) }
+            .map_err(crate::error::vm_error)?;
         let init = handle.initialize();
         let exports = vec![None; info.exports.len()];
         store.instances.push(InstanceData {

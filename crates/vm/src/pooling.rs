@@ -1,0 +1,566 @@
+//! The pooling instance allocator: memories and tables come from slots of one up-front
+//! reservation, and freed slots are reset and reused instead of unmapped.
+//!
+//! ```text
+//!  memory pool:  [ slot 0: capacity | guard ][ slot 1: capacity | guard ] ...
+//!  table pool:   [ slot 0: table_elements pointers ][ slot 1 ] ...
+//! ```
+//!
+//! A freed memory slot keeps its copy-on-write image mapped and its accessible size, so
+//! the next instance of the same module (the allocator prefers the slot that module used
+//! last) needs no `mmap` or `mprotect` at all; resetting it is one `madvise`. Slots are
+//! reset when freed, in batches of [`PoolingConfig::decommit_batch_size`], before anyone
+//! else can get them. At most [`PoolingConfig::max_unused_warm_slots`] freed slots stay
+//! warm; older ones are wiped back to plain reserved address space.
+//!
+//! When a pool is full the allocator fails with [`PoolConcurrencyLimitError`], or, with
+//! [`PoolingConfig::overflow_to_on_demand`], serves the request on demand instead.
+
+use crate::allocator::InstanceSlot;
+use crate::mmap::{self, Mmap};
+use crate::{InstanceAllocator, Memory, MemoryImage, OnDemandInstanceAllocator, Table, VmError};
+use core::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use strata_environ::Tunables;
+
+/// Sizes and limits of a [`PoolingInstanceAllocator`].
+#[derive(Clone, Debug)]
+pub struct PoolingConfig {
+    /// Instances alive at once.
+    pub total_core_instances: u32,
+    /// Linear memories alive at once (the number of memory slots).
+    pub total_memories: u32,
+    /// Tables alive at once (the number of table slots).
+    pub total_tables: u32,
+    /// The most bytes a pooled memory may grow to.
+    pub max_memory_size: usize,
+    /// The most elements a pooled table may grow to.
+    pub table_elements: usize,
+    /// The most bytes an instance's header and vmctx may take.
+    pub max_core_instance_size: usize,
+    /// Bytes at the start of a freed memory slot that are zeroed in place instead of
+    /// given back to the system, so they stay resident for the next instance.
+    pub linear_memory_keep_resident: usize,
+    /// Likewise for table slots.
+    pub table_keep_resident: usize,
+    /// Freed slots (per pool) that may keep their pages and image mapped for reuse.
+    pub max_unused_warm_slots: u32,
+    /// Freed slots reset together, with one round of `madvise` calls.
+    pub decommit_batch_size: usize,
+    /// Serve requests on demand when a pool is full, instead of failing.
+    pub overflow_to_on_demand: bool,
+}
+
+impl Default for PoolingConfig {
+    fn default() -> Self {
+        PoolingConfig {
+            total_core_instances: 1000,
+            total_memories: 1000,
+            total_tables: 1000,
+            max_memory_size: 4 << 30,
+            table_elements: 20_000,
+            max_core_instance_size: 1 << 20,
+            linear_memory_keep_resident: 0,
+            table_keep_resident: 0,
+            max_unused_warm_slots: 100,
+            decommit_batch_size: 1,
+            overflow_to_on_demand: false,
+        }
+    }
+}
+
+/// A pool had no free slot for an instance, memory or table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolConcurrencyLimitError {
+    kind: &'static str,
+    limit: usize,
+}
+
+impl PoolConcurrencyLimitError {
+    /// What ran out: `"core instance"`, `"memory"` or `"table"`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The pool's limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+impl core::fmt::Display for PoolConcurrencyLimitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "maximum concurrent {} limit of {} reached",
+            self.kind, self.limit
+        )
+    }
+}
+
+impl std::error::Error for PoolConcurrencyLimitError {}
+
+/// A snapshot of a pooling allocator's use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolingMetrics {
+    /// Live instances, including overflow ones.
+    pub core_instances: usize,
+    /// Memory slots in use.
+    pub memories: usize,
+    /// Table slots in use.
+    pub tables: usize,
+    /// Freed memory slots that are still warm.
+    pub unused_warm_memories: usize,
+    /// Freed table slots that are still warm.
+    pub unused_warm_tables: usize,
+    /// Live instances beyond `total_core_instances` (hybrid mode).
+    pub overflow_instances: usize,
+    /// Live memories and tables allocated on demand because their pool was full.
+    pub overflow_allocations: usize,
+    /// Memories and tables ever allocated on demand because their pool was full.
+    pub total_overflow_allocations: usize,
+}
+
+/// What a memory slot holds between uses.
+#[derive(Default)]
+struct MemorySlotState {
+    /// Bytes from the base that are readable and writable.
+    accessible: usize,
+    /// The image mapped at the base, if any.
+    image: Option<Arc<MemoryImage>>,
+}
+
+/// Free slots: warm ones (oldest first) keep their state, cold ones are plain
+/// reservation; slots being reset wait in `pending` until their batch is flushed.
+struct SlotLists<S> {
+    states: Vec<S>,
+    warm: Vec<usize>,
+    cold: Vec<usize>,
+    pending: Vec<usize>,
+    in_use: usize,
+}
+
+impl<S: Default> SlotLists<S> {
+    fn new(count: usize) -> Self {
+        SlotLists {
+            states: (0..count).map(|_| S::default()).collect(),
+            warm: Vec::new(),
+            // Hand out low slots first.
+            cold: (0..count).rev().collect(),
+            pending: Vec::new(),
+            in_use: 0,
+        }
+    }
+}
+
+/// Slots of linear memory.
+struct MemoryPool {
+    mapping: Mmap,
+    /// Bytes from one slot's base to the next.
+    stride: usize,
+    /// Bytes of a slot that may become accessible.
+    capacity: usize,
+    slots: Mutex<SlotLists<MemorySlotState>>,
+}
+
+/// Slots of table elements.
+struct TablePool {
+    mapping: Mmap,
+    stride: usize,
+    capacity: usize,
+    /// Elements used by each pending slot, to know what to reset.
+    slots: Mutex<SlotLists<usize>>,
+}
+
+/// Hands out memories and tables from fixed pools; see the module documentation.
+pub struct PoolingInstanceAllocator {
+    config: PoolingConfig,
+    memories: MemoryPool,
+    tables: TablePool,
+    live_instances: AtomicUsize,
+    overflow_instances: AtomicUsize,
+    overflow_live: AtomicUsize,
+    overflow_total: AtomicUsize,
+    on_demand: OnDemandInstanceAllocator,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn too_big(what: &str) -> VmError {
+    VmError::Limit(format!(
+        "the pooling allocator's {what} overflows the address space"
+    ))
+}
+
+impl PoolingInstanceAllocator {
+    /// Reserves the pools for `config`, with memory slots laid out as `tunables` say.
+    ///
+    /// # Errors
+    /// Fails if the address space cannot be reserved.
+    pub fn new(config: &PoolingConfig, tunables: &Tunables) -> Result<Self, VmError> {
+        let page = crate::host_page_size();
+        let reservation = usize::try_from(tunables.memory_reservation).unwrap_or(usize::MAX);
+        let guard = usize::try_from(tunables.memory_guard_size).unwrap_or(usize::MAX);
+        // Compiled code may skip bounds checks within `reservation + guard` of a static
+        // memory's base, so every slot spans at least that much.
+        let capacity = config
+            .max_memory_size
+            .max(reservation)
+            .checked_next_multiple_of(page)
+            .ok_or_else(|| too_big("memory slot"))?;
+        let stride = capacity
+            .checked_add(guard)
+            .and_then(|s| s.checked_next_multiple_of(page))
+            .ok_or_else(|| too_big("memory slot"))?;
+        let memory_count = config.total_memories as usize;
+        let memory_bytes = stride
+            .checked_mul(memory_count)
+            .ok_or_else(|| too_big("memory pool"))?;
+        let memories = MemoryPool {
+            mapping: Mmap::reserve(memory_bytes)?,
+            stride,
+            capacity: config.max_memory_size.min(capacity),
+            slots: Mutex::new(SlotLists::new(memory_count)),
+        };
+
+        let table_stride = config
+            .table_elements
+            .checked_mul(size_of::<*mut u8>())
+            .and_then(|b| b.checked_next_multiple_of(page))
+            .ok_or_else(|| too_big("table slot"))?;
+        let table_count = config.total_tables as usize;
+        let table_bytes = table_stride
+            .checked_mul(table_count)
+            .ok_or_else(|| too_big("table pool"))?;
+        let mut table_mapping = Mmap::reserve(table_bytes)?;
+        table_mapping.make_accessible(0, table_bytes)?;
+        let tables = TablePool {
+            mapping: table_mapping,
+            stride: table_stride,
+            capacity: config.table_elements,
+            slots: Mutex::new(SlotLists::new(table_count)),
+        };
+
+        Ok(PoolingInstanceAllocator {
+            config: config.clone(),
+            memories,
+            tables,
+            live_instances: AtomicUsize::new(0),
+            overflow_instances: AtomicUsize::new(0),
+            overflow_live: AtomicUsize::new(0),
+            overflow_total: AtomicUsize::new(0),
+            on_demand: OnDemandInstanceAllocator::default(),
+        })
+    }
+
+    /// Current use of the pools.
+    pub fn metrics(&self) -> PoolingMetrics {
+        let memories = lock(&self.memories.slots);
+        let tables = lock(&self.tables.slots);
+        PoolingMetrics {
+            core_instances: self.live_instances.load(Ordering::Relaxed)
+                + self.overflow_instances.load(Ordering::Relaxed),
+            memories: memories.in_use,
+            tables: tables.in_use,
+            unused_warm_memories: memories.warm.len(),
+            unused_warm_tables: tables.warm.len(),
+            overflow_instances: self.overflow_instances.load(Ordering::Relaxed),
+            overflow_allocations: self.overflow_live.load(Ordering::Relaxed),
+            total_overflow_allocations: self.overflow_total.load(Ordering::Relaxed),
+        }
+    }
+
+    fn overflow<T>(
+        &self,
+        kind: &'static str,
+        limit: u32,
+        on_demand: impl FnOnce() -> Result<T, VmError>,
+    ) -> Result<T, VmError> {
+        if !self.config.overflow_to_on_demand {
+            return Err(VmError::PoolLimit(PoolConcurrencyLimitError {
+                kind,
+                limit: limit as usize,
+            }));
+        }
+        let value = on_demand()?;
+        self.overflow_live.fetch_add(1, Ordering::Relaxed);
+        self.overflow_total.fetch_add(1, Ordering::Relaxed);
+        Ok(value)
+    }
+
+    fn memory_slot_base(&self, index: usize) -> *mut u8 {
+        // SAFETY: `index` is below `total_memories`, so the slot lies in the mapping.
+        unsafe {
+            self.memories
+                .mapping
+                .as_ptr()
+                .add(index * self.memories.stride)
+        }
+    }
+
+    fn table_slot_base(&self, index: usize) -> *mut u8 {
+        // SAFETY: as above, for the table pool.
+        unsafe { self.tables.mapping.as_ptr().add(index * self.tables.stride) }
+    }
+
+    /// Resets the pending memory slots and makes them warm, wiping the oldest warm
+    /// slots beyond the warm limit.
+    fn flush_memories(&self, slots: &mut SlotLists<MemorySlotState>) {
+        let keep = self.config.linear_memory_keep_resident;
+        for index in core::mem::take(&mut slots.pending) {
+            let base = self.memory_slot_base(index);
+            let state = &mut slots.states[index];
+            let accessible = state.accessible;
+            // Image pages must come back from the image, so only imageless slots keep
+            // their first bytes resident (zeroed in place).
+            let resident = if state.image.is_none() {
+                keep.min(accessible) / crate::host_page_size() * crate::host_page_size()
+            } else {
+                0
+            };
+            // SAFETY: the slot is ours (no memory refers to it while pending) and
+            // `accessible` bytes of it are readable and writable.
+            let reset = unsafe {
+                base.write_bytes(0, resident);
+                mmap::decommit(base.add(resident), accessible - resident)
+            };
+            if reset.is_err() {
+                self.wipe_memory_slot(index, state);
+            }
+            slots.warm.push(index);
+        }
+        while slots.warm.len() > self.config.max_unused_warm_slots as usize {
+            let index = slots.warm.remove(0);
+            self.wipe_memory_slot(index, &mut slots.states[index]);
+            slots.cold.push(index);
+        }
+    }
+
+    /// Returns a memory slot to plain reserved address space.
+    fn wipe_memory_slot(&self, index: usize, state: &mut MemorySlotState) {
+        let base = self.memory_slot_base(index);
+        // SAFETY: the slot is ours and nothing refers to it.
+        let wiped = unsafe { mmap::reset_to_reserved(base, self.memories.capacity) };
+        if wiped.is_ok() {
+            *state = MemorySlotState::default();
+        } else {
+            // Fall back to making it inaccessible; it is reset again on reuse.
+            // SAFETY: as above.
+            let _ = unsafe { mmap::protect(base, state.accessible, libc::PROT_NONE) };
+            state.accessible = 0;
+        }
+    }
+
+    fn take_memory_slot(&self, image: Option<&Arc<MemoryImage>>) -> Option<(usize, usize, bool)> {
+        let mut slots = lock(&self.memories.slots);
+        if slots.warm.is_empty() && slots.cold.is_empty() {
+            self.flush_memories(&mut slots);
+        }
+        // Prefer a warm slot that holds this image, then any slot without an image
+        // mapped, then the oldest warm slot (whose image is replaced).
+        let same = |s: &MemorySlotState| match (image, &s.image) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        let index = if let Some(i) = slots.warm.iter().rposition(|&i| same(&slots.states[i])) {
+            slots.warm.remove(i)
+        } else if let Some(i) = slots.cold.pop() {
+            i
+        } else if !slots.warm.is_empty() {
+            slots.warm.remove(0)
+        } else {
+            return None;
+        };
+        slots.in_use += 1;
+        let state = &mut slots.states[index];
+        let image_mapped = same(state);
+        if !image_mapped && state.image.is_some() {
+            self.wipe_memory_slot(index, state);
+        }
+        Some((index, state.accessible, image_mapped && image.is_some()))
+    }
+
+    fn flush_tables(&self, slots: &mut SlotLists<usize>) {
+        let keep = self.config.table_keep_resident;
+        for index in core::mem::take(&mut slots.pending) {
+            let base = self.table_slot_base(index);
+            let used = (slots.states[index] * size_of::<*mut u8>())
+                .next_multiple_of(crate::host_page_size());
+            let resident = keep.min(used) / crate::host_page_size() * crate::host_page_size();
+            // SAFETY: the slot is ours (pending) and readable and writable throughout.
+            let reset = unsafe {
+                base.write_bytes(0, resident);
+                mmap::decommit(base.add(resident), used - resident)
+            };
+            if reset.is_err() {
+                // SAFETY: as above.
+                unsafe { base.write_bytes(0, used) };
+            }
+            slots.states[index] = 0;
+            slots.warm.push(index);
+        }
+        while slots.warm.len() > self.config.max_unused_warm_slots as usize {
+            let index = slots.warm.remove(0);
+            slots.cold.push(index);
+        }
+    }
+}
+
+// SAFETY: memory slots span `max(reservation, max_memory_size) + guard` bytes, so the
+// layout promised by `tunables` holds; overflow requests use the on-demand allocator.
+unsafe impl InstanceAllocator for PoolingInstanceAllocator {
+    fn allocate_instance(&self, metadata_size: usize) -> Result<InstanceSlot, VmError> {
+        if metadata_size > self.config.max_core_instance_size {
+            return Err(VmError::Limit(format!(
+                "instance metadata of {metadata_size} bytes exceeds the pooling \
+                 allocator's limit of {} bytes",
+                self.config.max_core_instance_size
+            )));
+        }
+        let limit = self.config.total_core_instances as usize;
+        let claimed = self
+            .live_instances
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok();
+        if claimed {
+            return Ok(InstanceSlot { overflow: false });
+        }
+        if !self.config.overflow_to_on_demand {
+            return Err(VmError::PoolLimit(PoolConcurrencyLimitError {
+                kind: "core instance",
+                limit,
+            }));
+        }
+        self.overflow_instances.fetch_add(1, Ordering::Relaxed);
+        Ok(InstanceSlot { overflow: true })
+    }
+
+    fn deallocate_instance(&self, slot: InstanceSlot) {
+        if slot.overflow {
+            self.overflow_instances.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            self.live_instances.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn allocate_memory(
+        &self,
+        ty: &strata_environ::Memory,
+        tunables: &Tunables,
+        image: Option<&Arc<MemoryImage>>,
+    ) -> Result<Memory, VmError> {
+        let Some((index, accessible, image_mapped)) = self.take_memory_slot(image) else {
+            return self.overflow("memory", self.config.total_memories, || {
+                self.on_demand.allocate_memory(ty, tunables, image)
+            });
+        };
+        let base = NonNull::new(self.memory_slot_base(index)).expect("pool slots are not null");
+        // SAFETY: the slot was just taken from the free lists, spans `capacity` bytes
+        // plus a guard, and its state says how much of it is accessible.
+        let memory = unsafe {
+            Memory::in_slot(
+                ty,
+                tunables,
+                base,
+                self.memories.capacity,
+                index,
+                accessible,
+                image,
+                image_mapped,
+            )
+        };
+        let mut slots = lock(&self.memories.slots);
+        match memory {
+            Ok(memory) => {
+                slots.states[index] = MemorySlotState {
+                    accessible: memory.byte_size().next_multiple_of(crate::host_page_size()),
+                    image: image.cloned(),
+                };
+                Ok(memory)
+            }
+            Err(e) => {
+                // Failed halfway: wipe the slot rather than trust its state.
+                self.wipe_memory_slot(index, &mut slots.states[index]);
+                slots.in_use -= 1;
+                slots.cold.push(index);
+                Err(e)
+            }
+        }
+    }
+
+    fn deallocate_memory(&self, memory: Memory) {
+        let (index, accessible, image) = match memory.into_slot() {
+            Ok(slot) => slot,
+            Err(on_demand) => {
+                self.overflow_live.fetch_sub(1, Ordering::Relaxed);
+                return self.on_demand.deallocate_memory(on_demand);
+            }
+        };
+        let mut slots = lock(&self.memories.slots);
+        slots.states[index] = MemorySlotState { accessible, image };
+        slots.in_use -= 1;
+        slots.pending.push(index);
+        if slots.pending.len() >= self.config.decommit_batch_size.max(1) {
+            self.flush_memories(&mut slots);
+        }
+    }
+
+    fn allocate_table(&self, ty: &strata_environ::Table) -> Result<Table, VmError> {
+        let index = {
+            let mut slots = lock(&self.tables.slots);
+            if slots.warm.is_empty() && slots.cold.is_empty() {
+                self.flush_tables(&mut slots);
+            }
+            let index = slots.warm.pop().or_else(|| slots.cold.pop());
+            if index.is_some() {
+                slots.in_use += 1;
+            }
+            index
+        };
+        let Some(index) = index else {
+            return self.overflow("table", self.config.total_tables, || {
+                self.on_demand.allocate_table(ty)
+            });
+        };
+        let base = NonNull::new(self.table_slot_base(index).cast::<*mut u8>())
+            .expect("pool slots are not null");
+        // SAFETY: the slot was just taken from the free lists and is readable and
+        // writable for `capacity` elements.
+        let table =
+            unsafe { Table::in_slot(ty, base, self.tables.capacity, index, core::ptr::null_mut()) };
+        if table.is_err() {
+            let mut slots = lock(&self.tables.slots);
+            slots.in_use -= 1;
+            slots.cold.push(index);
+        }
+        table
+    }
+
+    fn deallocate_table(&self, table: Table) {
+        let (index, used) = match table.into_slot() {
+            Ok(slot) => slot,
+            Err(on_demand) => {
+                self.overflow_live.fetch_sub(1, Ordering::Relaxed);
+                return self.on_demand.deallocate_table(on_demand);
+            }
+        };
+        let mut slots = lock(&self.tables.slots);
+        slots.states[index] = used;
+        slots.in_use -= 1;
+        slots.pending.push(index);
+        if slots.pending.len() >= self.config.decommit_batch_size.max(1) {
+            self.flush_tables(&mut slots);
+        }
+    }
+
+    fn live_instances(&self) -> usize {
+        self.live_instances.load(Ordering::Relaxed)
+            + self.overflow_instances.load(Ordering::Relaxed)
+    }
+}
