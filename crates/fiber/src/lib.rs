@@ -68,6 +68,8 @@ pub struct FiberStack {
     mapping_len: usize,
     /// Length of the guard page in bytes (one page).
     guard_len: usize,
+    /// Whether the stack unmaps its memory on drop (false for stacks lent by a pool).
+    owned: bool,
 }
 
 // SAFETY: a `FiberStack` exclusively owns its mapping; the raw pointer is
@@ -146,6 +148,7 @@ impl FiberStack {
             mapping,
             mapping_len,
             guard_len: page,
+            owned: true,
         };
 
         // SAFETY: `mapping + page .. mapping + mapping_len` lies inside the
@@ -164,6 +167,45 @@ impl FiberStack {
 
         debug_assert_eq!(stack.top() as usize % STACK_ALIGN, 0);
         Ok(stack)
+    }
+
+    /// A stack in memory someone else owns, such as a slot of a pool: `len` bytes at
+    /// `base`, of which the first `guard_len` are the guard.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] if the pieces are not page-aligned or leave no
+    /// usable bytes.
+    ///
+    /// # Safety
+    /// `[base, base + guard_len)` must be inaccessible and the rest readable and
+    /// writable, and the memory must stay so, untouched by others, until the stack is
+    /// dropped; dropping it does not unmap anything.
+    pub unsafe fn from_raw_parts(
+        base: *mut u8,
+        len: usize,
+        guard_len: usize,
+    ) -> io::Result<FiberStack> {
+        let page = page_size();
+        let aligned = (base as usize).is_multiple_of(page)
+            && len.is_multiple_of(page)
+            && guard_len.is_multiple_of(page);
+        if !aligned || guard_len == 0 || len <= guard_len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a borrowed fiber stack needs page-aligned parts and usable bytes",
+            ));
+        }
+        Ok(FiberStack {
+            mapping: base,
+            mapping_len: len,
+            guard_len,
+            owned: false,
+        })
+    }
+
+    /// Whether the stack was made by [`FiberStack::from_raw_parts`].
+    pub fn is_from_raw_parts(&self) -> bool {
+        !self.owned
     }
 
     /// Returns the top of the stack: one past the highest usable byte.
@@ -194,6 +236,9 @@ impl FiberStack {
 
 impl Drop for FiberStack {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         // SAFETY: `mapping .. mapping + mapping_len` is exactly the mapping
         // created in `FiberStack::new`, which this value owns exclusively.
         // Anyone holding pointers into it obtained them from `top`, `range`
@@ -409,5 +454,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn borrowed_stacks_leave_their_memory_to_its_owner() {
+        let page = page_size();
+        let owner = FiberStack::new(4 * page, true).unwrap();
+        let base = owner.guard_range().start;
+        // SAFETY: `owner`'s mapping has a guard page, then usable pages, and outlives
+        // the borrowed stack.
+        let borrowed = unsafe { FiberStack::from_raw_parts(base, 5 * page, page) }.unwrap();
+        assert!(borrowed.is_from_raw_parts() && !owner.is_from_raw_parts());
+        assert_eq!(borrowed.range(), owner.range());
+        drop(borrowed);
+        // SAFETY: the owner's usable memory is still mapped after the borrow ended.
+        unsafe { owner.top().sub(1).write(1) };
+        // SAFETY: as above.
+        let misaligned = unsafe { FiberStack::from_raw_parts(base.add(1), 5 * page, page) };
+        assert_eq!(misaligned.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        // SAFETY: as above.
+        let no_room = unsafe { FiberStack::from_raw_parts(base, page, page) };
+        assert_eq!(no_room.unwrap_err().kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -189,6 +189,8 @@ impl PoolingAllocationConfig {
         total_memories: u32;
         /// Tables alive at once (default 1000).
         total_tables: u32;
+        /// Fiber stacks alive at once, for async calls (default 1000).
+        total_stacks: u32;
         /// The most bytes a pooled memory may grow to (default 4 GiB).
         max_memory_size: usize;
         /// The most elements a pooled table may grow to (default 20 000).

@@ -56,6 +56,18 @@ pub unsafe trait InstanceAllocator: Send + Sync {
     /// Takes back a table made by [`InstanceAllocator::allocate_table`].
     fn deallocate_table(&self, table: Table);
 
+    /// A stack of at least `size` usable bytes, with a guard page below, for running
+    /// wasm on a fiber.
+    ///
+    /// # Errors
+    /// Fails if no stack can be had.
+    #[cfg(feature = "async")]
+    fn allocate_fiber_stack(&self, size: usize) -> Result<strata_fiber::FiberStack, VmError>;
+
+    /// Takes back a stack made by [`InstanceAllocator::allocate_fiber_stack`].
+    #[cfg(feature = "async")]
+    fn deallocate_fiber_stack(&self, stack: strata_fiber::FiberStack);
+
     /// The number of live instances.
     fn live_instances(&self) -> usize;
 }
@@ -96,6 +108,16 @@ unsafe impl InstanceAllocator for OnDemandInstanceAllocator {
 
     fn deallocate_table(&self, table: Table) {
         drop(table);
+    }
+
+    #[cfg(feature = "async")]
+    fn allocate_fiber_stack(&self, size: usize) -> Result<strata_fiber::FiberStack, VmError> {
+        strata_fiber::FiberStack::new(size, true).map_err(VmError::Mmap)
+    }
+
+    #[cfg(feature = "async")]
+    fn deallocate_fiber_stack(&self, stack: strata_fiber::FiberStack) {
+        drop(stack);
     }
 
     fn live_instances(&self) -> usize {

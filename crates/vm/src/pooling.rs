@@ -33,6 +33,10 @@ pub struct PoolingConfig {
     pub total_memories: u32,
     /// Tables alive at once (the number of table slots).
     pub total_tables: u32,
+    /// Fiber stacks alive at once (the number of stack slots; with `async`).
+    pub total_stacks: u32,
+    /// Usable bytes of each pooled fiber stack (with `async`).
+    pub stack_size: usize,
     /// The most bytes a pooled memory may grow to.
     pub max_memory_size: usize,
     /// The most elements a pooled table may grow to.
@@ -58,6 +62,8 @@ impl Default for PoolingConfig {
             total_core_instances: 1000,
             total_memories: 1000,
             total_tables: 1000,
+            total_stacks: 1000,
+            stack_size: 2 << 20,
             max_memory_size: 4 << 30,
             table_elements: 20_000,
             max_core_instance_size: 1 << 20,
@@ -114,6 +120,8 @@ pub struct PoolingMetrics {
     pub unused_warm_memories: usize,
     /// Freed table slots that are still warm.
     pub unused_warm_tables: usize,
+    /// Fiber stacks in use (with `async`).
+    pub stacks: usize,
     /// Live instances beyond `total_core_instances` (hybrid mode).
     pub overflow_instances: usize,
     /// Live memories and tables allocated on demand because their pool was full.
@@ -173,11 +181,22 @@ struct TablePool {
     slots: Mutex<SlotLists<usize>>,
 }
 
+/// Slots of fiber stacks, each a guard page and then the usable bytes. Stacks are not
+/// cleared between uses: wasm cannot read its native stack.
+#[cfg(feature = "async")]
+struct StackPool {
+    mapping: Mmap,
+    stride: usize,
+    free: Mutex<Vec<usize>>,
+}
+
 /// Hands out memories and tables from fixed pools; see the module documentation.
 pub struct PoolingInstanceAllocator {
     config: PoolingConfig,
     memories: MemoryPool,
     tables: TablePool,
+    #[cfg(feature = "async")]
+    stacks: StackPool,
     live_instances: AtomicUsize,
     overflow_instances: AtomicUsize,
     overflow_live: AtomicUsize,
@@ -244,10 +263,35 @@ impl PoolingInstanceAllocator {
             slots: Mutex::new(SlotLists::new(table_count)),
         };
 
+        #[cfg(feature = "async")]
+        let stacks = {
+            let stride = config
+                .stack_size
+                .checked_next_multiple_of(page)
+                .and_then(|s| s.checked_add(page))
+                .ok_or_else(|| too_big("stack slot"))?;
+            let count = config.total_stacks as usize;
+            let mut mapping = Mmap::reserve(
+                stride
+                    .checked_mul(count)
+                    .ok_or_else(|| too_big("stack pool"))?,
+            )?;
+            for i in 0..count {
+                mapping.make_accessible(i * stride + page, stride - page)?;
+            }
+            StackPool {
+                mapping,
+                stride,
+                free: Mutex::new((0..count).rev().collect()),
+            }
+        };
+
         Ok(PoolingInstanceAllocator {
             config: config.clone(),
             memories,
             tables,
+            #[cfg(feature = "async")]
+            stacks,
             live_instances: AtomicUsize::new(0),
             overflow_instances: AtomicUsize::new(0),
             overflow_live: AtomicUsize::new(0),
@@ -267,6 +311,10 @@ impl PoolingInstanceAllocator {
             tables: tables.in_use,
             unused_warm_memories: memories.warm.len(),
             unused_warm_tables: tables.warm.len(),
+            #[cfg(feature = "async")]
+            stacks: self.config.total_stacks as usize - lock(&self.stacks.free).len(),
+            #[cfg(not(feature = "async"))]
+            stacks: 0,
             overflow_instances: self.overflow_instances.load(Ordering::Relaxed),
             overflow_allocations: self.overflow_live.load(Ordering::Relaxed),
             total_overflow_allocations: self.overflow_total.load(Ordering::Relaxed),
@@ -559,8 +607,124 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
         }
     }
 
+    #[cfg(feature = "async")]
+    fn allocate_fiber_stack(&self, size: usize) -> Result<strata_fiber::FiberStack, VmError> {
+        if size > self.config.stack_size {
+            return Err(VmError::Limit(format!(
+                "a fiber stack of {size} bytes exceeds the pool's stack size of {}",
+                self.config.stack_size
+            )));
+        }
+        let Some(index) = lock(&self.stacks.free).pop() else {
+            return self.overflow("stack", self.config.total_stacks, || {
+                self.on_demand.allocate_fiber_stack(size)
+            });
+        };
+        // SAFETY: `index` is below `total_stacks`, so the slot lies in the mapping.
+        let base = unsafe { self.stacks.mapping.as_ptr().add(index * self.stacks.stride) };
+        let page = crate::host_page_size();
+        // SAFETY: the slot's first page is inaccessible and the rest readable and
+        // writable (set up in `new`), and it is ours until the stack comes back.
+        unsafe { strata_fiber::FiberStack::from_raw_parts(base, self.stacks.stride, page) }
+            .map_err(VmError::Mmap)
+    }
+
+    #[cfg(feature = "async")]
+    fn deallocate_fiber_stack(&self, stack: strata_fiber::FiberStack) {
+        if !stack.is_from_raw_parts() {
+            self.overflow_live.fetch_sub(1, Ordering::Relaxed);
+            return self.on_demand.deallocate_fiber_stack(stack);
+        }
+        let base = stack.guard_range().start as usize;
+        let index = (base - self.stacks.mapping.as_ptr() as usize) / self.stacks.stride;
+        drop(stack);
+        lock(&self.stacks.free).push(index);
+    }
+
     fn live_instances(&self) -> usize {
         self.live_instances.load(Ordering::Relaxed)
             + self.overflow_instances.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small_pool(config: impl FnOnce(&mut PoolingConfig)) -> PoolingInstanceAllocator {
+        let mut pool = PoolingConfig {
+            total_core_instances: 2,
+            total_memories: 2,
+            total_tables: 2,
+            total_stacks: 1,
+            max_memory_size: 1 << 20,
+            table_elements: 10,
+            stack_size: 64 << 10,
+            ..PoolingConfig::default()
+        };
+        config(&mut pool);
+        PoolingInstanceAllocator::new(&pool, &Tunables::default_host()).unwrap()
+    }
+
+    #[test]
+    fn instance_slots_run_out_with_a_pool_limit_error() {
+        let pool = small_pool(|_| {});
+        let a = pool.allocate_instance(1024).unwrap();
+        let b = pool.allocate_instance(1024).unwrap();
+        match pool.allocate_instance(1024) {
+            Err(VmError::PoolLimit(e)) => assert_eq!((e.kind(), e.limit()), ("core instance", 2)),
+            other => panic!("expected a pool limit, got {other:?}"),
+        }
+        pool.deallocate_instance(a);
+        let c = pool.allocate_instance(1024).unwrap();
+        assert!(matches!(
+            pool.allocate_instance(1 << 30),
+            Err(VmError::Limit(_))
+        ));
+        pool.deallocate_instance(b);
+        pool.deallocate_instance(c);
+        assert_eq!(pool.live_instances(), 0);
+    }
+
+    #[test]
+    fn freed_table_slots_come_back_null() {
+        let pool = small_pool(|_| {});
+        let ty = strata_environ::Table {
+            element: strata_environ::WasmRefType::FUNCREF,
+            minimum: 4,
+            maximum: None,
+            table64: false,
+        };
+        let mut table = pool.allocate_table(&ty).unwrap();
+        let marker = core::ptr::without_provenance_mut(8);
+        table.elements_mut().fill(marker);
+        assert_eq!(table.grow(6, marker), Some(4));
+        assert_eq!(table.grow(1, marker), None, "the slot holds 10 elements");
+        pool.deallocate_table(table);
+        let table = pool.allocate_table(&ty).unwrap();
+        assert!(table.elements().iter().all(|e| e.is_null()));
+        assert_eq!(pool.metrics().tables, 1);
+        pool.deallocate_table(table);
+    }
+
+    #[cfg(feature = "async")]
+    #[test]
+    fn stacks_come_from_the_pool_then_overflow() {
+        let pool = small_pool(|c| c.overflow_to_on_demand = true);
+        let stack = pool.allocate_fiber_stack(32 << 10).unwrap();
+        assert!(stack.is_from_raw_parts());
+        // SAFETY: the usable part of a pooled stack is writable.
+        unsafe { stack.top().sub(1).write(7) };
+        let extra = pool.allocate_fiber_stack(32 << 10).unwrap();
+        assert!(!extra.is_from_raw_parts(), "the second stack overflows");
+        assert_eq!(pool.metrics().stacks, 1);
+        assert_eq!(pool.metrics().overflow_allocations, 1);
+        pool.deallocate_fiber_stack(extra);
+        pool.deallocate_fiber_stack(stack);
+        assert_eq!(pool.metrics().stacks, 0);
+        assert!(
+            pool.allocate_fiber_stack(1 << 20).is_err(),
+            "bigger than a slot"
+        );
     }
 }
