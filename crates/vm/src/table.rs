@@ -67,8 +67,8 @@ impl Table {
     /// elements at `base`, every element `init`.
     ///
     /// # Safety
-    /// The slot must be readable and writable, and the caller's to lend until it gets
-    /// the table back from [`Table::into_slot`].
+    /// The slot must be readable and writable, all null (zero), and the caller's to lend
+    /// until it gets the table back from [`Table::into_slot`].
     #[cfg(feature = "pooling-allocator")]
     pub(crate) unsafe fn in_slot(
         ty: &strata_environ::Table,
@@ -99,7 +99,11 @@ impl Table {
             })),
             ty: *ty,
         };
-        table.elements_mut().fill(init);
+        // A slot comes back from the pool all null: filling it with null again would
+        // only touch (and fault in) its pages.
+        if !init.is_null() {
+            table.elements_mut().fill(init);
+        }
         table.sync_definition();
         Ok(table)
     }

@@ -51,8 +51,14 @@ unsafe extern "C" fn host_array_call<T: 'static>(
     });
     // SAFETY: the trampoline passes `len` initialized slots.
     let values = unsafe { core::slice::from_raw_parts_mut(values, len) };
-    let func = ctx.data.func.clone();
+    // Borrow the closure past the store borrow below instead of cloning its `Arc` (an
+    // atomic add and subtract on every call).
+    let func: *const (dyn Fn(Caller<'_, T>, &mut [ValRaw]) -> Result<()> + Send + Sync) =
+        &*ctx.data.func;
     let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the closure lives in a boxed host context that the store keeps until
+        // it is dropped, and a host function cannot drop the store it runs in.
+        let func = unsafe { &*func };
         func(
             Caller {
                 store: StoreContextMut(store),
