@@ -21,7 +21,10 @@ pub struct Func {
 
 /// The type-erased body of a host function: reads its arguments from the slots and writes
 /// its results back.
-pub(crate) type HostFn<T> = Arc<dyn Fn(Caller<'_, T>, &mut [ValRaw]) -> Result<()> + Send + Sync>;
+pub(crate) type HostFn<T> = Arc<HostClosure<T>>;
+
+/// The body of a host function over raw array-call slots.
+pub(crate) type HostClosure<T> = dyn Fn(Caller<'_, T>, &mut [ValRaw]) -> Result<()> + Send + Sync;
 
 struct HostFuncData<T> {
     store: SendSyncPtr<StoreInner<T>>,
@@ -53,8 +56,7 @@ unsafe extern "C" fn host_array_call<T: 'static>(
     let values = unsafe { core::slice::from_raw_parts_mut(values, len) };
     // Borrow the closure past the store borrow below instead of cloning its `Arc` (an
     // atomic add and subtract on every call).
-    let func: *const (dyn Fn(Caller<'_, T>, &mut [ValRaw]) -> Result<()> + Send + Sync) =
-        &*ctx.data.func;
+    let func: *const HostClosure<T> = &*ctx.data.func;
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the closure lives in a boxed host context that the store keeps until
         // it is dropped, and a host function cannot drop the store it runs in.
