@@ -1,0 +1,162 @@
+//! One source for both halves of each benchmark: [`runtime_side!`] expands to the same
+//! code over `strata` ([`crate::strata_side`]) and over `wasmtime`
+//! ([`crate::wasmtime_side`]), whose APIs share these names.
+
+/// Expands to the benchmark code for the runtime crate `$runtime`.
+#[macro_export]
+macro_rules! runtime_side {
+    ($runtime:ident) => {
+        use $crate::modules::{self, CHECKED_DATA_AT, TABLE_ENTRIES};
+        use $crate::{Allocator, Instantiate, Result, err, pool};
+        use $runtime::{
+            Config, Engine, Instance, InstanceAllocationStrategy, Linker, Module,
+            PoolingAllocationConfig, Store, TypedFunc,
+        };
+
+        /// The engine configuration for `alloc`: the runtime's defaults (which include
+        /// copy-on-write memory initialization, set here anyway), plus the pooling allocator
+        /// with [`pool`]'s settings for [`Allocator::Pooling`].
+        pub fn config(alloc: Allocator) -> Config {
+            let mut config = Config::new();
+            config.memory_init_cow(true);
+            if alloc == Allocator::Pooling {
+                let mut p = PoolingAllocationConfig::default();
+                p.total_core_instances(pool::TOTAL_CORE_INSTANCES)
+                    .total_memories(pool::TOTAL_MEMORIES)
+                    .total_tables(pool::TOTAL_TABLES)
+                    .max_memory_size(pool::MAX_MEMORY_SIZE)
+                    .table_elements(pool::TABLE_ELEMENTS)
+                    .linear_memory_keep_resident(pool::LINEAR_MEMORY_KEEP_RESIDENT)
+                    .table_keep_resident(pool::TABLE_KEEP_RESIDENT)
+                    .max_unused_warm_slots(pool::MAX_UNUSED_WARM_SLOTS)
+                    .decommit_batch_size(pool::DECOMMIT_BATCH_SIZE);
+                config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+            }
+            config
+        }
+
+        /// An engine and the compiled instantiation module.
+        pub struct Instantiator {
+            engine: Engine,
+            module: Module,
+        }
+
+        impl Instantiator {
+            /// Compiles the module for an engine configured for `alloc`.
+            ///
+            /// # Errors
+            /// Fails if the engine cannot be created or the module does not compile.
+            pub fn new(alloc: Allocator, wasm: &[u8]) -> Result<Instantiator> {
+                let engine = Engine::new(&config(alloc)).map_err(err)?;
+                let module = Module::new(&engine, wasm).map_err(err)?;
+                Ok(Instantiator { engine, module })
+            }
+        }
+
+        impl Instantiate for Instantiator {
+            fn instantiate_once(&self) -> Result<()> {
+                let mut store = Store::new(&self.engine, ());
+                let instance = Instance::new(&mut store, &self.module, &[]).map_err(err)?;
+                std::hint::black_box(instance);
+                Ok(())
+            }
+
+            fn check(&self) -> Result<()> {
+                let mut store = Store::new(&self.engine, ());
+                let instance = Instance::new(&mut store, &self.module, &[]).map_err(err)?;
+                let f0 = instance
+                    .get_typed_func::<(), i32>(&mut store, "f0")
+                    .map_err(err)?;
+                let add1 = instance
+                    .get_typed_func::<(i32, i32), i32>(&mut store, "add1")
+                    .map_err(err)?;
+                let dispatch = instance
+                    .get_typed_func::<i32, i32>(&mut store, "dispatch")
+                    .map_err(err)?;
+                let bump = instance
+                    .get_typed_func::<(), i32>(&mut store, "bump")
+                    .map_err(err)?;
+                let memory = instance
+                    .get_memory(&mut store, "memory")
+                    .ok_or("no memory export")?;
+
+                let mut got = Vec::new();
+                got.push(f0.call(&mut store, ()).map_err(err)?);
+                got.push(add1.call(&mut store, (40, 2)).map_err(err)?);
+                for slot in 0..TABLE_ENTRIES {
+                    got.push(dispatch.call(&mut store, slot as i32).map_err(err)?);
+                }
+                got.push(bump.call(&mut store, ()).map_err(err)?);
+                let mut data = [0u8; 16];
+                memory
+                    .read(&store, CHECKED_DATA_AT, &mut data)
+                    .map_err(err)?;
+                modules::check_instance(&got, &data)
+            }
+        }
+
+        /// A store with [`modules::HOST_CALL_WAT`] instantiated, its import a no-op closure.
+        pub struct HostCalls {
+            store: Store<()>,
+            run: TypedFunc<i32, ()>,
+        }
+
+        impl HostCalls {
+            /// Compiles and instantiates the module with the default configuration.
+            ///
+            /// # Errors
+            /// Fails if compilation or instantiation fails.
+            pub fn new() -> Result<HostCalls> {
+                let engine = Engine::new(&Config::new()).map_err(err)?;
+                let module = Module::new(&engine, modules::HOST_CALL_WAT).map_err(err)?;
+                let mut linker = Linker::new(&engine);
+                linker.func_wrap("host", "nop", || {}).map_err(err)?;
+                let mut store = Store::new(&engine, ());
+                let instance = linker.instantiate(&mut store, &module).map_err(err)?;
+                let run = instance
+                    .get_typed_func::<i32, ()>(&mut store, "run")
+                    .map_err(err)?;
+                Ok(HostCalls { store, run })
+            }
+
+            /// Calls the host `n` times from wasm.
+            ///
+            /// # Errors
+            /// Fails if the call traps.
+            pub fn run(&mut self, n: i32) -> Result<()> {
+                self.run.call(&mut self.store, n).map_err(err)
+            }
+        }
+
+        /// A store with [`modules::FIB_WAT`] instantiated.
+        pub struct Fib {
+            store: Store<()>,
+            fib: TypedFunc<i32, i32>,
+        }
+
+        impl Fib {
+            /// Compiles and instantiates the module with the default configuration.
+            ///
+            /// # Errors
+            /// Fails if compilation or instantiation fails.
+            pub fn new() -> Result<Fib> {
+                let engine = Engine::new(&Config::new()).map_err(err)?;
+                let module = Module::new(&engine, modules::FIB_WAT).map_err(err)?;
+                let mut store = Store::new(&engine, ());
+                let instance = Instance::new(&mut store, &module, &[]).map_err(err)?;
+                let fib = instance
+                    .get_typed_func::<i32, i32>(&mut store, "fib")
+                    .map_err(err)?;
+                Ok(Fib { store, fib })
+            }
+
+            /// Computes `fib(n)` in wasm.
+            ///
+            /// # Errors
+            /// Fails if the call traps.
+            pub fn run(&mut self, n: i32) -> Result<i32> {
+                self.fib.call(&mut self.store, n).map_err(err)
+            }
+        }
+    };
+}
