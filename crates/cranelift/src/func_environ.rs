@@ -255,16 +255,7 @@ impl FuncEnvironment<'_> {
         let call = match self.module.defined_func_index(callee) {
             Some(def) => {
                 let sig = b.import_signature(wasm_signature(ty, self.pointer));
-                let name = b.func.declare_imported_user_function(ir::UserExternalName {
-                    namespace: 0,
-                    index: def.as_u32(),
-                });
-                let func = b.import_function(ir::ExtFuncData {
-                    name: ir::ExternalName::User(name),
-                    signature: sig,
-                    colocated: true,
-                    patchable: false,
-                });
+                let func = crate::import_defined_function(b, def, sig);
                 full.extend([self.vmctx, self.vmctx]);
                 full.extend_from_slice(args);
                 b.ins().call(func, &full)

@@ -54,6 +54,25 @@ fn wasm_signature(ty: &WasmFuncType, pointer: ir::Type) -> Signature {
     sig
 }
 
+/// Declares a direct call target: defined function `callee` of this module, whose code
+/// the linker places in the same text section, with the imported signature `sig`.
+fn import_defined_function(
+    b: &mut cranelift_frontend::FunctionBuilder<'_>,
+    callee: strata_environ::DefinedFuncIndex,
+    sig: ir::SigRef,
+) -> ir::FuncRef {
+    let name = b.func.declare_imported_user_function(ir::UserExternalName {
+        namespace: 0,
+        index: callee.as_u32(),
+    });
+    b.import_function(ir::ExtFuncData {
+        name: ir::ExternalName::User(name),
+        signature: sig,
+        colocated: true,
+        patchable: false,
+    })
+}
+
 /// The signature of the array-call entry points:
 /// `extern "C" fn(callee_vmctx, caller_vmctx, values: *mut ValRaw, len: usize) -> bool`.
 fn array_call_signature(pointer: ir::Type, call_conv: CallConv) -> Signature {

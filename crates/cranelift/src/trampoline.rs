@@ -114,16 +114,7 @@ pub(crate) fn array_to_wasm(
         .collect();
     let trapped = b.create_block();
     let sig_ref = b.import_signature(sig);
-    let name = b.func.declare_imported_user_function(ir::UserExternalName {
-        namespace: 0,
-        index: callee.as_u32(),
-    });
-    let callee_ref = b.import_function(ir::ExtFuncData {
-        name: ir::ExternalName::User(name),
-        signature: sig_ref,
-        colocated: true,
-        patchable: false,
-    });
+    let callee_ref = crate::import_defined_function(&mut b, callee, sig_ref);
     let dfg = &mut b.func.dfg;
     let returns = (0..results.len()).map(|i| BlockArg::TryCallRet(u32::try_from(i).expect("few")));
     let normal_call = BlockCall::new(normal, returns, &mut dfg.value_lists);
