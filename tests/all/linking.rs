@@ -194,3 +194,82 @@ fn out_of_bounds_data_segment_fails_instantiation() {
     let err = Instance::new(&mut store, &module, &[]).unwrap_err();
     assert_eq!(err.trap(), Some(strata::Trap::MemoryOutOfBounds));
 }
+
+/// Funcref tables are filled lazily from a plan made at compile time. Whoever reads an
+/// element first — `call_indirect`, `table.get`, `table.copy` from another instance, or
+/// the host — must see what eager initialization would have written, including a later
+/// segment the plan could not take overwriting an earlier one it did.
+#[test]
+fn lazily_initialized_table_elements_look_the_same_through_every_reader() {
+    const OWNER: &str = r#"
+    (module
+      (global $at (import "env" "at") i32)
+      (table (export "t") 4 funcref)
+      (func $one (result i32) i32.const 1)
+      (func $two (result i32) i32.const 2)
+      (func $three (result i32) i32.const 3)
+      (elem (i32.const 0) $one $two)
+      (elem (i32.const 2) $three)
+      (elem (global.get $at) $three)
+      (func (export "call") (param i32) (result i32)
+        (call_indirect (result i32) (local.get 0))))
+    "#;
+    const USER: &str = r#"
+    (module
+      (import "owner" "t" (table $theirs 4 funcref))
+      (table $mine 4 funcref)
+      (func (export "copy_and_call") (param i32) (result i32)
+        (table.copy $mine $theirs (i32.const 0) (i32.const 0) (i32.const 4))
+        (call_indirect $mine (result i32) (local.get 0)))
+      (func (export "is_null") (param i32) (result i32)
+        (ref.is_null (table.get $theirs (local.get 0)))))
+    "#;
+    let engine = Engine::default();
+    let owner = Module::new(&engine, OWNER).unwrap();
+    let user = Module::new(&engine, USER).unwrap();
+    let expected = [Some(3), Some(2), Some(3), None];
+    // Each reader goes first in a store of its own.
+    for reader in ["host", "call_indirect", "table.get", "table.copy"] {
+        let mut store = Store::new(&engine, ());
+        let at = Global::new(
+            &mut store,
+            GlobalType::new(ValType::I32, Mutability::Const),
+            Val::I32(0),
+        )
+        .unwrap();
+        let owner = Instance::new(&mut store, &owner, &[at.into()]).unwrap();
+        let table = owner.get_table(&mut store, "t").unwrap();
+        let user = Instance::new(&mut store, &user, &[table.into()]).unwrap();
+        let call = owner
+            .get_typed_func::<i32, i32>(&mut store, "call")
+            .unwrap();
+        let copy_and_call = user
+            .get_typed_func::<i32, i32>(&mut store, "copy_and_call")
+            .unwrap();
+        let is_null = user
+            .get_typed_func::<i32, i32>(&mut store, "is_null")
+            .unwrap();
+        for (i, want) in (0..).zip(expected) {
+            let got = match reader {
+                "host" => match table.get(&mut store, i as u64) {
+                    Some(strata::Ref::Func(Some(f))) => Some(
+                        f.typed::<(), i32>(&store)
+                            .unwrap()
+                            .call(&mut store, ())
+                            .unwrap(),
+                    ),
+                    Some(strata::Ref::Func(None)) => None,
+                    other => panic!("unexpected element {other:?}"),
+                },
+                "call_indirect" => call.call(&mut store, i).ok(),
+                "table.get" => (is_null.call(&mut store, i).unwrap() == 0)
+                    .then(|| call.call(&mut store, i).unwrap()),
+                _ => copy_and_call.call(&mut store, i).ok(),
+            };
+            assert_eq!(got, want, "element {i} read first by {reader}");
+            // Whatever read it first, every reader now agrees.
+            assert_eq!(call.call(&mut store, i).ok(), want);
+            assert_eq!(copy_and_call.call(&mut store, i).ok(), want);
+        }
+    }
+}

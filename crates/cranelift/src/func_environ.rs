@@ -284,8 +284,8 @@ impl FuncEnvironment<'_> {
         index: Value,
         args: &[Value],
     ) -> Vec<Value> {
-        let slot = self.table_slot(b, table, index);
-        let func_ref = b.ins().load(self.pointer, MemFlagsData::trusted(), slot, 0);
+        let (slot, index) = self.table_slot(b, table, index);
+        let func_ref = self.load_table_element(b, table, slot, index);
 
         // A null entry faults on this load: the trap table names the cause.
         let null_flags =

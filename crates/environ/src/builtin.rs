@@ -38,11 +38,15 @@ pub enum BuiltinFunctionIndex {
     MemoryInit = 9,
     /// `data_drop(vmctx, data: u32)`.
     DataDrop = 10,
+    /// `table_get_lazy_init(vmctx, table: u32, index: u64) -> ptr`: resolves element
+    /// `index` (in bounds) of a funcref table that has not been initialized yet, stores
+    /// it and returns the function reference (null for null).
+    TableGetLazyInit = 11,
 }
 
 impl BuiltinFunctionIndex {
     /// The number of builtins.
-    pub const COUNT: u32 = 11;
+    pub const COUNT: u32 = 12;
 
     /// The slot of this builtin in the builtin table.
     pub fn index(self) -> u32 {

@@ -18,6 +18,7 @@ mod builtin;
 mod compile;
 mod index;
 mod module;
+mod table_init;
 mod translate;
 mod trap;
 mod tunables;
@@ -35,6 +36,7 @@ pub use module::{
     ConstExpr, ConstOp, DataSegment, ElemSegment, ElemSegmentMode, EntityIndex, Export, Import,
     Module, ModuleFunction,
 };
+pub use table_init::{FUNCREF_INIT_BIT, TableInitialization};
 pub use translate::{FunctionBodyInput, ModuleTranslation, translate_module};
 pub use trap::Trap;
 pub use tunables::{MemoryStyle, Tunables};

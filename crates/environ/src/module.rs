@@ -177,6 +177,8 @@ pub struct Module {
     pub num_imported_globals: usize,
     /// Number of functions with a `func_refs` slot.
     pub num_escaped_funcs: usize,
+    /// What the defined funcref tables start with, resolved lazily at run time.
+    pub table_initialization: crate::TableInitialization,
 }
 
 macro_rules! index_space {

@@ -58,6 +58,7 @@ pub fn translate_module(
         t.payload(payload)?;
     }
     t.assign_func_refs();
+    t.module.table_initialization = crate::TableInitialization::plan(&t.module);
     Ok(ModuleTranslation {
         module: t.module,
         function_bodies: t.function_bodies,

@@ -372,15 +372,25 @@ impl InstanceHandle {
         req: InstanceAllocationRequest<'_>,
         allocator: &dyn InstanceAllocator,
     ) -> Result<InstanceHandle, VmError> {
-        let module = req.runtime.module.clone();
-        let slot = allocator.allocate_instance(Instance::layout(&req.runtime.offsets).size())?;
+        let InstanceAllocationRequest {
+            runtime,
+            imports,
+            store_context,
+            id,
+            tunables,
+        } = req;
+        // The instance will own `runtime`; this pointer reads it meanwhile without
+        // another reference count update (a contended cache line with many threads).
+        let info: *const ModuleRuntimeInfo = Arc::as_ptr(&runtime);
+        let module = &runtime.module;
+        let slot = allocator.allocate_instance(Instance::layout(&runtime.offsets).size())?;
         let mut memories = PrimaryMap::new();
         let mut tables = PrimaryMap::new();
         let result = (|| {
             for (index, ty) in module.memories.iter() {
                 if let Some(def) = module.defined_memory_index(index) {
-                    let image = req.runtime.memory_images.get(def);
-                    memories.push(allocator.allocate_memory(ty, req.tunables, image)?);
+                    let image = runtime.memory_images.get(def);
+                    memories.push(allocator.allocate_memory(ty, tunables, image)?);
                 }
             }
             for (index, ty) in module.tables.iter() {
@@ -401,7 +411,8 @@ impl InstanceHandle {
             return Err(e);
         }
 
-        let layout = Instance::layout(&req.runtime.offsets);
+        let layout = Instance::layout(&runtime.offsets);
+        let (num_elems, num_data) = (module.elem_segments.len(), module.data_segments.len());
         // SAFETY: the layout has a non-zero size (the header is not empty).
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Instance>();
         let Some(instance) = NonNull::new(ptr) else {
@@ -410,14 +421,14 @@ impl InstanceHandle {
         // SAFETY: `ptr` is a fresh allocation of the right layout.
         unsafe {
             ptr.write(Instance {
-                runtime: req.runtime.clone(),
-                id: req.id,
+                runtime,
+                id,
                 memories,
                 tables,
-                imported_memories: req.imports.memories.clone(),
-                imported_tables: req.imports.tables.clone(),
-                dropped_elems: vec![false; module.elem_segments.len()],
-                dropped_data: vec![false; module.data_segments.len()],
+                imported_memories: imports.memories.clone(),
+                imported_tables: imports.tables.clone(),
+                dropped_elems: vec![false; num_elems],
+                dropped_data: vec![false; num_data],
                 slot: Some(slot),
                 vmctx: VMContext {
                     _marker: core::marker::PhantomPinned,
@@ -425,8 +436,9 @@ impl InstanceHandle {
             });
         }
         let mut handle = InstanceHandle { instance };
-        // SAFETY: the caller's contract covers imports and store context.
-        unsafe { handle.init_vmctx(&req) };
+        // SAFETY: the caller's contract covers imports and store context; `info` points
+        // into the `Arc` the instance now owns, alive as long as the instance.
+        unsafe { handle.init_vmctx(&*info, &imports, store_context) };
         Ok(handle)
     }
 
@@ -442,8 +454,12 @@ impl InstanceHandle {
 
     /// # Safety
     /// See [`InstanceHandle::new`].
-    unsafe fn init_vmctx(&mut self, req: &InstanceAllocationRequest<'_>) {
-        let runtime = req.runtime.clone();
+    unsafe fn init_vmctx(
+        &mut self,
+        runtime: &ModuleRuntimeInfo,
+        imports: &Imports,
+        store_context: *const VMStoreContext,
+    ) {
         let module = &runtime.module;
         let o = &runtime.offsets;
         let inst = self.instance();
@@ -452,7 +468,7 @@ impl InstanceHandle {
         // of the written type inside the zeroed vmctx.
         unsafe {
             *inst.vmctx_field::<u32>(o.vmctx_magic()) = VM_CONTEXT_MAGIC;
-            *inst.vmctx_field::<*const VMStoreContext>(o.vmctx_store_context()) = req.store_context;
+            *inst.vmctx_field::<*const VMStoreContext>(o.vmctx_store_context()) = store_context;
             *inst.vmctx_field::<*const u8>(o.vmctx_builtin_functions()) =
                 (&raw const BUILTINS).cast();
             *inst.vmctx_field::<*const u32>(o.vmctx_type_ids()) = runtime.type_ids.as_ptr();
@@ -467,7 +483,7 @@ impl InstanceHandle {
                 let ptr = owner.tables[def].definition_ptr();
                 *inst.vmctx_field(o.vmctx_table_definition_ptr(index)) = ptr;
             }
-            for (i, func_ref) in req.imports.functions.iter().enumerate() {
+            for (i, func_ref) in imports.functions.iter().enumerate() {
                 let f = func_ref.as_ref();
                 let import = VMFunctionImport {
                     wasm_call: f.wasm_call,
@@ -477,7 +493,7 @@ impl InstanceHandle {
                 inst.vmctx_field::<VMFunctionImport>(o.vmctx_function_import(FuncIndex::new(i)))
                     .write(import);
             }
-            for (i, global) in req.imports.globals.iter().enumerate() {
+            for (i, global) in imports.globals.iter().enumerate() {
                 *inst.vmctx_field(o.vmctx_global_import_ptr(GlobalIndex::new(i))) = global.as_ptr();
             }
             // Function references before globals: `ref.func` initializers point at them.
@@ -502,7 +518,7 @@ impl InstanceHandle {
                         }
                     }
                     None => {
-                        let f = req.imports.functions[index.index()].as_ref();
+                        let f = imports.functions[index.index()].as_ref();
                         VMFuncRef {
                             array_call: f.array_call,
                             wasm_call: f.wasm_call,
@@ -529,10 +545,17 @@ impl InstanceHandle {
     /// # Errors
     /// The trap that stopped initialization.
     pub fn initialize(&mut self) -> Result<(), Trap> {
-        let module = self.instance_ref().runtime.module.clone();
+        let info: *const ModuleRuntimeInfo = Arc::as_ptr(&self.instance_ref().runtime);
+        // SAFETY: the instance owns this `Arc` for its whole life and initialization
+        // never replaces it; reading through it spares a reference count update.
+        let module = unsafe { &(*info).module };
         let inst = self.instance();
+        // Segments before `eager_from` are in the table initialization plan: their
+        // elements are resolved on first use.
+        let eager_from = module.table_initialization.eager_from;
         for (index, segment) in module.elem_segments.iter() {
             match &segment.mode {
+                ElemSegmentMode::Active { .. } if index < eager_from => inst.elem_drop(index),
                 ElemSegmentMode::Active { table, offset } => {
                     let start = low64(Some(inst.eval(offset)));
                     let len = segment.items.len() as u64;
@@ -611,6 +634,12 @@ impl InstanceHandle {
     /// Defined table `index`.
     pub fn table(&self, index: DefinedTableIndex) -> &Table {
         &self.instance_ref().tables[index]
+    }
+
+    /// Element `element` of defined table `index`, resolved from the module's table
+    /// initialization plan on first use; `None` if out of bounds.
+    pub fn table_get(&mut self, index: DefinedTableIndex, element: u64) -> Option<*mut u8> {
+        self.instance().defined_table_get(index, element)
     }
 
     /// Defined table `index`, mutably.

@@ -26,6 +26,7 @@ pub(crate) struct VMBuiltinFunctions {
     memory_fill: unsafe extern "C" fn(*mut VMContext, u32, u64, u64, u64) -> u32,
     memory_init: unsafe extern "C" fn(*mut VMContext, u32, u32, u64, u64, u64) -> u32,
     data_drop: unsafe extern "C" fn(*mut VMContext, u32),
+    table_get_lazy_init: unsafe extern "C" fn(*mut VMContext, u32, u64) -> *mut u8,
 }
 
 pub(crate) static BUILTINS: VMBuiltinFunctions = VMBuiltinFunctions {
@@ -40,6 +41,7 @@ pub(crate) static BUILTINS: VMBuiltinFunctions = VMBuiltinFunctions {
     memory_fill,
     memory_init,
     data_drop,
+    table_get_lazy_init,
 };
 
 /// The libcall result for an operation that may trap.
@@ -219,6 +221,18 @@ unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) {
     instance.data_drop(DataIndex::from_u32(data));
 }
 
+/// Resolves an element of a funcref table that compiled code found uninitialized.
+///
+/// # Safety
+/// See the module's contract; `index` is in bounds (compiled code checked it).
+unsafe extern "C" fn table_get_lazy_init(vmctx: *mut VMContext, table: u32, index: u64) -> *mut u8 {
+    // SAFETY: forwarded contract.
+    let instance = unsafe { caller(vmctx) };
+    instance
+        .table_get(TableIndex::from_u32(table), index)
+        .unwrap_or(core::ptr::null_mut())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +257,10 @@ mod tests {
         assert_eq!(
             offset_of!(VMBuiltinFunctions, data_drop),
             o.builtin_function(BuiltinFunctionIndex::DataDrop) as usize
+        );
+        assert_eq!(
+            offset_of!(VMBuiltinFunctions, table_get_lazy_init),
+            o.builtin_function(BuiltinFunctionIndex::TableGetLazyInit) as usize
         );
         assert_eq!(
             size_of::<VMBuiltinFunctions>(),

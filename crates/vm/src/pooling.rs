@@ -687,7 +687,7 @@ mod tests {
     }
 
     #[test]
-    fn freed_table_slots_come_back_null() {
+    fn freed_table_slots_come_back_uninitialized() {
         let pool = small_pool(|_| {});
         let ty = strata_environ::Table {
             element: strata_environ::WasmRefType::FUNCREF,
@@ -697,12 +697,17 @@ mod tests {
         };
         let mut table = pool.allocate_table(&ty).unwrap();
         let marker = core::ptr::without_provenance_mut(8);
-        table.elements_mut().fill(marker);
+        table.fill(0..4, marker);
         assert_eq!(table.grow(6, marker), Some(4));
         assert_eq!(table.grow(1, marker), None, "the slot holds 10 elements");
         pool.deallocate_table(table);
         let table = pool.allocate_table(&ty).unwrap();
-        assert!(table.elements().iter().all(|e| e.is_null()));
+        assert!(table.raw().iter().all(|e| e.is_null()));
+        assert_eq!(
+            table.get(3),
+            Some(None),
+            "resolved from the new module's plan"
+        );
         assert_eq!(pool.metrics().tables, 1);
         pool.deallocate_table(table);
     }

@@ -1,9 +1,17 @@
-//! Tables of references. Each element is a pointer (`*mut VMFuncRef` for `funcref`), null
-//! for a null reference.
+//! Tables of references.
+//!
+//! An `externref` table holds one word per element, zero for null. A `funcref` table is
+//! initialized lazily (see [`strata_environ::TableInitialization`]): its elements start
+//! as zero, meaning *not yet initialized*, and every initialized element is the
+//! `*mut VMFuncRef` with its low bit set ([`FUNCREF_INIT_BIT`]), so a null function
+//! reference is stored as `1`. Function references are aligned, so the bit is free.
+//! Compiled code reads the word, takes the slow path through the owning instance when it
+//! is zero, and clears the bit otherwise.
 
 use crate::VmError;
 use crate::vmcontext::VMTableDefinition;
 use core::cell::UnsafeCell;
+use strata_environ::FUNCREF_INIT_BIT;
 
 /// The most elements a table may have; larger tables are refused rather than risking the
 /// host's memory.
@@ -50,17 +58,53 @@ impl Table {
             )));
         }
         let minimum = usize::try_from(ty.minimum).expect("bounded by MAX_TABLE_ELEMENTS");
-        let elements = Elements::Vec(vec![init; minimum]);
         let mut table = Table {
-            elements,
+            elements: Elements::Vec(vec![core::ptr::null_mut(); minimum]),
             definition: Box::new(UnsafeCell::new(VMTableDefinition {
                 base: core::ptr::null_mut(),
                 current_elements: 0,
             })),
             ty: *ty,
         };
+        table.fill_new(init);
         table.sync_definition();
         Ok(table)
+    }
+
+    /// Sets every element of a new table, all zero, to `init`. Zero already means null
+    /// for `externref` and "not yet initialized" for `funcref`, which resolves to null
+    /// unless the module's plan says otherwise: a null `init` writes nothing, so a
+    /// fresh table's pages stay untouched.
+    fn fill_new(&mut self, init: *mut u8) {
+        if !init.is_null() {
+            let value = self.encode(init);
+            self.raw_mut().fill(value);
+        }
+    }
+
+    /// Whether elements are initialized lazily and tagged with [`FUNCREF_INIT_BIT`].
+    fn is_lazy(&self) -> bool {
+        self.ty.element.heap_type == strata_environ::WasmHeapType::Func
+    }
+
+    /// The word stored for reference `value`.
+    fn encode(&self, value: *mut u8) -> *mut u8 {
+        if self.is_lazy() {
+            value.map_addr(|a| a | FUNCREF_INIT_BIT)
+        } else {
+            value
+        }
+    }
+
+    /// The reference a stored word holds, or `None` if it is not initialized yet.
+    fn decode(&self, raw: *mut u8) -> Option<*mut u8> {
+        if !self.is_lazy() {
+            Some(raw)
+        } else if raw.is_null() {
+            None
+        } else {
+            Some(raw.map_addr(|a| a & !FUNCREF_INIT_BIT))
+        }
     }
 
     /// A table of type `ty` in slot `index` of a pool, with room for `capacity`
@@ -99,11 +143,7 @@ impl Table {
             })),
             ty: *ty,
         };
-        // A slot comes back from the pool all null: filling it with null again would
-        // only touch (and fault in) its pages.
-        if !init.is_null() {
-            table.elements_mut().fill(init);
-        }
+        table.fill_new(init);
         table.sync_definition();
         Ok(table)
     }
@@ -119,7 +159,7 @@ impl Table {
     }
 
     fn sync_definition(&mut self) {
-        let elements = self.elements_mut();
+        let elements = self.raw_mut();
         let (base, len) = (elements.as_mut_ptr(), elements.len());
         let def = self.definition.get_mut();
         def.base = base;
@@ -138,19 +178,33 @@ impl Table {
 
     /// The number of elements.
     pub fn size(&self) -> u64 {
-        self.elements().len() as u64
+        self.raw().len() as u64
     }
 
-    /// Element `index`, or `None` if out of bounds.
-    pub fn get(&self, index: u64) -> Option<*mut u8> {
-        self.elements().get(usize::try_from(index).ok()?).copied()
+    /// Element `index`: `None` if out of bounds, `Some(None)` if it is a `funcref`
+    /// element not initialized yet (see [`Table::get_or_init`]).
+    pub fn get(&self, index: u64) -> Option<Option<*mut u8>> {
+        let raw = *self.raw().get(usize::try_from(index).ok()?)?;
+        Some(self.decode(raw))
+    }
+
+    /// Element `index`, first setting it to `init` if it is not initialized yet; `None`
+    /// if out of bounds.
+    pub fn get_or_init(&mut self, index: u64, init: *mut u8) -> Option<*mut u8> {
+        let i = usize::try_from(index).ok()?;
+        let raw = *self.raw().get(i)?;
+        Some(self.decode(raw).unwrap_or_else(|| {
+            self.raw_mut()[i] = self.encode(init);
+            init
+        }))
     }
 
     /// Sets element `index`; `false` if out of bounds.
     pub fn set(&mut self, index: u64, value: *mut u8) -> bool {
+        let value = self.encode(value);
         match usize::try_from(index)
             .ok()
-            .and_then(|i| self.elements_mut().get_mut(i))
+            .and_then(|i| self.raw_mut().get_mut(i))
         {
             Some(slot) => {
                 *slot = value;
@@ -160,8 +214,14 @@ impl Table {
         }
     }
 
-    /// The elements.
-    pub fn elements(&self) -> &[*mut u8] {
+    /// Sets the elements in `range`, which must be in bounds, to `value`.
+    pub(crate) fn fill(&mut self, range: core::ops::Range<usize>, value: *mut u8) {
+        let value = self.encode(value);
+        self.raw_mut()[range].fill(value);
+    }
+
+    /// The stored words, tagged as the module documentation describes.
+    pub(crate) fn raw(&self) -> &[*mut u8] {
         match &self.elements {
             Elements::Vec(v) => v,
             #[cfg(feature = "pooling-allocator")]
@@ -172,12 +232,12 @@ impl Table {
         }
     }
 
-    /// The elements, mutably. Their number cannot change through this.
-    pub fn elements_mut(&mut self) -> &mut [*mut u8] {
+    /// The stored words, mutably. Their number cannot change through this.
+    pub(crate) fn raw_mut(&mut self) -> &mut [*mut u8] {
         match &mut self.elements {
             Elements::Vec(v) => v,
             #[cfg(feature = "pooling-allocator")]
-            // SAFETY: as in `elements`, and `&mut self` makes the borrow unique.
+            // SAFETY: as in `raw`, and `&mut self` makes the borrow unique.
             Elements::Slot { base, len, .. } => unsafe {
                 core::slice::from_raw_parts_mut(base.as_ptr(), *len)
             },
@@ -192,6 +252,7 @@ impl Table {
             return None;
         }
         let new = usize::try_from(new).ok()?;
+        let init = self.encode(init);
         match &mut self.elements {
             Elements::Vec(v) => {
                 v.try_reserve(new - v.len()).ok()?;
@@ -238,13 +299,44 @@ mod tests {
         let marker = 8usize as *mut u8;
         assert_eq!(t.grow(3, marker), Some(2));
         assert_eq!(t.grow(1, marker), None);
-        assert_eq!(t.get(4), Some(marker));
+        assert_eq!(t.get(4), Some(Some(marker)));
         assert_eq!(t.get(5), None);
         // SAFETY: reading the definition this table owns.
         let def = unsafe { &*t.definition_ptr() };
         assert_eq!(def.current_elements, 5);
         assert!(t.set(0, marker));
         assert!(!t.set(5, marker));
+    }
+
+    #[test]
+    fn funcref_elements_start_uninitialized_and_are_set_once() {
+        let mut t = Table::new(&ty(3, None), core::ptr::null_mut()).unwrap();
+        let (first, second) = (16usize as *mut u8, 32usize as *mut u8);
+        assert_eq!(t.get(0), Some(None));
+        assert_eq!(t.get_or_init(0, first), Some(first));
+        assert_eq!(
+            t.get_or_init(0, second),
+            Some(first),
+            "initialized only once"
+        );
+        assert!(t.set(1, core::ptr::null_mut()));
+        assert_eq!(t.get(1), Some(Some(core::ptr::null_mut())));
+        assert_eq!(t.get_or_init(1, second), Some(core::ptr::null_mut()));
+        assert_eq!(t.raw()[1].addr(), FUNCREF_INIT_BIT, "null is the bit alone");
+        assert_eq!(t.get_or_init(3, first), None);
+    }
+
+    #[test]
+    fn externref_elements_are_plain_words() {
+        let externref = strata_environ::Table {
+            element: WasmRefType::EXTERNREF,
+            ..ty(2, None)
+        };
+        let mut t = Table::new(&externref, core::ptr::null_mut()).unwrap();
+        assert_eq!(t.get(0), Some(Some(core::ptr::null_mut())));
+        let value = 5usize as *mut u8;
+        assert!(t.set(1, value));
+        assert_eq!(t.raw()[1], value);
     }
 
     #[test]

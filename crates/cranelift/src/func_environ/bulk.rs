@@ -7,7 +7,8 @@ use crate::trap_code;
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value, condcodes::IntCC, types};
 use cranelift_frontend::FunctionBuilder;
 use strata_environ::{
-    BuiltinFunctionIndex, DataIndex, ElemIndex, FuncIndex, MemoryIndex, TableIndex, Trap,
+    BuiltinFunctionIndex, DataIndex, ElemIndex, FUNCREF_INIT_BIT, FuncIndex, MemoryIndex,
+    TableIndex, Trap, WasmHeapType,
 };
 
 /// The table and memory instructions that copy, fill or initialize a range.
@@ -87,13 +88,14 @@ impl FuncEnvironment<'_> {
         b.ins().trapz(ok, trap_code(trap));
     }
 
-    /// The address of element `index` of `table`, after checking it is in bounds.
+    /// The address of element `index` of `table`, after checking it is in bounds, and
+    /// the index widened to 64 bits.
     pub(super) fn table_slot(
         &self,
         b: &mut FunctionBuilder,
         table: TableIndex,
         index: Value,
-    ) -> Value {
+    ) -> (Value, Value) {
         let (base, length) = self.table_base_and_length(b, table);
         let index = Self::widen(b, index);
         let oob = b
@@ -103,7 +105,56 @@ impl FuncEnvironment<'_> {
         let scaled = b
             .ins()
             .imul_imm_s(index, i64::from(self.offsets.pointer_size()));
-        b.ins().iadd(base, scaled)
+        (b.ins().iadd(base, scaled), index)
+    }
+
+    fn is_funcref_table(&self, table: TableIndex) -> bool {
+        self.module.tables[table].element.heap_type == WasmHeapType::Func
+    }
+
+    /// Reads element `index` (in bounds) of `table` at `slot`. A funcref table stores
+    /// its elements tagged with [`FUNCREF_INIT_BIT`] and zero for an element not
+    /// initialized yet, which a cold libcall resolves.
+    pub(super) fn load_table_element(
+        &self,
+        b: &mut FunctionBuilder,
+        table: TableIndex,
+        slot: Value,
+        index: Value,
+    ) -> Value {
+        let raw = b.ins().load(self.pointer, MemFlagsData::trusted(), slot, 0);
+        if !self.is_funcref_table(table) {
+            return raw;
+        }
+        let initialized = b.create_block();
+        let lazy = b.create_block();
+        let done = b.create_block();
+        let value = b.append_block_param(done, self.pointer);
+        b.ins().brif(raw, initialized, &[], lazy, &[]);
+
+        b.switch_to_block(initialized);
+        b.seal_block(initialized);
+        let mask = !(FUNCREF_INIT_BIT as i64);
+        let untagged = b.ins().band_imm_s(raw, mask);
+        b.ins().jump(done, &[untagged.into()]);
+
+        b.switch_to_block(lazy);
+        b.seal_block(lazy);
+        b.set_cold_block(lazy);
+        let args = [Arg::Index(table.as_u32()), Arg::Value(index)];
+        let resolved = self
+            .libcall(
+                b,
+                BuiltinFunctionIndex::TableGetLazyInit,
+                &args,
+                Some(self.pointer),
+            )
+            .expect("table_get_lazy_init returns the element");
+        b.ins().jump(done, &[resolved.into()]);
+
+        b.switch_to_block(done);
+        b.seal_block(done);
+        value
     }
 
     /// Narrows a 64-bit size or index result to the table's index type.
@@ -122,8 +173,8 @@ impl FuncEnvironment<'_> {
         table: TableIndex,
         index: Value,
     ) -> Value {
-        let slot = self.table_slot(b, table, index);
-        b.ins().load(self.pointer, MemFlagsData::trusted(), slot, 0)
+        let (slot, index) = self.table_slot(b, table, index);
+        self.load_table_element(b, table, slot, index)
     }
 
     /// `table.set`.
@@ -134,7 +185,12 @@ impl FuncEnvironment<'_> {
         index: Value,
         value: Value,
     ) {
-        let slot = self.table_slot(b, table, index);
+        let (slot, _) = self.table_slot(b, table, index);
+        let value = if self.is_funcref_table(table) {
+            b.ins().bor_imm_s(value, FUNCREF_INIT_BIT as i64)
+        } else {
+            value
+        };
         b.ins().store(MemFlagsData::trusted(), value, slot, 0);
     }
 

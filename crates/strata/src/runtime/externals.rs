@@ -447,9 +447,12 @@ impl Table {
             instance,
             index: DefinedTableIndex::new(0),
         };
-        let vm = table.vm_mut(store);
-        for i in 0..vm.size() {
-            vm.set(i, init);
+        // A new table's elements are already null.
+        if !init.is_null() {
+            let vm = table.vm_mut(store);
+            for i in 0..vm.size() {
+                vm.set(i, init);
+            }
         }
         Ok(table)
     }
@@ -481,8 +484,11 @@ impl Table {
     /// Element `index`, or `None` if out of bounds.
     pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Ref> {
         let store = &mut store.as_context_mut().0.opaque;
-        let table = self.vm(store);
-        let (ptr, ty) = (table.get(index)?, RefType(table.ty().element));
+        let ty = RefType(self.vm(store).ty().element);
+        store.check(self.store);
+        let ptr = store
+            .instance_mut(self.instance)
+            .table_get(self.index, index)?;
         Some(store.ref_from_ptr(ptr, ty))
     }
 

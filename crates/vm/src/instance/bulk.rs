@@ -5,7 +5,9 @@
 
 use super::{ConstValue, Instance};
 use core::ops::Range;
-use strata_environ::{DataIndex, ElemIndex, EntityRef, MemoryIndex, TableIndex, Trap};
+use strata_environ::{
+    DataIndex, DefinedTableIndex, ElemIndex, EntityRef, MemoryIndex, TableIndex, Trap,
+};
 
 /// The indices `start..start + len` if they fit in `size` elements.
 fn span(start: u64, len: u64, size: u64) -> Option<Range<usize>> {
@@ -17,6 +19,44 @@ fn span(start: u64, len: u64, size: u64) -> Option<Range<usize>> {
 }
 
 impl Instance {
+    /// What element `index` of this instance's table `table` starts as, by the module's
+    /// table initialization plan: a function reference or null.
+    fn planned_element(&mut self, table: DefinedTableIndex, index: u64) -> *mut u8 {
+        let plan = &self.runtime.module.table_initialization;
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| plan.initial_func(table, i))
+            .and_then(|f| self.func_ref(f))
+            .map_or(core::ptr::null_mut(), |p| p.as_ptr().cast())
+    }
+
+    /// Element `index` of defined table `table`, initializing it from the plan if this
+    /// is its first use; `None` if out of bounds.
+    pub(crate) fn defined_table_get(
+        &mut self,
+        table: DefinedTableIndex,
+        index: u64,
+    ) -> Option<*mut u8> {
+        let init = self.planned_element(table, index);
+        self.tables[table].get_or_init(index, init)
+    }
+
+    /// Element `index` of table `table`; `None` if out of bounds.
+    pub(crate) fn table_get(&mut self, table: TableIndex, index: u64) -> Option<*mut u8> {
+        let (owner, def) = self.table_owner(table);
+        owner.defined_table_get(def, index)
+    }
+
+    /// Initializes every element of `range` of defined table `table` that has not been
+    /// yet, so its words can be copied elsewhere.
+    fn materialize(&mut self, table: DefinedTableIndex, range: Range<usize>) {
+        for i in range {
+            if self.tables[table].raw()[i].is_null() {
+                self.defined_table_get(table, i as u64);
+            }
+        }
+    }
+
     /// `table.grow`: the old size, or `None` if the table may not grow that far.
     pub(crate) fn table_grow(
         &mut self,
@@ -39,11 +79,12 @@ impl Instance {
         let (owner, def) = self.table_owner(table);
         let table = &mut owner.tables[def];
         let range = span(dst, len, table.size()).ok_or(Trap::TableOutOfBounds)?;
-        table.elements_mut()[range].fill(value);
+        table.fill(range, value);
         Ok(())
     }
 
-    /// `table.copy`; the tables may be the same one.
+    /// `table.copy`; the tables may be the same one. Uninitialized source elements are
+    /// initialized first: the words copied must mean the same in their new place.
     pub(crate) fn table_copy(
         &mut self,
         dst_table: TableIndex,
@@ -59,24 +100,28 @@ impl Instance {
         if core::ptr::eq(src_owner, dst_owner) && src_def == dst_def {
             // SAFETY: `dst_owner` is a live instance reached from this one; no other
             // reference to it is in use.
-            let table = unsafe { &mut (&mut *dst_owner).tables[dst_def] };
-            let size = table.size();
+            let owner = unsafe { &mut *dst_owner };
+            let size = owner.tables[dst_def].size();
             let from = span(src, len, size).ok_or(Trap::TableOutOfBounds)?;
             let to = span(dst, len, size).ok_or(Trap::TableOutOfBounds)?;
-            table.elements_mut().copy_within(from, to.start);
+            owner.materialize(dst_def, from.clone());
+            owner.tables[dst_def].raw_mut().copy_within(from, to.start);
             return Ok(());
         }
         // SAFETY: two distinct tables (possibly of one instance), each reached through a
-        // live instance; the shared borrow of the source ends before the write.
+        // live instance; the borrow of the source ends before the destination's. Resolving
+        // source elements is not observable, so doing it before a trap is harmless.
         let values: Vec<*mut u8> = unsafe {
-            let table = &(&*src_owner).tables[src_def];
-            let from = span(src, len, table.size()).ok_or(Trap::TableOutOfBounds)?;
-            table.elements()[from].to_vec()
+            let owner = &mut *src_owner;
+            let from =
+                span(src, len, owner.tables[src_def].size()).ok_or(Trap::TableOutOfBounds)?;
+            owner.materialize(src_def, from.clone());
+            owner.tables[src_def].raw()[from].to_vec()
         };
         // SAFETY: as above.
         let table = unsafe { &mut (&mut *dst_owner).tables[dst_def] };
         let to = span(dst, len, table.size()).ok_or(Trap::TableOutOfBounds)?;
-        table.elements_mut()[to].copy_from_slice(&values);
+        table.raw_mut()[to].copy_from_slice(&values);
         Ok(())
     }
 
@@ -109,7 +154,10 @@ impl Instance {
             })
             .collect();
         let (owner, def) = self.table_owner(table);
-        owner.tables[def].elements_mut()[to].copy_from_slice(&values);
+        let table = &mut owner.tables[def];
+        for (i, value) in to.zip(values) {
+            table.set(i as u64, value);
+        }
         Ok(())
     }
 
