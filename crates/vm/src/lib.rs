@@ -20,6 +20,8 @@ mod libcalls;
 mod memory;
 mod mmap;
 #[cfg(feature = "pooling-allocator")]
+mod pagemap;
+#[cfg(feature = "pooling-allocator")]
 mod pooling;
 mod table;
 mod traphandlers;

@@ -105,6 +105,10 @@ pub(crate) unsafe fn decommit(ptr: *mut u8, len: usize) -> Result<(), VmError> {
     if len == 0 {
         return Ok(());
     }
+    static DECOMMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = DECOMMIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // SAFETY: forwarded contract.
     let r = unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) };
     if r != 0 {

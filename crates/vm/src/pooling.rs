@@ -24,6 +24,33 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use strata_environ::Tunables;
 
+/// Resets the pages of `[base, base + len)` written since the last reset: the first
+/// `keep_resident` bytes of them are zeroed in place and stay resident, the rest are
+/// decommitted, so they read as zero (or as the slot's copy-on-write image) again.
+///
+/// # Safety
+/// The page-aligned range must be readable, writable and unused by anyone else.
+unsafe fn reset_dirty_pages(
+    base: *mut u8,
+    len: usize,
+    keep_resident: usize,
+) -> Result<(), VmError> {
+    let mut budget = keep_resident / crate::host_page_size() * crate::host_page_size();
+    let mut result = Ok(());
+    crate::pagemap::for_each_dirty(base, len, |run, run_len| {
+        let zeroed = run_len.min(budget);
+        budget -= zeroed;
+        // SAFETY: the run lies inside the range, which the caller lends us.
+        unsafe {
+            run.write_bytes(0, zeroed);
+            if let Err(e) = mmap::decommit(run.add(zeroed), run_len - zeroed) {
+                result = Err(e);
+            }
+        }
+    });
+    result
+}
+
 /// Sizes and limits of a [`PoolingInstanceAllocator`].
 #[derive(Clone, Debug)]
 pub struct PoolingConfig {
@@ -354,29 +381,30 @@ impl PoolingInstanceAllocator {
         unsafe { self.tables.mapping.as_ptr().add(index * self.tables.stride) }
     }
 
-    /// Resets the pending memory slots and makes them warm, wiping the oldest warm
-    /// slots beyond the warm limit.
-    fn flush_memories(&self, slots: &mut SlotLists<MemorySlotState>) {
-        let keep = self.config.linear_memory_keep_resident;
-        for index in core::mem::take(&mut slots.pending) {
-            let base = self.memory_slot_base(index);
-            let state = &mut slots.states[index];
-            let accessible = state.accessible;
-            // Image pages must come back from the image, so only imageless slots keep
-            // their first bytes resident (zeroed in place).
-            let resident = if state.image.is_none() {
-                keep.min(accessible) / crate::host_page_size() * crate::host_page_size()
-            } else {
-                0
-            };
-            // SAFETY: the slot is ours (no memory refers to it while pending) and
-            // `accessible` bytes of it are readable and writable.
-            let reset = unsafe {
-                base.write_bytes(0, resident);
-                mmap::decommit(base.add(resident), accessible - resident)
-            };
-            if reset.is_err() {
-                self.wipe_memory_slot(index, state);
+    /// Resets freed memory slot `index`; `false` if it must be wiped instead.
+    fn reset_memory_slot(&self, index: usize, accessible: usize, has_image: bool) -> bool {
+        // Image pages must come back from the image, so only imageless slots keep
+        // written pages resident (zeroed in place).
+        let keep = if has_image {
+            0
+        } else {
+            self.config.linear_memory_keep_resident
+        };
+        // SAFETY: the slot is ours (no memory refers to it while pending) and its first
+        // `accessible` bytes are readable and writable.
+        unsafe { reset_dirty_pages(self.memory_slot_base(index), accessible, keep) }.is_ok()
+    }
+
+    /// Makes reset memory slots warm (wiping those whose reset failed), then wipes the
+    /// oldest warm slots beyond the warm limit.
+    fn warm_memory_slots(
+        &self,
+        slots: &mut SlotLists<MemorySlotState>,
+        reset: impl IntoIterator<Item = (usize, bool)>,
+    ) {
+        for (index, ok) in reset {
+            if !ok {
+                self.wipe_memory_slot(index, &mut slots.states[index]);
             }
             slots.warm.push(index);
         }
@@ -385,6 +413,23 @@ impl PoolingInstanceAllocator {
             self.wipe_memory_slot(index, &mut slots.states[index]);
             slots.cold.push(index);
         }
+    }
+
+    /// Resets the pending memory slots under the lock, for an allocation that found no
+    /// free slot.
+    fn flush_memories(&self, slots: &mut SlotLists<MemorySlotState>) {
+        let pending = core::mem::take(&mut slots.pending);
+        let reset: Vec<(usize, bool)> = pending
+            .into_iter()
+            .map(|i| {
+                let state = &slots.states[i];
+                (
+                    i,
+                    self.reset_memory_slot(i, state.accessible, state.image.is_some()),
+                )
+            })
+            .collect();
+        self.warm_memory_slots(slots, reset);
     }
 
     /// Returns a memory slot to plain reserved address space.
@@ -432,22 +477,24 @@ impl PoolingInstanceAllocator {
         Some((index, state.accessible, image_mapped && image.is_some()))
     }
 
-    fn flush_tables(&self, slots: &mut SlotLists<usize>) {
-        let keep = self.config.table_keep_resident;
-        for index in core::mem::take(&mut slots.pending) {
-            let base = self.table_slot_base(index);
-            let used = (slots.states[index] * size_of::<*mut u8>())
-                .next_multiple_of(crate::host_page_size());
-            let resident = keep.min(used) / crate::host_page_size() * crate::host_page_size();
-            // SAFETY: the slot is ours (pending) and readable and writable throughout.
-            let reset = unsafe {
-                base.write_bytes(0, resident);
-                mmap::decommit(base.add(resident), used - resident)
-            };
-            if reset.is_err() {
-                // SAFETY: as above.
-                unsafe { base.write_bytes(0, used) };
-            }
+    /// Resets freed table slot `index`, of which `used` elements were in use.
+    fn reset_table_slot(&self, index: usize, used: usize) {
+        let base = self.table_slot_base(index);
+        let len = (used * size_of::<*mut u8>()).next_multiple_of(crate::host_page_size());
+        // SAFETY: the slot is ours (pending) and readable and writable throughout.
+        if unsafe { reset_dirty_pages(base, len, self.config.table_keep_resident) }.is_err() {
+            // SAFETY: as above.
+            unsafe { base.write_bytes(0, len) };
+        }
+    }
+
+    /// Makes reset table slots warm, and the oldest beyond the warm limit cold.
+    fn warm_table_slots(
+        &self,
+        slots: &mut SlotLists<usize>,
+        reset: impl IntoIterator<Item = usize>,
+    ) {
+        for index in reset {
             slots.states[index] = 0;
             slots.warm.push(index);
         }
@@ -455,6 +502,16 @@ impl PoolingInstanceAllocator {
             let index = slots.warm.remove(0);
             slots.cold.push(index);
         }
+    }
+
+    /// Resets the pending table slots under the lock, for an allocation that found no
+    /// free slot.
+    fn flush_tables(&self, slots: &mut SlotLists<usize>) {
+        let pending = core::mem::take(&mut slots.pending);
+        for &index in &pending {
+            self.reset_table_slot(index, slots.states[index]);
+        }
+        self.warm_table_slots(slots, pending);
     }
 }
 
@@ -550,13 +607,33 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
                 return self.on_demand.deallocate_memory(on_demand);
             }
         };
-        let mut slots = lock(&self.memories.slots);
-        slots.states[index] = MemorySlotState { accessible, image };
-        slots.in_use -= 1;
-        slots.pending.push(index);
-        if slots.pending.len() >= self.config.decommit_batch_size.max(1) {
-            self.flush_memories(&mut slots);
-        }
+        let batch: Vec<(usize, usize, bool)> = {
+            let mut slots = lock(&self.memories.slots);
+            slots.states[index] = MemorySlotState { accessible, image };
+            slots.in_use -= 1;
+            slots.pending.push(index);
+            if slots.pending.len() < self.config.decommit_batch_size.max(1) {
+                return;
+            }
+            let pending = core::mem::take(&mut slots.pending);
+            pending
+                .into_iter()
+                .map(|i| {
+                    (
+                        i,
+                        slots.states[i].accessible,
+                        slots.states[i].image.is_some(),
+                    )
+                })
+                .collect()
+        };
+        // Reset outside the lock, so other threads allocate meanwhile: the batch is in
+        // no free list, so nobody can take its slots before they are reset.
+        let reset: Vec<(usize, bool)> = batch
+            .into_iter()
+            .map(|(i, accessible, has_image)| (i, self.reset_memory_slot(i, accessible, has_image)))
+            .collect();
+        self.warm_memory_slots(&mut lock(&self.memories.slots), reset);
     }
 
     fn allocate_table(&self, ty: &strata_environ::Table) -> Result<Table, VmError> {
@@ -598,13 +675,25 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
                 return self.on_demand.deallocate_table(on_demand);
             }
         };
-        let mut slots = lock(&self.tables.slots);
-        slots.states[index] = used;
-        slots.in_use -= 1;
-        slots.pending.push(index);
-        if slots.pending.len() >= self.config.decommit_batch_size.max(1) {
-            self.flush_tables(&mut slots);
+        let batch: Vec<(usize, usize)> = {
+            let mut slots = lock(&self.tables.slots);
+            slots.states[index] = used;
+            slots.in_use -= 1;
+            slots.pending.push(index);
+            if slots.pending.len() < self.config.decommit_batch_size.max(1) {
+                return;
+            }
+            let pending = core::mem::take(&mut slots.pending);
+            pending.into_iter().map(|i| (i, slots.states[i])).collect()
+        };
+        // Reset outside the lock, as for memories.
+        for &(index, used) in &batch {
+            self.reset_table_slot(index, used);
         }
+        self.warm_table_slots(
+            &mut lock(&self.tables.slots),
+            batch.into_iter().map(|(i, _)| i),
+        );
     }
 
     #[cfg(feature = "async")]
