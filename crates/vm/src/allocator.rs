@@ -14,6 +14,8 @@ use strata_environ::Tunables;
 pub struct InstanceSlot {
     /// Whether the instance lives outside the allocator's pool (hybrid mode overflow).
     pub(crate) overflow: bool,
+    /// Which of the allocator's instance counters counts it.
+    pub(crate) shard: usize,
 }
 
 /// The single source of instances' memories and tables.
@@ -82,7 +84,10 @@ pub struct OnDemandInstanceAllocator {
 unsafe impl InstanceAllocator for OnDemandInstanceAllocator {
     fn allocate_instance(&self, _metadata_size: usize) -> Result<InstanceSlot, VmError> {
         self.live.fetch_add(1, Ordering::Relaxed);
-        Ok(InstanceSlot { overflow: false })
+        Ok(InstanceSlot {
+            overflow: false,
+            shard: 0,
+        })
     }
 
     fn deallocate_instance(&self, _slot: InstanceSlot) {

@@ -169,23 +169,111 @@ struct MemorySlotState {
 /// Free slots: warm ones (oldest first) keep their state, cold ones are plain
 /// reservation; slots being reset wait in `pending` until their batch is flushed.
 struct SlotLists<S> {
-    states: Vec<S>,
+    states: States<S>,
     warm: Vec<usize>,
     cold: Vec<usize>,
     pending: Vec<usize>,
     in_use: usize,
+    /// The most warm slots this list keeps.
+    warm_limit: usize,
 }
 
-impl<S: Default> SlotLists<S> {
-    fn new(count: usize) -> Self {
-        SlotLists {
-            states: (0..count).map(|_| S::default()).collect(),
-            warm: Vec::new(),
-            // Hand out low slots first.
-            cold: (0..count).rev().collect(),
-            pending: Vec::new(),
-            in_use: 0,
+/// The states of the slots of one shard (`shard`, `shard + shards`, ...), indexed by
+/// slot index.
+struct States<S> {
+    states: Vec<S>,
+    shards: usize,
+}
+
+impl<S> core::ops::Index<usize> for States<S> {
+    type Output = S;
+    fn index(&self, slot: usize) -> &S {
+        &self.states[slot / self.shards]
+    }
+}
+
+impl<S> core::ops::IndexMut<usize> for States<S> {
+    fn index_mut(&mut self, slot: usize) -> &mut S {
+        &mut self.states[slot / self.shards]
+    }
+}
+
+/// A pool's free lists, split into shards that each own every `shards`-th slot. A
+/// thread allocates from its home shard first and a slot always returns to the shard
+/// owning it, so threads working at once mostly touch different locks and cache
+/// lines; a thread whose shard is empty takes a slot from another.
+struct Shards<S> {
+    shards: Box<[CacheLine<Mutex<SlotLists<S>>>]>,
+}
+
+/// Keeps its contents on cache lines of their own.
+#[repr(align(128))]
+struct CacheLine<T>(T);
+
+/// How many shards to split `count` slots into: as many as this machine runs threads
+/// at once, at most `count`.
+fn shard_count(count: usize) -> usize {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    threads.min(count).max(1)
+}
+
+/// This thread's home among `shards` shards: threads are numbered as they first ask.
+fn home_shard(shards: usize) -> usize {
+    thread_local! {
+        static HOME: usize = {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        };
+    }
+    HOME.try_with(|h| *h).unwrap_or(0) % shards
+}
+
+impl<S: Default> Shards<S> {
+    /// Lists for `count` slots in [`shard_count`] shards, sharing `warm_limit` warm
+    /// slots.
+    fn new(count: usize, warm_limit: usize) -> Self {
+        let shards = shard_count(count);
+        Shards {
+            shards: (0..shards)
+                .map(|shard| {
+                    let owned = (shard..count).step_by(shards);
+                    CacheLine(Mutex::new(SlotLists {
+                        states: States {
+                            states: owned.clone().map(|_| S::default()).collect(),
+                            shards,
+                        },
+                        warm: Vec::new(),
+                        // Hand out low slots first.
+                        cold: owned.rev().collect(),
+                        pending: Vec::new(),
+                        in_use: 0,
+                        warm_limit: warm_limit.div_ceil(shards),
+                    }))
+                })
+                .collect(),
         }
+    }
+}
+
+impl<S> Shards<S> {
+    /// The lists of the shard owning `slot`.
+    fn owner(&self, slot: usize) -> MutexGuard<'_, SlotLists<S>> {
+        lock(&self.shards[slot % self.shards.len()].0)
+    }
+
+    /// Every shard's lists, this thread's home shard first.
+    fn home_first(&self) -> impl Iterator<Item = &Mutex<SlotLists<S>>> {
+        let n = self.shards.len();
+        let home = home_shard(n);
+        (0..n).map(move |i| &self.shards[(home + i) % n].0)
+    }
+
+    /// Slots in use and warm slots, over all shards.
+    fn counts(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(used, warm), shard| {
+            let lists = lock(&shard.0);
+            (used + lists.in_use, warm + lists.warm.len())
+        })
     }
 }
 
@@ -196,7 +284,7 @@ struct MemoryPool {
     stride: usize,
     /// Bytes of a slot that may become accessible.
     capacity: usize,
-    slots: Mutex<SlotLists<MemorySlotState>>,
+    slots: Shards<MemorySlotState>,
 }
 
 /// Slots of table elements.
@@ -205,7 +293,7 @@ struct TablePool {
     stride: usize,
     capacity: usize,
     /// Elements used by each pending slot, to know what to reset.
-    slots: Mutex<SlotLists<usize>>,
+    slots: Shards<usize>,
 }
 
 /// Slots of fiber stacks, each a guard page and then the usable bytes. Stacks are not
@@ -224,7 +312,10 @@ pub struct PoolingInstanceAllocator {
     tables: TablePool,
     #[cfg(feature = "async")]
     stacks: StackPool,
-    live_instances: AtomicUsize,
+    /// Live pooled instances, counted in shards like the slot lists; shard `i` may
+    /// count up to `instance_quotas[i]` of them.
+    live_instances: Box<[CacheLine<AtomicUsize>]>,
+    instance_quotas: Box<[usize]>,
     overflow_instances: AtomicUsize,
     overflow_live: AtomicUsize,
     overflow_total: AtomicUsize,
@@ -269,7 +360,7 @@ impl PoolingInstanceAllocator {
             mapping: Mmap::reserve(memory_bytes)?,
             stride,
             capacity: config.max_memory_size.min(capacity),
-            slots: Mutex::new(SlotLists::new(memory_count)),
+            slots: Shards::new(memory_count, config.max_unused_warm_slots as usize),
         };
 
         let table_stride = config
@@ -287,7 +378,7 @@ impl PoolingInstanceAllocator {
             mapping: table_mapping,
             stride: table_stride,
             capacity: config.table_elements,
-            slots: Mutex::new(SlotLists::new(table_count)),
+            slots: Shards::new(table_count, config.max_unused_warm_slots as usize),
         };
 
         #[cfg(feature = "async")]
@@ -313,13 +404,20 @@ impl PoolingInstanceAllocator {
             }
         };
 
+        let instances = config.total_core_instances as usize;
+        let instance_shards = shard_count(instances);
         Ok(PoolingInstanceAllocator {
             config: config.clone(),
             memories,
             tables,
             #[cfg(feature = "async")]
             stacks,
-            live_instances: AtomicUsize::new(0),
+            live_instances: (0..instance_shards)
+                .map(|_| CacheLine(AtomicUsize::new(0)))
+                .collect(),
+            instance_quotas: (0..instance_shards)
+                .map(|i| instances / instance_shards + usize::from(i < instances % instance_shards))
+                .collect(),
             overflow_instances: AtomicUsize::new(0),
             overflow_live: AtomicUsize::new(0),
             overflow_total: AtomicUsize::new(0),
@@ -327,17 +425,24 @@ impl PoolingInstanceAllocator {
         })
     }
 
+    /// Live instances counted by the pool (not the overflow).
+    fn pooled_instances(&self) -> usize {
+        self.live_instances
+            .iter()
+            .map(|c| c.0.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Current use of the pools.
     pub fn metrics(&self) -> PoolingMetrics {
-        let memories = lock(&self.memories.slots);
-        let tables = lock(&self.tables.slots);
+        let (memories, unused_warm_memories) = self.memories.slots.counts();
+        let (tables, unused_warm_tables) = self.tables.slots.counts();
         PoolingMetrics {
-            core_instances: self.live_instances.load(Ordering::Relaxed)
-                + self.overflow_instances.load(Ordering::Relaxed),
-            memories: memories.in_use,
-            tables: tables.in_use,
-            unused_warm_memories: memories.warm.len(),
-            unused_warm_tables: tables.warm.len(),
+            core_instances: self.live_instances(),
+            memories,
+            tables,
+            unused_warm_memories,
+            unused_warm_tables,
             #[cfg(feature = "async")]
             stacks: self.config.total_stacks as usize - lock(&self.stacks.free).len(),
             #[cfg(not(feature = "async"))]
@@ -408,7 +513,7 @@ impl PoolingInstanceAllocator {
             }
             slots.warm.push(index);
         }
-        while slots.warm.len() > self.config.max_unused_warm_slots as usize {
+        while slots.warm.len() > slots.warm_limit {
             let index = slots.warm.remove(0);
             self.wipe_memory_slot(index, &mut slots.states[index]);
             slots.cold.push(index);
@@ -448,9 +553,21 @@ impl PoolingInstanceAllocator {
     }
 
     fn take_memory_slot(&self, image: Option<&Arc<MemoryImage>>) -> Option<(usize, usize, bool)> {
-        let mut slots = lock(&self.memories.slots);
+        self.memories
+            .slots
+            .home_first()
+            .find_map(|shard| self.take_memory_slot_from(&mut lock(shard), image))
+    }
+
+    /// A memory slot from one shard's lists: its index, accessible bytes and whether
+    /// `image` is mapped in it already.
+    fn take_memory_slot_from(
+        &self,
+        slots: &mut SlotLists<MemorySlotState>,
+        image: Option<&Arc<MemoryImage>>,
+    ) -> Option<(usize, usize, bool)> {
         if slots.warm.is_empty() && slots.cold.is_empty() {
-            self.flush_memories(&mut slots);
+            self.flush_memories(slots);
         }
         // Prefer a warm slot that holds this image, then any slot without an image
         // mapped, then the oldest warm slot (whose image is replaced).
@@ -498,7 +615,7 @@ impl PoolingInstanceAllocator {
             slots.states[index] = 0;
             slots.warm.push(index);
         }
-        while slots.warm.len() > self.config.max_unused_warm_slots as usize {
+        while slots.warm.len() > slots.warm_limit {
             let index = slots.warm.remove(0);
             slots.cold.push(index);
         }
@@ -526,16 +643,24 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
                 self.config.max_core_instance_size
             )));
         }
-        let limit = self.config.total_core_instances as usize;
-        let claimed = self
-            .live_instances
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .is_ok();
-        if claimed {
-            return Ok(InstanceSlot { overflow: false });
+        let shards = self.live_instances.len();
+        let home = home_shard(shards);
+        let claimed = (0..shards).map(|i| (home + i) % shards).find(|&shard| {
+            let quota = self.instance_quotas[shard];
+            self.live_instances[shard]
+                .0
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < quota).then_some(n + 1)
+                })
+                .is_ok()
+        });
+        if let Some(shard) = claimed {
+            return Ok(InstanceSlot {
+                overflow: false,
+                shard,
+            });
         }
+        let limit = self.config.total_core_instances as usize;
         if !self.config.overflow_to_on_demand {
             return Err(VmError::PoolLimit(PoolConcurrencyLimitError {
                 kind: "core instance",
@@ -543,14 +668,19 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
             }));
         }
         self.overflow_instances.fetch_add(1, Ordering::Relaxed);
-        Ok(InstanceSlot { overflow: true })
+        Ok(InstanceSlot {
+            overflow: true,
+            shard: 0,
+        })
     }
 
     fn deallocate_instance(&self, slot: InstanceSlot) {
         if slot.overflow {
             self.overflow_instances.fetch_sub(1, Ordering::Relaxed);
         } else {
-            self.live_instances.fetch_sub(1, Ordering::Relaxed);
+            self.live_instances[slot.shard]
+                .0
+                .fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -580,7 +710,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
                 image_mapped,
             )
         };
-        let mut slots = lock(&self.memories.slots);
+        let mut slots = self.memories.slots.owner(index);
         match memory {
             Ok(memory) => {
                 slots.states[index] = MemorySlotState {
@@ -608,7 +738,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
             }
         };
         let batch: Vec<(usize, usize, bool)> = {
-            let mut slots = lock(&self.memories.slots);
+            let mut slots = self.memories.slots.owner(index);
             slots.states[index] = MemorySlotState { accessible, image };
             slots.in_use -= 1;
             slots.pending.push(index);
@@ -633,21 +763,19 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
             .into_iter()
             .map(|(i, accessible, has_image)| (i, self.reset_memory_slot(i, accessible, has_image)))
             .collect();
-        self.warm_memory_slots(&mut lock(&self.memories.slots), reset);
+        self.warm_memory_slots(&mut self.memories.slots.owner(index), reset);
     }
 
     fn allocate_table(&self, ty: &strata_environ::Table) -> Result<Table, VmError> {
-        let index = {
-            let mut slots = lock(&self.tables.slots);
+        let index = self.tables.slots.home_first().find_map(|shard| {
+            let mut slots = lock(shard);
             if slots.warm.is_empty() && slots.cold.is_empty() {
                 self.flush_tables(&mut slots);
             }
-            let index = slots.warm.pop().or_else(|| slots.cold.pop());
-            if index.is_some() {
-                slots.in_use += 1;
-            }
-            index
-        };
+            let index = slots.warm.pop().or_else(|| slots.cold.pop())?;
+            slots.in_use += 1;
+            Some(index)
+        });
         let Some(index) = index else {
             return self.overflow("table", self.config.total_tables, || {
                 self.on_demand.allocate_table(ty)
@@ -660,7 +788,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
         let table =
             unsafe { Table::in_slot(ty, base, self.tables.capacity, index, core::ptr::null_mut()) };
         if table.is_err() {
-            let mut slots = lock(&self.tables.slots);
+            let mut slots = self.tables.slots.owner(index);
             slots.in_use -= 1;
             slots.cold.push(index);
         }
@@ -676,7 +804,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
             }
         };
         let batch: Vec<(usize, usize)> = {
-            let mut slots = lock(&self.tables.slots);
+            let mut slots = self.tables.slots.owner(index);
             slots.states[index] = used;
             slots.in_use -= 1;
             slots.pending.push(index);
@@ -691,7 +819,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
             self.reset_table_slot(index, used);
         }
         self.warm_table_slots(
-            &mut lock(&self.tables.slots),
+            &mut self.tables.slots.owner(index),
             batch.into_iter().map(|(i, _)| i),
         );
     }
@@ -731,8 +859,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
     }
 
     fn live_instances(&self) -> usize {
-        self.live_instances.load(Ordering::Relaxed)
-            + self.overflow_instances.load(Ordering::Relaxed)
+        self.pooled_instances() + self.overflow_instances.load(Ordering::Relaxed)
     }
 }
 

@@ -116,7 +116,7 @@ impl Instance {
                 }
             }
         }
-        store.register_module(module);
+        store.register_trampolines(module);
         let index = store.instances.len();
         let req = InstanceAllocationRequest {
             runtime: module.runtime().clone(),
@@ -127,8 +127,14 @@ impl Instance {
         };
         // SAFETY: the imports were type-checked above and belong to this store, which
         // outlives the instance, as does its store context.
-        let mut handle = unsafe { InstanceHandle::new(req, store.engine.allocator()) }
-            .map_err(crate::error::vm_error)?;
+        let mut handle = match unsafe { InstanceHandle::new(req, store.engine.allocator()) } {
+            Ok(handle) => handle,
+            Err(e) => {
+                // Host functions may use the trampolines just registered.
+                store.keep_module(module);
+                return Err(crate::error::vm_error(e));
+            }
+        };
         let init = handle.initialize();
         let exports = vec![None; info.exports.len()];
         store.instances.push(InstanceData {

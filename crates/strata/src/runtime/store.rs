@@ -117,8 +117,10 @@ impl StoreOpaque {
         self.funcs.len() - 1
     }
 
-    /// Makes the wasm-to-host trampolines of `module` available to host functions.
-    pub(crate) fn register_module(&mut self, module: &Module) {
+    /// Makes the wasm-to-host trampolines of `module` available to host functions. The
+    /// store must then keep `module` alive: through an instance of it, or
+    /// [`StoreOpaque::keep_module`].
+    pub(crate) fn register_trampolines(&mut self, module: &Module) {
         let runtime = module.runtime();
         let Some(code) = &runtime.code else { return };
         for (index, _) in runtime.module.types.iter() {
@@ -139,10 +141,10 @@ impl StoreOpaque {
                 None => true,
             }
         });
-        self.keep_module(module);
     }
 
-    fn keep_module(&mut self, module: &Module) {
+    /// Keeps `module`'s code alive as long as the store.
+    pub(crate) fn keep_module(&mut self, module: &Module) {
         // Keep the code alive as long as the store: its funcrefs may sit in tables.
         self.instances.push(InstanceData {
             handle: None,
