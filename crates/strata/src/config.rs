@@ -198,8 +198,10 @@ impl PoolingAllocationConfig {
         /// The most bytes an instance's metadata (header and vmctx) may take
         /// (default 1 MiB).
         max_core_instance_size: usize;
-        /// Bytes at the start of a freed memory that are zeroed in place and stay
+        /// Bytes of a freed memory's written pages that are zeroed in place and stay
         /// resident for the next instance, instead of being given back (default 0).
+        /// Pages nobody wrote are left alone either way; memories with a
+        /// copy-on-write image give all written pages back, to the image.
         linear_memory_keep_resident: usize;
         /// Likewise for tables (default 0).
         table_keep_resident: usize;

@@ -8,10 +8,16 @@
 //!
 //! A freed memory slot keeps its copy-on-write image mapped and its accessible size, so
 //! the next instance of the same module (the allocator prefers the slot that module used
-//! last) needs no `mmap` or `mprotect` at all; resetting it is one `madvise`. Slots are
-//! reset when freed, in batches of [`PoolingConfig::decommit_batch_size`], before anyone
-//! else can get them. At most [`PoolingConfig::max_unused_warm_slots`] freed slots stay
-//! warm; older ones are wiped back to plain reserved address space.
+//! last) needs no `mmap` or `mprotect` at all. Resetting a slot touches only the pages
+//! its occupant wrote (found with `PAGEMAP_SCAN`, see the `pagemap` module): they are
+//! zeroed in place up to the keep-resident budget and decommitted with `madvise` beyond
+//! it, so a slot nobody wrote costs no `madvise`. Slots are reset when freed, in
+//! batches of [`PoolingConfig::decommit_batch_size`], outside the pool's locks but
+//! before anyone else can get them. At most [`PoolingConfig::max_unused_warm_slots`]
+//! freed slots stay warm; older ones are wiped back to plain reserved address space.
+//!
+//! The free lists are sharded by thread (see `Shards`), so threads instantiating at
+//! once mostly work on locks and cache lines of their own.
 //!
 //! When a pool is full the allocator fails with [`PoolConcurrencyLimitError`], or, with
 //! [`PoolingConfig::overflow_to_on_demand`], serves the request on demand instead.
@@ -70,8 +76,9 @@ pub struct PoolingConfig {
     pub table_elements: usize,
     /// The most bytes an instance's header and vmctx may take.
     pub max_core_instance_size: usize,
-    /// Bytes at the start of a freed memory slot that are zeroed in place instead of
-    /// given back to the system, so they stay resident for the next instance.
+    /// Bytes of a freed memory slot's written pages that are zeroed in place instead of
+    /// given back to the system, so they stay resident for the next instance (slots
+    /// without an image only).
     pub linear_memory_keep_resident: usize,
     /// Likewise for table slots.
     pub table_keep_resident: usize,
