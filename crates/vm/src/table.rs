@@ -58,28 +58,29 @@ impl Table {
             )));
         }
         let minimum = usize::try_from(ty.minimum).expect("bounded by MAX_TABLE_ELEMENTS");
+        let elements = Elements::Vec(vec![core::ptr::null_mut(); minimum]);
+        Ok(Table::from_zeroed(elements, ty, init))
+    }
+
+    /// A table of type `ty` over `elements`, all zero, with every element set to `init`.
+    /// Zero already means null for `externref` and "not yet initialized" for `funcref`,
+    /// which resolves to null unless the module's plan says otherwise: a null `init`
+    /// writes nothing, so a fresh table's pages stay untouched.
+    fn from_zeroed(elements: Elements, ty: &strata_environ::Table, init: *mut u8) -> Table {
         let mut table = Table {
-            elements: Elements::Vec(vec![core::ptr::null_mut(); minimum]),
+            elements,
             definition: Box::new(UnsafeCell::new(VMTableDefinition {
                 base: core::ptr::null_mut(),
                 current_elements: 0,
             })),
             ty: *ty,
         };
-        table.fill_new(init);
-        table.sync_definition();
-        Ok(table)
-    }
-
-    /// Sets every element of a new table, all zero, to `init`. Zero already means null
-    /// for `externref` and "not yet initialized" for `funcref`, which resolves to null
-    /// unless the module's plan says otherwise: a null `init` writes nothing, so a
-    /// fresh table's pages stay untouched.
-    fn fill_new(&mut self, init: *mut u8) {
         if !init.is_null() {
-            let value = self.encode(init);
-            self.raw_mut().fill(value);
+            let value = table.encode(init);
+            table.raw_mut().fill(value);
         }
+        table.sync_definition();
+        table
     }
 
     /// Whether elements are initialized lazily and tagged with [`FUNCREF_INIT_BIT`].
@@ -130,22 +131,13 @@ impl Table {
                     ty.minimum
                 ))
             })?;
-        let mut table = Table {
-            elements: Elements::Slot {
-                base,
-                len,
-                capacity,
-                index,
-            },
-            definition: Box::new(UnsafeCell::new(VMTableDefinition {
-                base: core::ptr::null_mut(),
-                current_elements: 0,
-            })),
-            ty: *ty,
+        let elements = Elements::Slot {
+            base,
+            len,
+            capacity,
+            index,
         };
-        table.fill_new(init);
-        table.sync_definition();
-        Ok(table)
+        Ok(Table::from_zeroed(elements, ty, init))
     }
 
     /// For a table of a pool: its slot index and how many elements it used. `Err` gives
