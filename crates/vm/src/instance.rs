@@ -27,6 +27,11 @@ use strata_environ::{
 };
 
 /// What the runtime needs to know about a module to instantiate it.
+///
+/// Aligned so that, behind an `Arc`, the reference count (which every instance of the
+/// module updates) sits on another cache line than the fields instantiation reads:
+/// threads instantiating the module at once would otherwise keep stealing that line.
+#[repr(align(128))]
 pub struct ModuleRuntimeInfo {
     /// The module's metadata.
     pub module: Arc<Module>,
@@ -573,7 +578,7 @@ impl InstanceHandle {
             // A memory created from its copy-on-write image already holds the data.
             let imaged = module
                 .defined_memory_index(*memory)
-                .is_some_and(|def| inst.memories[def].image().is_some());
+                .is_some_and(|def| inst.memories[def].has_image());
             if !imaged {
                 let start = low64(Some(inst.eval(offset)));
                 let len = segment.data.len() as u64;

@@ -34,8 +34,9 @@ pub struct Memory {
     ty: strata_environ::Memory,
     style: MemoryStyle,
     guard: usize,
-    /// The copy-on-write image mapped at creation, which holds the data segments.
-    image: Option<Arc<MemoryImage>>,
+    /// Whether a copy-on-write image mapped at creation holds the data segments. The
+    /// mapping keeps the image's file alive; a pool slot's state keeps the image itself.
+    has_image: bool,
 }
 
 // SAFETY: the definition cell is only written through `&mut self`; compiled code reads it
@@ -111,7 +112,7 @@ impl Memory {
             ty: *ty,
             style,
             guard,
-            image: image.cloned(),
+            has_image: image.is_some(),
         })
     }
 
@@ -167,26 +168,26 @@ impl Memory {
             ty: *ty,
             style: tunables.memory_style(ty),
             guard: usize::try_from(tunables.memory_guard_size).unwrap_or(usize::MAX),
-            image: image.cloned(),
+            has_image: image.is_some(),
         })
     }
 
     /// For a memory of a pool: its slot index, how many bytes from its base are
-    /// accessible, and its image. `Err` gives back a memory with a reservation of its own.
+    /// accessible. `Err` gives back a memory with a reservation of its own.
     #[cfg(feature = "pooling-allocator")]
-    pub(crate) fn into_slot(self) -> Result<(usize, usize, Option<Arc<MemoryImage>>), Memory> {
+    pub(crate) fn into_slot(self) -> Result<(usize, usize), Memory> {
         match self.backing {
             Backing::Slot { index, .. } => {
                 let accessible = self.byte_size().next_multiple_of(crate::host_page_size());
-                Ok((index, accessible, self.image))
+                Ok((index, accessible))
             }
             Backing::Owned(_) => Err(self),
         }
     }
 
-    /// The copy-on-write image the memory was created with, if any.
-    pub fn image(&self) -> Option<&Arc<MemoryImage>> {
-        self.image.as_ref()
+    /// Whether the memory was created with a copy-on-write image of its data segments.
+    pub fn has_image(&self) -> bool {
+        self.has_image
     }
 
     /// The definition compiled code reads.

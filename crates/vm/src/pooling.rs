@@ -57,6 +57,12 @@ unsafe fn reset_dirty_pages(
     result
 }
 
+/// Tables up to this many bytes in use are checked for written elements by reading them,
+/// which costs less than asking the kernel which pages were written (and takes no lock
+/// that other threads' resets contend for). Lazily initialized tables that no code read
+/// stay all zero.
+const SMALL_TABLE_BYTES: usize = 1024;
+
 /// Sizes and limits of a [`PoolingInstanceAllocator`].
 #[derive(Clone, Debug)]
 pub struct PoolingConfig {
@@ -604,6 +610,14 @@ impl PoolingInstanceAllocator {
     /// Resets freed table slot `index`, of which `used` elements were in use.
     fn reset_table_slot(&self, index: usize, used: usize) {
         let base = self.table_slot_base(index);
+        if used * size_of::<usize>() <= SMALL_TABLE_BYTES {
+            // SAFETY: the slot is ours (pending) and its first `used` elements are
+            // readable; nobody writes them meanwhile.
+            let elements = unsafe { core::slice::from_raw_parts(base.cast::<usize>(), used) };
+            if elements.iter().all(|&e| e == 0) {
+                return;
+            }
+        }
         let len = (used * size_of::<*mut u8>()).next_multiple_of(crate::host_page_size());
         // SAFETY: the slot is ours (pending) and readable and writable throughout.
         if unsafe { reset_dirty_pages(base, len, self.config.table_keep_resident) }.is_err() {
@@ -720,10 +734,13 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
         let mut slots = self.memories.slots.owner(index);
         match memory {
             Ok(memory) => {
-                slots.states[index] = MemorySlotState {
-                    accessible: memory.byte_size().next_multiple_of(crate::host_page_size()),
-                    image: image.cloned(),
-                };
+                let state = &mut slots.states[index];
+                state.accessible = memory.byte_size().next_multiple_of(crate::host_page_size());
+                // A slot that holds this image already keeps it; only a new mapping
+                // takes a reference (the slot's state owns the image, not the memory).
+                if !image_mapped {
+                    state.image = image.cloned();
+                }
                 Ok(memory)
             }
             Err(e) => {
@@ -737,7 +754,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
     }
 
     fn deallocate_memory(&self, memory: Memory) {
-        let (index, accessible, image) = match memory.into_slot() {
+        let (index, accessible) = match memory.into_slot() {
             Ok(slot) => slot,
             Err(on_demand) => {
                 self.overflow_live.fetch_sub(1, Ordering::Relaxed);
@@ -746,7 +763,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
         };
         let batch: Vec<(usize, usize, bool)> = {
             let mut slots = self.memories.slots.owner(index);
-            slots.states[index] = MemorySlotState { accessible, image };
+            slots.states[index].accessible = accessible;
             slots.in_use -= 1;
             slots.pending.push(index);
             if slots.pending.len() < self.config.decommit_batch_size.max(1) {

@@ -12,6 +12,9 @@ pub struct Engine {
     inner: Arc<EngineInner>,
 }
 
+/// Aligned so that the `Arc`'s reference count, which every new store updates, sits on
+/// another cache line than the configuration that instantiation reads.
+#[repr(align(128))]
 struct EngineInner {
     config: Config,
     #[cfg(feature = "cranelift")]

@@ -108,7 +108,6 @@ fn host_instance(store: &mut StoreOpaque, module: ModuleInfo) -> Result<usize> {
         .map_err(crate::error::vm_error)?;
     store.instances.push(InstanceData {
         handle: Some(handle),
-        module: None,
         exports: Vec::new(),
     });
     Ok(id)

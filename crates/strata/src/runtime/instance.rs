@@ -137,9 +137,9 @@ impl Instance {
         };
         let init = handle.initialize();
         let exports = vec![None; info.exports.len()];
+        // The handle keeps the module's code and metadata alive as long as the store.
         store.instances.push(InstanceData {
             handle: Some(handle),
-            module: Some(module.clone()),
             exports,
         });
         init.map_err(Error::from)?;
@@ -162,13 +162,13 @@ impl Instance {
     pub fn get_export(&self, mut store: impl AsContextMut, name: &str) -> Option<Extern> {
         let store = &mut store.as_context_mut().0.opaque;
         store.check(self.store);
-        let module = store.instances[self.index].module.clone()?;
-        let position = *module.info().export_names.get(name)?;
+        let module = store.instance_module(self.index)?.clone();
+        let position = *module.export_names.get(name)?;
         if let Some(ext) = store.instances[self.index].exports[position] {
             return Some(ext);
         }
         let handle = store.instance_mut(self.index);
-        let ext = match module.info().exports[position].index {
+        let ext = match module.exports[position].index {
             EntityIndex::Function(f) => {
                 let func_ref = handle.func_ref(f)?;
                 Extern::Func(Func {
@@ -181,7 +181,7 @@ impl Instance {
                 Extern::Global(Global {
                     store: store.id,
                     ptr,
-                    ty: GlobalType(module.info().globals[g]),
+                    ty: GlobalType(module.globals[g]),
                 })
             }
             EntityIndex::Memory(m) => {
@@ -249,10 +249,8 @@ impl Instance {
         let names: Vec<String> = {
             let s = &store.as_context_mut().0.opaque;
             s.check(self.store);
-            s.instances[self.index]
-                .module
-                .as_ref()
-                .map(|m| m.info().exports.iter().map(|e| e.name.clone()).collect())
+            s.instance_module(self.index)
+                .map(|m| m.exports.iter().map(|e| e.name.clone()).collect())
                 .unwrap_or_default()
         };
         names

@@ -2,9 +2,11 @@
 
 use crate::runtime::externals::Extern;
 use crate::{Engine, Error, FrameInfo, Module, WasmBacktrace};
+use core::cell::Cell;
 use core::ptr::NonNull;
 use std::any::Any;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use strata_vm::{InstanceHandle, UnwindReason, VMFuncRef, VMStoreContext};
 
@@ -23,7 +25,6 @@ pub(crate) struct StoreInner<T> {
 
 pub(crate) struct InstanceData {
     pub(crate) handle: Option<InstanceHandle>,
-    pub(crate) module: Option<Module>,
     pub(crate) exports: Vec<Option<Extern>>,
 }
 
@@ -45,6 +46,8 @@ pub(crate) struct StoreOpaque {
     pub(crate) trampolines: HashMap<u32, usize>,
     /// Host functions still waiting for a trampoline of their type.
     pub(crate) pending_host_funcs: Vec<NonNull<VMFuncRef>>,
+    /// Modules whose trampolines were registered without an instance to keep them.
+    pub(crate) kept_modules: Vec<Module>,
 }
 
 // SAFETY: the raw pointers all point into allocations owned by this store (instances,
@@ -53,7 +56,25 @@ unsafe impl Send for StoreOpaque {}
 // SAFETY: shared access to a store only reads plain data.
 unsafe impl Sync for StoreOpaque {}
 
-static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+/// A process-unique store id. Threads take ids from the shared counter in blocks, so
+/// threads creating stores at once do not contend for its cache line.
+fn next_store_id() -> u64 {
+    const BLOCK: u64 = 1024;
+    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        /// The next id of this thread's block, and the end of the block.
+        static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    IDS.with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+            end = next + BLOCK;
+        }
+        ids.set((next + 1, end));
+        next
+    })
+}
 
 impl<T> Store<T> {
     /// A store for `engine` holding `data`.
@@ -61,7 +82,7 @@ impl<T> Store<T> {
         Store {
             inner: Box::new(StoreInner {
                 opaque: StoreOpaque {
-                    id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                    id: next_store_id(),
                     engine: engine.clone(),
                     vm_store_context: Box::default(),
                     instances: Vec::new(),
@@ -70,6 +91,7 @@ impl<T> Store<T> {
                     extern_refs: Vec::new(),
                     trampolines: HashMap::new(),
                     pending_host_funcs: Vec::new(),
+                    kept_modules: Vec::new(),
                 },
                 data,
             }),
@@ -112,6 +134,12 @@ impl StoreOpaque {
             .expect("instances live as long as their store")
     }
 
+    /// The metadata of the module instance `index` instantiates.
+    pub(crate) fn instance_module(&self, index: usize) -> Option<&Arc<strata_environ::Module>> {
+        let handle = self.instances[index].handle.as_ref()?;
+        Some(&handle.runtime().module)
+    }
+
     pub(crate) fn push_func(&mut self, func_ref: NonNull<VMFuncRef>) -> usize {
         self.funcs.push(FuncData { func_ref });
         self.funcs.len() - 1
@@ -143,14 +171,10 @@ impl StoreOpaque {
         });
     }
 
-    /// Keeps `module`'s code alive as long as the store.
+    /// Keeps `module`'s code alive as long as the store: its trampolines are registered
+    /// and its funcrefs may sit in tables.
     pub(crate) fn keep_module(&mut self, module: &Module) {
-        // Keep the code alive as long as the store: its funcrefs may sit in tables.
-        self.instances.push(InstanceData {
-            handle: None,
-            module: Some(module.clone()),
-            exports: Vec::new(),
-        });
+        self.kept_modules.push(module.clone());
     }
 
     /// Turns a vm unwind into an [`Error`], or resumes a host panic.
