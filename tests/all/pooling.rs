@@ -1,5 +1,6 @@
-//! The pooling allocator: slot reuse without leaks between occupants, the pool-full
-//! error, the hybrid overflow mode, and its metrics.
+//! Instance allocators: reuse of pooled slots and of on-demand reservations without
+//! leaks between occupants, the pool-full error, the hybrid overflow mode, and the
+//! pooling allocator's metrics.
 
 use strata::{
     Config, Engine, InstanceAllocationStrategy, Module, PoolConcurrencyLimitError,
@@ -93,6 +94,33 @@ fn a_reused_slot_shows_nothing_of_its_previous_occupant() {
     assert_eq!(metrics.core_instances, 0);
     assert_eq!(metrics.memories, 0);
     assert_eq!(metrics.unused_warm_memories, 1);
+}
+
+#[test]
+fn a_reused_on_demand_reservation_shows_nothing_of_its_previous_occupant() {
+    let engine = Engine::default();
+    let with = Module::new(&engine, WITH_DATA).unwrap();
+    let base_of = |module: &Module| {
+        let mut store = Store::new(&engine, ());
+        let instance = strata::Instance::new(&mut store, module, &[]).unwrap();
+        let mem = instance.get_memory(&mut store, "mem").unwrap();
+        mem.data_ptr(&store) as usize
+    };
+    let first = base_of(&with);
+    for _ in 0..3 {
+        drop(scribble(&engine, &with, 100));
+        assert_eq!(
+            base_of(&with),
+            first,
+            "the reservation is reused on this thread"
+        );
+        let (bytes, entries) = fresh_state(&engine, &with);
+        assert_eq!(bytes.len(), 65536, "the memory is back at its minimum size");
+        assert_eq!(&bytes[4096..4103], b"initial");
+        assert!(bytes[..4096].iter().all(|&b| b == 0));
+        assert!(bytes[4103..].iter().all(|&b| b == 0));
+        assert_eq!(entries, [false, true, false, false]);
+    }
 }
 
 #[test]

@@ -52,7 +52,10 @@ impl MemoryImage {
     ///
     /// # Errors
     /// Fails if the memfd cannot be created or written.
-    fn build(initial: usize, segments: &[(usize, &[u8])]) -> Result<Option<MemoryImage>, VmError> {
+    pub(crate) fn build(
+        initial: usize,
+        segments: &[(usize, &[u8])],
+    ) -> Result<Option<MemoryImage>, VmError> {
         let page = crate::host_page_size();
         let non_empty = segments.iter().filter(|(_, data)| !data.is_empty());
         let Some(start) = non_empty.clone().map(|(o, _)| *o).min() else {

@@ -19,10 +19,10 @@ mod instance;
 mod libcalls;
 mod memory;
 mod mmap;
-#[cfg(feature = "pooling-allocator")]
 mod pagemap;
 #[cfg(feature = "pooling-allocator")]
 mod pooling;
+mod shard;
 mod table;
 mod traphandlers;
 mod vmcontext;

@@ -19,12 +19,72 @@ use strata_environ::{MemoryStyle, Tunables};
 
 /// Where a memory's address space comes from.
 enum Backing {
-    /// A reservation of its own (reservation plus guard), unmapped on drop.
-    Owned(Mmap),
+    /// A reservation of its own, unmapped on drop unless the on-demand allocator keeps
+    /// it for the next memory of the same shape.
+    Owned(Reservation),
     /// Slot `index` of a pooling allocator, which owns the mapping; `capacity` bytes
     /// from the base may become accessible, and a guard follows them.
     #[cfg(feature = "pooling-allocator")]
     Slot { capacity: usize, index: usize },
+}
+
+/// A memory's own address space: the reservation plus guard, and the copy-on-write
+/// image mapped at its start (the mapping keeps the image's file alive; the reference
+/// says which image it is, for reuse).
+pub(crate) struct Reservation {
+    pub(crate) mmap: Mmap,
+    pub(crate) image: Option<Arc<MemoryImage>>,
+}
+
+/// A freed memory's reservation: its first `accessible` bytes are readable and
+/// writable, everything after them is not.
+pub(crate) struct FreedReservation {
+    pub(crate) reservation: Reservation,
+    pub(crate) accessible: usize,
+}
+
+/// How a memory of some type is laid out in a reservation of its own.
+pub(crate) struct OwnedLayout {
+    /// Bytes to reserve: the reservation plus the guard.
+    pub(crate) total: usize,
+    initial: usize,
+    guard: usize,
+    style: MemoryStyle,
+}
+
+impl OwnedLayout {
+    /// The layout of a memory of type `ty` under `tunables`.
+    ///
+    /// # Errors
+    /// Fails if the sizes overflow the address space.
+    pub(crate) fn new(ty: &strata_environ::Memory, tunables: &Tunables) -> Result<Self, VmError> {
+        let style = tunables.memory_style(ty);
+        let page = crate::host_page_size();
+        let initial = bytes(ty.minimum, ty).ok_or_else(|| too_big("the minimum memory size"))?;
+        let guard =
+            usize::try_from(tunables.memory_guard_size).map_err(|_| too_big("the guard"))?;
+        let reservation = match style {
+            MemoryStyle::Static { reservation } => {
+                usize::try_from(reservation).map_err(|_| too_big("the reservation"))?
+            }
+            MemoryStyle::Dynamic {
+                reservation_for_growth,
+            } => {
+                let growth = usize::try_from(reservation_for_growth).unwrap_or(usize::MAX);
+                initial.saturating_add(growth).next_multiple_of(page)
+            }
+        };
+        let total = reservation
+            .checked_add(guard)
+            .and_then(|t| t.checked_next_multiple_of(page))
+            .ok_or_else(|| too_big("the memory"))?;
+        Ok(OwnedLayout {
+            total,
+            initial,
+            guard,
+            style,
+        })
+    }
 }
 
 /// A linear memory owned by an instance.
@@ -73,47 +133,79 @@ impl Memory {
         tunables: &Tunables,
         image: Option<&Arc<MemoryImage>>,
     ) -> Result<Memory, VmError> {
-        let style = tunables.memory_style(ty);
-        let page = crate::host_page_size();
-        let initial = bytes(ty.minimum, ty).ok_or_else(|| too_big("the minimum memory size"))?;
-        let guard =
-            usize::try_from(tunables.memory_guard_size).map_err(|_| too_big("the guard"))?;
-        let reservation = match style {
-            MemoryStyle::Static { reservation } => {
-                usize::try_from(reservation).map_err(|_| too_big("the reservation"))?
+        Memory::owned(ty, &OwnedLayout::new(ty, tunables)?, image, None)
+    }
+
+    /// A memory laid out as `layout` says, in a fresh reservation with `image` mapped, or
+    /// in `reuse`: a freed reservation of `layout.total` bytes with the same image
+    /// mapped, whose written pages have been reset since.
+    pub(crate) fn owned(
+        ty: &strata_environ::Memory,
+        layout: &OwnedLayout,
+        image: Option<&Arc<MemoryImage>>,
+        reuse: Option<FreedReservation>,
+    ) -> Result<Memory, VmError> {
+        let want = layout.initial.next_multiple_of(crate::host_page_size());
+        let reservation = match reuse {
+            Some(FreedReservation {
+                mut reservation,
+                accessible,
+            }) => {
+                debug_assert_eq!(reservation.mmap.len(), layout.total);
+                if accessible > want {
+                    reservation
+                        .mmap
+                        .protect(want, accessible - want, libc::PROT_NONE)?;
+                } else {
+                    reservation
+                        .mmap
+                        .make_accessible(accessible, want - accessible)?;
+                }
+                reservation
             }
-            MemoryStyle::Dynamic {
-                reservation_for_growth,
-            } => {
-                let growth = usize::try_from(reservation_for_growth).unwrap_or(usize::MAX);
-                initial.saturating_add(growth).next_multiple_of(page)
+            None => {
+                let mut mmap = Mmap::reserve(layout.total)?;
+                mmap.make_accessible(0, want)?;
+                if let Some(image) = image {
+                    assert!(
+                        image.offset() + image.len() <= want,
+                        "images lie within the initial size"
+                    );
+                    // SAFETY: the image's range lies inside the fresh reservation we own.
+                    unsafe { image.map_at(mmap.as_ptr())? };
+                }
+                Reservation {
+                    mmap,
+                    image: image.cloned(),
+                }
             }
         };
-        let total = reservation
-            .checked_add(guard)
-            .ok_or_else(|| too_big("the memory"))?;
-        let mut mmap = Mmap::reserve(total.next_multiple_of(page))?;
-        mmap.make_accessible(0, initial.next_multiple_of(page))?;
-        if let Some(image) = image {
-            assert!(
-                image.offset() + image.len() <= initial.next_multiple_of(page),
-                "images lie within the initial size"
-            );
-            // SAFETY: the image's range lies inside the fresh reservation we own.
-            unsafe { image.map_at(mmap.as_ptr())? };
-        }
         let definition = Box::new(UnsafeCell::new(VMMemoryDefinition {
-            base: mmap.as_ptr(),
-            current_length: initial,
+            base: reservation.mmap.as_ptr(),
+            current_length: layout.initial,
         }));
         Ok(Memory {
-            backing: Backing::Owned(mmap),
+            has_image: reservation.image.is_some(),
+            backing: Backing::Owned(reservation),
             definition,
             ty: *ty,
-            style,
-            guard,
-            has_image: image.is_some(),
+            style: layout.style,
+            guard: layout.guard,
         })
+    }
+
+    /// The reservation of a memory that has one of its own, for reuse; `Err` gives back
+    /// a memory of a pool.
+    pub(crate) fn into_reservation(self) -> Result<FreedReservation, Memory> {
+        let accessible = self.byte_size().next_multiple_of(crate::host_page_size());
+        match self.backing {
+            Backing::Owned(reservation) => Ok(FreedReservation {
+                reservation,
+                accessible,
+            }),
+            #[cfg(feature = "pooling-allocator")]
+            Backing::Slot { .. } => Err(self),
+        }
     }
 
     /// The memory's type.
@@ -181,7 +273,7 @@ impl Memory {
                 let accessible = self.byte_size().next_multiple_of(crate::host_page_size());
                 Ok((index, accessible))
             }
-            Backing::Owned(_) => Err(self),
+            Backing::Owned { .. } => Err(self),
         }
     }
 
@@ -231,7 +323,7 @@ impl Memory {
         let old_len = self.byte_size();
         let page = crate::host_page_size();
         let reservation = match &self.backing {
-            Backing::Owned(mmap) => mmap.len() - self.guard,
+            Backing::Owned(r) => r.mmap.len() - self.guard,
             #[cfg(feature = "pooling-allocator")]
             Backing::Slot { capacity, .. } => *capacity,
         };
@@ -252,7 +344,7 @@ impl Memory {
                 MemoryStyle::Dynamic {
                     reservation_for_growth,
                 },
-                Backing::Owned(old),
+                Backing::Owned(Reservation { mmap: old, .. }),
             ) = (self.style, &self.backing)
             else {
                 return Ok(None);
@@ -273,7 +365,8 @@ impl Memory {
             // accessible.
             unsafe { core::ptr::copy_nonoverlapping(old.as_ptr(), mmap.as_ptr(), old_len) };
             self.definition.get_mut().base = mmap.as_ptr();
-            self.backing = Backing::Owned(mmap);
+            // The copy holds no image: its pages are all private.
+            self.backing = Backing::Owned(Reservation { mmap, image: None });
         }
         self.definition.get_mut().current_length = new_len;
         Ok(Some(old_pages))

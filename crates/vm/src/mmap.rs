@@ -100,7 +100,6 @@ pub(crate) unsafe fn protect(ptr: *mut u8, len: usize, prot: libc::c_int) -> Res
 ///
 /// # Safety
 /// As for [`protect`]; the old contents must not be needed.
-#[cfg(feature = "pooling-allocator")]
 pub(crate) unsafe fn decommit(ptr: *mut u8, len: usize) -> Result<(), VmError> {
     if len == 0 {
         return Ok(());

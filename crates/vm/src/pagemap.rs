@@ -13,6 +13,7 @@
 //! copy-on-write image). Where the scan is unavailable or fails, the whole range counts
 //! as dirty, which is always correct.
 
+use crate::{VmError, mmap};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
@@ -144,6 +145,33 @@ pub(crate) fn for_each_dirty(ptr: *mut u8, len: usize, mut dirty: impl FnMut(*mu
             from = walk_end;
         }
     });
+}
+
+/// Resets the pages of `[base, base + len)` written since the last reset: the first
+/// `keep_resident` bytes of them are zeroed in place and stay resident, the rest are
+/// decommitted, so they read as zero (or as the slot's copy-on-write image) again.
+///
+/// # Safety
+/// The page-aligned range must be readable, writable and unused by anyone else.
+pub(crate) unsafe fn reset_dirty_pages(
+    base: *mut u8,
+    len: usize,
+    keep_resident: usize,
+) -> Result<(), VmError> {
+    let mut budget = keep_resident / crate::host_page_size() * crate::host_page_size();
+    let mut result = Ok(());
+    for_each_dirty(base, len, |run, run_len| {
+        let zeroed = run_len.min(budget);
+        budget -= zeroed;
+        // SAFETY: the run lies inside the range, which the caller lends us.
+        unsafe {
+            run.write_bytes(0, zeroed);
+            if let Err(e) = mmap::decommit(run.add(zeroed), run_len - zeroed) {
+                result = Err(e);
+            }
+        }
+    });
+    result
 }
 
 #[cfg(test)]

@@ -24,38 +24,13 @@
 
 use crate::allocator::InstanceSlot;
 use crate::mmap::{self, Mmap};
+use crate::pagemap::reset_dirty_pages;
+use crate::shard::{CacheLine, home_shard, shard_count};
 use crate::{InstanceAllocator, Memory, MemoryImage, OnDemandInstanceAllocator, Table, VmError};
 use core::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use strata_environ::Tunables;
-
-/// Resets the pages of `[base, base + len)` written since the last reset: the first
-/// `keep_resident` bytes of them are zeroed in place and stay resident, the rest are
-/// decommitted, so they read as zero (or as the slot's copy-on-write image) again.
-///
-/// # Safety
-/// The page-aligned range must be readable, writable and unused by anyone else.
-unsafe fn reset_dirty_pages(
-    base: *mut u8,
-    len: usize,
-    keep_resident: usize,
-) -> Result<(), VmError> {
-    let mut budget = keep_resident / crate::host_page_size() * crate::host_page_size();
-    let mut result = Ok(());
-    crate::pagemap::for_each_dirty(base, len, |run, run_len| {
-        let zeroed = run_len.min(budget);
-        budget -= zeroed;
-        // SAFETY: the run lies inside the range, which the caller lends us.
-        unsafe {
-            run.write_bytes(0, zeroed);
-            if let Err(e) = mmap::decommit(run.add(zeroed), run_len - zeroed) {
-                result = Err(e);
-            }
-        }
-    });
-    result
-}
 
 /// Tables up to this many bytes in use are checked for written elements by reading them,
 /// which costs less than asking the kernel which pages were written (and takes no lock
@@ -217,28 +192,6 @@ impl<S> core::ops::IndexMut<usize> for States<S> {
 /// lines; a thread whose shard is empty takes a slot from another.
 struct Shards<S> {
     shards: Box<[CacheLine<Mutex<SlotLists<S>>>]>,
-}
-
-/// Keeps its contents on cache lines of their own.
-#[repr(align(128))]
-struct CacheLine<T>(T);
-
-/// How many shards to split `count` slots into: as many as this machine runs threads
-/// at once, at most `count`.
-fn shard_count(count: usize) -> usize {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    threads.min(count).max(1)
-}
-
-/// This thread's home among `shards` shards: threads are numbered as they first ask.
-fn home_shard(shards: usize) -> usize {
-    thread_local! {
-        static HOME: usize = {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        };
-    }
-    HOME.try_with(|h| *h).unwrap_or(0) % shards
 }
 
 impl<S: Default> Shards<S> {

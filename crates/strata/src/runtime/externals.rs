@@ -262,6 +262,12 @@ impl Memory {
         self.vm(&store.as_context().0.opaque).byte_size()
     }
 
+    /// The address of the memory's first byte; it changes when a memory without room
+    /// to grow in place grows.
+    pub fn data_ptr(&self, store: impl AsContext) -> *mut u8 {
+        self.vm(&store.as_context().0.opaque).base()
+    }
+
     /// The memory's bytes.
     pub fn data<'a, T: 'a>(&self, store: impl Into<crate::StoreContext<'a, T>>) -> &'a [u8] {
         let store = store.into().0;
