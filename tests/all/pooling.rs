@@ -70,6 +70,16 @@ fn fresh_state(engine: &Engine, module: &Module) -> (Vec<u8>, Vec<bool>) {
     (bytes, entries)
 }
 
+/// Checks that a fresh instance of [`WITH_DATA`] holds nothing but its initial state.
+fn assert_fresh_with_data(engine: &Engine, module: &Module) {
+    let (bytes, entries) = fresh_state(engine, module);
+    assert_eq!(bytes.len(), 65536, "the memory is back at its minimum size");
+    assert_eq!(&bytes[4096..4103], b"initial");
+    assert!(bytes[..4096].iter().all(|&b| b == 0));
+    assert!(bytes[4103..].iter().all(|&b| b == 0));
+    assert_eq!(entries, [false, true, false, false]);
+}
+
 #[test]
 fn a_reused_slot_shows_nothing_of_its_previous_occupant() {
     let engine = engine(1, |_| {});
@@ -77,12 +87,7 @@ fn a_reused_slot_shows_nothing_of_its_previous_occupant() {
     let without = Module::new(&engine, WITHOUT_DATA).unwrap();
     for _ in 0..3 {
         drop(scribble(&engine, &with, 100));
-        let (bytes, entries) = fresh_state(&engine, &with);
-        assert_eq!(bytes.len(), 65536, "the memory is back at its minimum size");
-        assert_eq!(&bytes[4096..4103], b"initial");
-        assert!(bytes[..4096].iter().all(|&b| b == 0));
-        assert!(bytes[4103..].iter().all(|&b| b == 0));
-        assert_eq!(entries, [false, true, false, false]);
+        assert_fresh_with_data(&engine, &with);
 
         // Another module in the same (only) slot sees zeroes, not the image.
         drop(scribble(&engine, &without, 200));
@@ -114,12 +119,7 @@ fn a_reused_on_demand_reservation_shows_nothing_of_its_previous_occupant() {
             first,
             "the reservation is reused on this thread"
         );
-        let (bytes, entries) = fresh_state(&engine, &with);
-        assert_eq!(bytes.len(), 65536, "the memory is back at its minimum size");
-        assert_eq!(&bytes[4096..4103], b"initial");
-        assert!(bytes[..4096].iter().all(|&b| b == 0));
-        assert!(bytes[4103..].iter().all(|&b| b == 0));
-        assert_eq!(entries, [false, true, false, false]);
+        assert_fresh_with_data(&engine, &with);
     }
 }
 
