@@ -7,6 +7,8 @@
 //!
 //! * `STRATA_WAST_FILTER=substring` runs only the scripts whose name contains it.
 //! * `STRATA_WAST_ALLOCATOR=pooling` runs them with the pooling allocator.
+//! * `STRATA_WAST_INTERRUPTS=1` runs them with fuel consumption and epoch interruption
+//!   compiled in (with unlimited fuel and no deadline).
 //! * `STRATA_CONFORMANCE_REPORT=path` also writes the Markdown summary kept in
 //!   `docs/conformance.md`.
 
@@ -48,6 +50,9 @@ fn run_script(script: &Script) -> ScriptReport {
             // The default pools (1000 slots each) fit the scripts with most modules.
             pool.max_memory_size(1 << 30);
             config.allocation_strategy(strata::InstanceAllocationStrategy::Pooling(pool));
+        }
+        if std::env::var("STRATA_WAST_INTERRUPTS").as_deref() == Ok("1") {
+            config.consume_fuel(true).epoch_interruption(true);
         }
         strata_wast::run_file_with(&config, &script.name, script.contents)
     }));

@@ -2,6 +2,7 @@
 
 mod api;
 mod bad_input;
+mod interrupt;
 mod linking;
 mod pooling;
 mod traps;

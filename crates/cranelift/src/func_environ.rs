@@ -2,8 +2,10 @@
 //! bounds checks, globals, tables, calls and libcalls.
 
 mod bulk;
+mod interrupt;
 
 pub(crate) use bulk::BulkOp;
+pub(crate) use interrupt::Fuel;
 
 use crate::{trap_code, wasm_signature};
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value, condcodes::IntCC, types};

@@ -7,7 +7,7 @@
 
 mod simd;
 
-use crate::func_environ::{BulkOp, FuncEnvironment, heap_flags};
+use crate::func_environ::{BulkOp, Fuel, FuncEnvironment, heap_flags};
 use crate::{trap_code, value_type};
 use cranelift_codegen::ir::{
     self, BlockArg, BlockCall, InstBuilder, JumpTableData, MemFlagsData, Value,
@@ -17,7 +17,7 @@ use cranelift_codegen::ir::{
 use cranelift_frontend::{FunctionBuilder, Variable};
 use strata_environ::{
     CompileError, DataIndex, ElemIndex, FuncIndex, GlobalIndex, MemoryIndex, TableIndex, Trap,
-    TypeIndex, WasmValType,
+    TypeIndex, WasmValType, operator_fuel_cost,
 };
 use wasmparser::{BlockType, FuncValidator, FunctionBody, MemArg, Operator, ValidatorResources};
 
@@ -72,6 +72,8 @@ pub(crate) struct FuncTranslator<'a, 'b> {
     frames: Vec<ControlFrame>,
     locals: Vec<(Variable, ir::Type)>,
     reachable: bool,
+    /// The fuel counter, with fuel consumption on.
+    fuel: Option<Fuel>,
 }
 
 type Result<T> = core::result::Result<T, CompileError>;
@@ -105,6 +107,7 @@ pub(crate) fn translate_function(
         frames: Vec::new(),
         locals: Vec::new(),
         reachable: true,
+        fuel: None,
     };
     t.translate(body, wasm_params, wasm_results)?;
     t.builder.finalize(frontend);
@@ -157,6 +160,13 @@ impl FuncTranslator<'_, '_> {
             }
         }
 
+        if self.env.tunables.consume_fuel {
+            self.fuel = Some(self.env.fuel_function_entry(&mut self.builder));
+        }
+        if self.env.tunables.epoch_interruption {
+            self.env.epoch_check(&mut self.builder);
+        }
+
         let exit = self.builder.create_block();
         for &ty in results {
             self.builder
@@ -189,6 +199,7 @@ impl FuncTranslator<'_, '_> {
 
         // The final `end` left the exit block's parameters on the stack.
         if self.reachable {
+            self.fuel_save();
             let values = std::mem::take(&mut self.stack);
             self.builder.ins().return_(&values);
         }
@@ -320,6 +331,7 @@ impl FuncTranslator<'_, '_> {
                     self.builder.switch_to_block(header);
                     self.stack
                         .extend_from_slice(self.builder.block_params(header));
+                    self.loop_header_checks();
                 }
                 self.push_frame(FrameKind::Loop, blockty, Some(header))?;
             }
@@ -414,6 +426,7 @@ impl FuncTranslator<'_, '_> {
             }
             Operator::Return => {
                 if self.reachable {
+                    self.fuel_save();
                     let n = self.frames[0].num_results;
                     let values = self.top_n(n).to_vec();
                     self.builder.ins().return_(&values);
@@ -478,7 +491,54 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
+    /// Charges `op`'s fuel; before an operator that may leave the straight-line run,
+    /// adds the run's cost to the counter.
+    fn meter(&mut self, op: &Operator<'_>) {
+        let Some(fuel) = &mut self.fuel else { return };
+        FuncEnvironment::fuel_charge(fuel, operator_fuel_cost(op));
+        let leaves_run = matches!(
+            op,
+            Operator::Loop { .. }
+                | Operator::If { .. }
+                | Operator::Else
+                | Operator::End
+                | Operator::Br { .. }
+                | Operator::BrIf { .. }
+                | Operator::BrTable { .. }
+        );
+        if leaves_run {
+            self.env.fuel_flush(&mut self.builder, fuel);
+        }
+    }
+
+    /// Writes the fuel counter to the store context (before calls and returns).
+    fn fuel_save(&mut self) {
+        if let Some(fuel) = &mut self.fuel {
+            self.env.fuel_save(&mut self.builder, fuel);
+        }
+    }
+
+    /// Reads the fuel counter back (after calls).
+    fn fuel_reload(&mut self) {
+        if let Some(fuel) = &self.fuel {
+            self.env.fuel_reload(&mut self.builder, fuel);
+        }
+    }
+
+    /// The checks at the top of every loop iteration: fuel and epoch.
+    fn loop_header_checks(&mut self) {
+        if let Some(fuel) = &mut self.fuel {
+            self.env.fuel_check(&mut self.builder, fuel);
+        }
+        if self.env.tunables.epoch_interruption {
+            self.env.epoch_check(&mut self.builder);
+        }
+    }
+
     fn operator(&mut self, op: &Operator<'_>) -> Result<()> {
+        if self.reachable {
+            self.meter(op);
+        }
         if self.control(op)? || !self.reachable {
             return Ok(());
         }
@@ -535,7 +595,9 @@ impl FuncTranslator<'_, '_> {
                 let callee = FuncIndex::from_u32(function_index);
                 let n = self.env.module.func_type(callee).params().len();
                 let args = self.stack.split_off(self.stack.len() - n);
+                self.fuel_save();
                 let results = self.env.call(&mut self.builder, callee, &args);
+                self.fuel_reload();
                 self.stack.extend(results);
             }
             Operator::CallIndirect {
@@ -547,9 +609,11 @@ impl FuncTranslator<'_, '_> {
                 let n = self.env.module.types[ty].params().len();
                 let args = self.stack.split_off(self.stack.len() - n);
                 let table = TableIndex::from_u32(table_index);
+                self.fuel_save();
                 let results = self
                     .env
                     .call_indirect(&mut self.builder, table, ty, index, &args);
+                self.fuel_reload();
                 self.stack.extend(results);
             }
             Operator::MemorySize { mem } => {

@@ -42,11 +42,17 @@ pub enum BuiltinFunctionIndex {
     /// `index` (in bounds) of a funcref table that has not been initialized yet, stores
     /// it and returns the function reference (null for null).
     TableGetLazyInit = 11,
+    /// `out_of_gas(vmctx) -> u32`: the store's fuel counter reached zero; `1` once it was
+    /// refilled (`fuel_consumed` is negative again), `0` to trap.
+    OutOfGas = 12,
+    /// `new_epoch(vmctx) -> u32`: the engine's epoch reached the store's deadline; `1`
+    /// once the deadline was moved, `0` to trap.
+    NewEpoch = 13,
 }
 
 impl BuiltinFunctionIndex {
     /// The number of builtins.
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 14;
 
     /// The slot of this builtin in the builtin table.
     pub fn index(self) -> u32 {

@@ -16,6 +16,7 @@
 
 mod builtin;
 mod compile;
+mod fuel;
 mod index;
 mod module;
 mod table_init;
@@ -31,6 +32,7 @@ pub use compile::{
     lookup_trap,
 };
 pub use cranelift_entity::{EntityRef, PrimaryMap, SecondaryMap, packed_option};
+pub use fuel::operator_fuel_cost;
 pub use index::*;
 pub use module::{
     ConstExpr, ConstOp, DataSegment, ElemSegment, ElemSegmentMode, EntityIndex, Export, Import,

@@ -11,6 +11,12 @@ pub struct Tunables {
     pub memory_guard_size: u64,
     /// Extra bytes reserved when a memory that may move has to be moved to grow.
     pub memory_reservation_for_growth: u64,
+    /// Whether compiled code counts fuel (one unit per operator, see
+    /// [`operator_fuel_cost`](crate::operator_fuel_cost)) and stops when it runs out.
+    pub consume_fuel: bool,
+    /// Whether compiled code checks the engine's epoch against the store's deadline at
+    /// function entries and loop headers.
+    pub epoch_interruption: bool,
 }
 
 impl Tunables {
@@ -20,6 +26,8 @@ impl Tunables {
             memory_reservation: 1 << 32,
             memory_guard_size: 32 << 20,
             memory_reservation_for_growth: 2 << 30,
+            consume_fuel: false,
+            epoch_interruption: false,
         }
     }
 

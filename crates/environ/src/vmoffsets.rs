@@ -258,6 +258,20 @@ impl VMOffsets {
     pub fn vmstore_context_last_wasm_entry_trap_handler(&self) -> u8 {
         5 * self.ptr
     }
+    /// `VMStoreContext::fuel_consumed`: an `i64` that counts up towards zero; at zero or
+    /// above the store is out of fuel.
+    pub fn vmstore_context_fuel_consumed(&self) -> u8 {
+        6 * self.ptr
+    }
+    /// `VMStoreContext::epoch_deadline`: a `u64`; code stops once the engine's epoch
+    /// reaches it.
+    pub fn vmstore_context_epoch_deadline(&self) -> u8 {
+        6 * self.ptr + 8
+    }
+    /// `VMStoreContext::epoch_ptr`: the address of the engine's epoch counter (`u64`).
+    pub fn vmstore_context_epoch_ptr(&self) -> u8 {
+        6 * self.ptr + 16
+    }
 
     /// `VMHostFuncContext::func_ref`: where a host function's context keeps its
     /// `VMFuncRef` (after the magic word), so the wasm-to-host trampoline can find the

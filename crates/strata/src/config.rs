@@ -138,6 +138,25 @@ impl Config {
         self
     }
 
+    /// Makes compiled code count fuel: one unit for each operator run, except those
+    /// that only shape control flow or the operand stack (`nop`, `drop`, `block`,
+    /// `loop`, `else`, `end`, `unreachable`, `return`). A store starts with no fuel;
+    /// give it some with [`Store::set_fuel`](crate::Store::set_fuel). Wasm that runs out
+    /// traps with [`Trap::OutOfFuel`](crate::Trap::OutOfFuel).
+    pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
+        self.tunables.consume_fuel = enable;
+        self
+    }
+
+    /// Makes compiled code compare the engine's epoch with its store's deadline at
+    /// every function entry and loop iteration, so that
+    /// [`Engine::increment_epoch`](crate::Engine::increment_epoch) from any thread can
+    /// stop runaway wasm (see [`Store::set_epoch_deadline`](crate::Store::set_epoch_deadline)).
+    pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
+        self.tunables.epoch_interruption = enable;
+        self
+    }
+
     /// Extra bytes reserved when a memory that must move to grow is moved.
     pub fn memory_reservation_for_growth(&mut self, bytes: u64) -> &mut Self {
         self.tunables.memory_reservation_for_growth = bytes;

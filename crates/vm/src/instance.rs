@@ -159,6 +159,14 @@ impl Instance {
         unsafe { self.vmctx_ptr().byte_add(offset as usize).cast() }
     }
 
+    /// The store context this instance's vmctx points to.
+    pub(crate) fn store_context(&mut self) -> *const VMStoreContext {
+        let off = self.offsets().vmctx_store_context();
+        // SAFETY: the vmctx holds the store context pointer at that offset, written when
+        // the instance was created.
+        unsafe { *self.vmctx_field::<*const VMStoreContext>(off) }
+    }
+
     fn memory_owner(&mut self, index: MemoryIndex) -> (&mut Instance, DefinedMemoryIndex) {
         match self.runtime.module.defined_memory_index(index) {
             Some(def) => (self, def),

@@ -46,7 +46,7 @@ pub use traphandlers::{
 };
 pub use vmcontext::{
     SendSyncPtr, VMArrayCallFunction, VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition,
-    VMHostFuncContext, VMMemoryDefinition, VMStoreContext, VMTableDefinition, ValRaw,
+    VMHostFuncContext, VMMemoryDefinition, VMStoreContext, VMStoreHooks, VMTableDefinition, ValRaw,
     instance_id_of_vmctx,
 };
 

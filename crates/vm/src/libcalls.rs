@@ -9,7 +9,8 @@
 //! instance; the indices were validated against its module.
 
 use crate::instance::Instance;
-use crate::vmcontext::VMContext;
+use crate::vmcontext::{VMContext, VMStoreHooks};
+use crate::{UnwindReason, record_unwind_reason};
 use strata_environ::{DataIndex, ElemIndex, MemoryIndex, TableIndex, Trap};
 
 /// The builtin function table, in [`strata_environ::BuiltinFunctionIndex`] order.
@@ -27,6 +28,8 @@ pub(crate) struct VMBuiltinFunctions {
     memory_init: unsafe extern "C" fn(*mut VMContext, u32, u32, u64, u64, u64) -> u32,
     data_drop: unsafe extern "C" fn(*mut VMContext, u32),
     table_get_lazy_init: unsafe extern "C" fn(*mut VMContext, u32, u64) -> *mut u8,
+    out_of_gas: unsafe extern "C" fn(*mut VMContext) -> u32,
+    new_epoch: unsafe extern "C" fn(*mut VMContext) -> u32,
 }
 
 pub(crate) static BUILTINS: VMBuiltinFunctions = VMBuiltinFunctions {
@@ -42,6 +45,8 @@ pub(crate) static BUILTINS: VMBuiltinFunctions = VMBuiltinFunctions {
     memory_init,
     data_drop,
     table_get_lazy_init,
+    out_of_gas,
+    new_epoch,
 };
 
 /// The libcall result for an operation that may trap.
@@ -231,6 +236,62 @@ unsafe extern "C" fn table_get_lazy_init(vmctx: *mut VMContext, table: u32, inde
     instance
         .table_get(TableIndex::from_u32(table), index)
         .unwrap_or(core::ptr::null_mut())
+}
+
+/// Asks the store behind `vmctx` through one of its hooks; on `Err` records why wasm
+/// must unwind and returns `0`, so that compiled code traps and the trap handler unwinds
+/// with the recorded reason.
+///
+/// # Safety
+/// See the module's contract.
+unsafe fn ask_store(
+    vmctx: *mut VMContext,
+    hook: impl FnOnce(&VMStoreHooks) -> unsafe fn(*mut ()) -> Result<(), UnwindReason>,
+) -> u32 {
+    // SAFETY: per the module's contract the vmctx is live; its store context outlives
+    // it, and only this thread touches it while its wasm runs.
+    let hooks = unsafe { *(*caller(vmctx).store_context()).hooks.get() };
+    let Some(hooks) = hooks else {
+        record_unwind_reason(UnwindReason::Host(
+            "the store answers no libcalls (a strata bug)".into(),
+        ));
+        return 0;
+    };
+    let f = hook(&hooks);
+    // The hooks run embedder code (an epoch callback); a panic must not unwind into
+    // compiled frames, so it travels as the unwind reason instead.
+    // SAFETY: the store set these hooks for itself and is suspended in this libcall.
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { f(hooks.data) }));
+    match result {
+        Ok(Ok(())) => 1,
+        Ok(Err(reason)) => {
+            record_unwind_reason(reason);
+            0
+        }
+        Err(payload) => {
+            record_unwind_reason(UnwindReason::Panic(payload));
+            0
+        }
+    }
+}
+
+/// The fuel counter reached zero.
+///
+/// # Safety
+/// `vmctx` must be a live instance's vmctx; called only from its compiled code.
+unsafe extern "C" fn out_of_gas(vmctx: *mut VMContext) -> u32 {
+    // SAFETY: forwarded contract.
+    unsafe { ask_store(vmctx, |h| h.out_of_gas) }
+}
+
+/// The engine's epoch reached the store's deadline.
+///
+/// # Safety
+/// `vmctx` must be a live instance's vmctx; called only from its compiled code.
+unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u32 {
+    // SAFETY: forwarded contract.
+    unsafe { ask_store(vmctx, |h| h.new_epoch) }
 }
 
 #[cfg(test)]

@@ -419,6 +419,7 @@ mod tests {
             memory_reservation: 1 << 16,
             memory_guard_size: 1 << 16,
             memory_reservation_for_growth: 1 << 16,
+            ..Tunables::default_host()
         };
         let mut m = Memory::new(&ty(1, None), &tunables).unwrap();
         assert!(matches!(m.style, MemoryStyle::Dynamic { .. }));

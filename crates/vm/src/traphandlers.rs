@@ -314,7 +314,13 @@ unsafe extern "C" fn trap_handler(
                 let store = &*(*state).store_context;
                 let entry_fp = *store.last_wasm_entry_fp.get();
                 let backtrace = crate::backtrace::Backtrace::capture(pc, fp, entry_fp, false);
-                *(*state).unwind.get() = Some((UnwindReason::Trap(trap), backtrace));
+                // A libcall that made its caller trap may have recorded a more precise
+                // reason (an embedder's error, a panic); the trap only carries it out.
+                let reason = match (*(*state).unwind.get()).take() {
+                    Some((recorded, _)) => recorded,
+                    None => UnwindReason::Trap(trap),
+                };
+                *(*state).unwind.get() = Some((reason, backtrace));
                 resume_in_context(
                     ctx,
                     *store.last_wasm_entry_trap_handler.get(),

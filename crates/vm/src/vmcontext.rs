@@ -1,8 +1,10 @@
 //! `#[repr(C)]` structures that compiled code reads and writes. Their layout must match
 //! [`strata_environ::VMOffsets`]; the tests at the bottom pin every field.
 
+use crate::UnwindReason;
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
+use core::sync::atomic::AtomicU64;
 
 /// The opaque vmctx of an instance; compiled code receives a pointer to it.
 #[repr(C, align(16))]
@@ -136,10 +138,20 @@ pub struct VMStoreContext {
     pub last_wasm_entry_fp: UnsafeCell<usize>,
     /// Where a trap resumes in the newest host-to-wasm trampoline.
     pub last_wasm_entry_trap_handler: UnsafeCell<usize>,
+    /// Fuel used, counting up from minus the fuel the store was given; at zero or above
+    /// the store is out of fuel (with fuel consumption on).
+    pub fuel_consumed: UnsafeCell<i64>,
+    /// The epoch at which running code stops (with epoch interruption on).
+    pub epoch_deadline: UnsafeCell<u64>,
+    /// The engine's epoch counter (with epoch interruption on).
+    pub epoch_ptr: UnsafeCell<*const AtomicU64>,
+    /// What libcalls ask of the store; not read by compiled code.
+    pub hooks: UnsafeCell<Option<VMStoreHooks>>,
 }
 
 impl Default for VMStoreContext {
     fn default() -> Self {
+        static NO_EPOCH: AtomicU64 = AtomicU64::new(0);
         VMStoreContext {
             stack_limit: UnsafeCell::new(usize::MAX),
             last_wasm_exit_trampoline_fp: UnsafeCell::new(0),
@@ -147,8 +159,27 @@ impl Default for VMStoreContext {
             last_wasm_entry_sp: UnsafeCell::new(0),
             last_wasm_entry_fp: UnsafeCell::new(0),
             last_wasm_entry_trap_handler: UnsafeCell::new(0),
+            fuel_consumed: UnsafeCell::new(0),
+            epoch_deadline: UnsafeCell::new(0),
+            epoch_ptr: UnsafeCell::new(&raw const NO_EPOCH),
+            hooks: UnsafeCell::new(None),
         }
     }
+}
+
+/// The store's answers to what compiled code runs into: a hand-made trait object over
+/// the embedder's store (its type parameter needs no `'static` bound this way).
+///
+/// Each function gets `data` and runs on the thread running the store's wasm, while
+/// that wasm is suspended in a libcall; an `Err` unwinds the wasm with that reason.
+#[derive(Copy, Clone, Debug)]
+pub struct VMStoreHooks {
+    /// The store, as the functions below expect it.
+    pub data: *mut (),
+    /// The fuel counter reached zero: refill it (`Ok`) or stop.
+    pub out_of_gas: unsafe fn(*mut ()) -> Result<(), UnwindReason>,
+    /// The engine's epoch reached the deadline: move the deadline (`Ok`) or stop.
+    pub new_epoch: unsafe fn(*mut ()) -> Result<(), UnwindReason>,
 }
 
 // SAFETY: the cells are only touched by the thread currently running the store, which
@@ -344,6 +375,18 @@ mod tests {
         assert_eq!(
             offset_of!(VMStoreContext, last_wasm_entry_trap_handler),
             usize::from(o.vmstore_context_last_wasm_entry_trap_handler())
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, fuel_consumed),
+            usize::from(o.vmstore_context_fuel_consumed())
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, epoch_deadline),
+            usize::from(o.vmstore_context_epoch_deadline())
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, epoch_ptr),
+            usize::from(o.vmstore_context_epoch_ptr())
         );
     }
 

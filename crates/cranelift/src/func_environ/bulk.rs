@@ -33,7 +33,7 @@ pub(crate) enum BulkOp {
 
 /// An operand of a libcall: a value computed by the function, or an index immediate.
 #[derive(Clone, Copy)]
-enum Arg {
+pub(super) enum Arg {
     /// A value; its type is the parameter's.
     Value(Value),
     /// A 32-bit immediate: a table, memory or segment index.
@@ -51,7 +51,7 @@ impl FuncEnvironment<'_> {
     }
 
     /// Calls `builtin` with the vmctx and `args`, returning its result if it has one.
-    fn libcall(
+    pub(super) fn libcall(
         &self,
         b: &mut FunctionBuilder,
         builtin: BuiltinFunctionIndex,

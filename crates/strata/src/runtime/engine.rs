@@ -2,6 +2,7 @@
 
 use crate::{Config, OptLevel, Result};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use strata_environ::WasmFuncType;
 use strata_vm::{InstanceAllocator, OnDemandInstanceAllocator};
@@ -23,7 +24,14 @@ struct EngineInner {
     allocator: Arc<dyn InstanceAllocator>,
     #[cfg(feature = "pooling-allocator")]
     pooling: Option<Arc<strata_vm::PoolingInstanceAllocator>>,
+    epoch: EpochCounter,
 }
+
+/// The engine's epoch, on a cache line of its own: another thread bumps it while stores
+/// read the configuration next to it.
+#[repr(align(128))]
+#[derive(Default)]
+struct EpochCounter(AtomicU64);
 
 /// The allocator `config` asks for, and the pooling allocator again if it is that one.
 #[cfg(feature = "pooling-allocator")]
@@ -99,6 +107,7 @@ impl Engine {
                 allocator,
                 #[cfg(feature = "pooling-allocator")]
                 pooling,
+                epoch: EpochCounter::default(),
             }),
         })
     }
@@ -107,6 +116,24 @@ impl Engine {
     #[cfg(feature = "pooling-allocator")]
     pub fn pooling_allocator_metrics(&self) -> Option<crate::PoolingAllocatorMetrics> {
         self.inner.pooling.as_ref().map(|p| p.metrics())
+    }
+
+    /// Advances the engine's epoch by one. Wasm running in any store of this engine
+    /// whose deadline is reached stops at its next function entry or loop iteration
+    /// (with [`Config::epoch_interruption`]). Cheap and callable from any thread, for
+    /// example a timer thread.
+    pub fn increment_epoch(&self) {
+        self.inner.epoch.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current epoch.
+    pub(crate) fn current_epoch(&self) -> u64 {
+        self.inner.epoch.0.load(Ordering::Relaxed)
+    }
+
+    /// The epoch counter compiled code reads.
+    pub(crate) fn epoch_counter(&self) -> *const AtomicU64 {
+        &raw const self.inner.epoch.0
     }
 
     /// Whether two handles refer to the same engine.

@@ -536,6 +536,22 @@ impl<T> Caller<'_, T> {
         let instance = self.caller?;
         instance.get_export(&mut *self, name)
     }
+
+    /// The fuel the store has left (see [`Store::get_fuel`](crate::Store::get_fuel)).
+    ///
+    /// # Errors
+    /// Fails if the engine does not consume fuel.
+    pub fn get_fuel(&self) -> Result<u64> {
+        self.store.0.opaque.get_fuel()
+    }
+
+    /// Replaces the store's fuel (see [`Store::set_fuel`](crate::Store::set_fuel)).
+    ///
+    /// # Errors
+    /// Fails if the engine does not consume fuel.
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
+        self.store.0.opaque.set_fuel(fuel)
+    }
 }
 
 impl<T> AsContext for Caller<'_, T> {

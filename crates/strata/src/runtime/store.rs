@@ -21,6 +21,7 @@ pub struct Store<T> {
 pub(crate) struct StoreInner<T> {
     pub(crate) opaque: StoreOpaque,
     pub(crate) data: T,
+    pub(crate) epoch_policy: crate::runtime::interrupt::EpochPolicy<T>,
 }
 
 pub(crate) struct InstanceData {
@@ -79,7 +80,7 @@ fn next_store_id() -> u64 {
 impl<T> Store<T> {
     /// A store for `engine` holding `data`.
     pub fn new(engine: &Engine, data: T) -> Store<T> {
-        Store {
+        let mut store = Store {
             inner: Box::new(StoreInner {
                 opaque: StoreOpaque {
                     id: next_store_id(),
@@ -94,8 +95,16 @@ impl<T> Store<T> {
                     kept_modules: Vec::new(),
                 },
                 data,
+                epoch_policy: crate::runtime::interrupt::EpochPolicy::Trap,
             }),
-        }
+        };
+        let inner = &mut *store.inner;
+        let hooks = inner.hooks();
+        let ctx = &mut *inner.opaque.vm_store_context;
+        *ctx.hooks.get_mut() = Some(hooks);
+        *ctx.epoch_ptr.get_mut() = engine.epoch_counter();
+        *ctx.epoch_deadline.get_mut() = engine.current_epoch();
+        store
     }
 
     /// The embedder's data.
@@ -110,7 +119,7 @@ impl<T> Store<T> {
 
     /// Consumes the store and returns the embedder's data.
     pub fn into_data(self) -> T {
-        let StoreInner { opaque, data } = *self.inner;
+        let StoreInner { opaque, data, .. } = *self.inner;
         drop(opaque);
         data
     }
