@@ -3,6 +3,7 @@
 mod api;
 mod bad_input;
 mod interrupt;
+mod limits;
 mod linking;
 mod pooling;
 mod traps;

@@ -12,8 +12,8 @@ use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value, condcodes::I
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 use strata_environ::{
-    BuiltinFunctionIndex, FuncIndex, GlobalIndex, MemoryIndex, MemoryStyle, Module, TableIndex,
-    Trap, Tunables, TypeIndex, VMOffsets,
+    BuiltinFunctionIndex, FuncIndex, GROW_TRAPPED, GlobalIndex, MemoryIndex, MemoryStyle, Module,
+    TableIndex, Trap, Tunables, TypeIndex, VMOffsets,
 };
 
 /// Per-function state for reaching the vmctx.
@@ -181,11 +181,21 @@ impl FuncEnvironment<'_> {
             &[vmctx, delta, index],
         );
         let old = result[0];
+        self.trap_if_grow_trapped(b, old);
         if memory64 {
             old
         } else {
             b.ins().ireduce(types::I32, old)
         }
+    }
+
+    /// Traps if a grow libcall reports that the store's limiter stopped execution; the
+    /// runtime has recorded the reason, so the trap code is not what the embedder sees.
+    pub(crate) fn trap_if_grow_trapped(&self, b: &mut FunctionBuilder, result: Value) {
+        let stopped = b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, result, GROW_TRAPPED as i64);
+        b.ins().trapnz(stopped, crate::trap_code(Trap::Interrupt));
     }
 
     pub(crate) fn call_builtin(

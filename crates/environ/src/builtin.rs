@@ -5,19 +5,24 @@
 //! return `0` for "trap" and `1` for success; the caller emits the trap itself, so that
 //! the trap table and the backtrace see a wasm instruction.
 
+/// What `memory_grow` and `table_grow` return when the store's resource limiter stopped
+/// execution: compiled code traps, and the runtime reports the limiter's reason.
+pub const GROW_TRAPPED: u64 = u64::MAX - 1;
+
 /// A runtime function compiled code may call, by its slot in the table that
 /// `VMContext::builtin_functions` points to.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum BuiltinFunctionIndex {
     /// `memory_grow(vmctx, delta_pages: u64, memory: u32) -> u64`: the old size in pages,
-    /// or `u64::MAX` if the memory could not grow.
+    /// `u64::MAX` if the memory could not grow, or [`GROW_TRAPPED`] if the store's
+    /// resource limiter stopped execution.
     MemoryGrow = 0,
     /// `raise(vmctx) -> !`: unwinds to the innermost host entry after a host function
     /// reported an error. Called only by wasm-to-host trampolines.
     Raise = 1,
-    /// `table_grow(vmctx, table: u32, delta: u64, init: ptr) -> u64`: the old size, or
-    /// `u64::MAX` if the table could not grow.
+    /// `table_grow(vmctx, table: u32, delta: u64, init: ptr) -> u64`: the old size,
+    /// `u64::MAX` if the table could not grow, or [`GROW_TRAPPED`].
     TableGrow = 2,
     /// `table_fill(vmctx, table: u32, dst: u64, value: ptr, len: u64) -> u32`.
     TableFill = 3,

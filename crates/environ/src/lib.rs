@@ -26,7 +26,7 @@ mod tunables;
 mod types;
 mod vmoffsets;
 
-pub use builtin::BuiltinFunctionIndex;
+pub use builtin::{BuiltinFunctionIndex, GROW_TRAPPED};
 pub use compile::{
     CompileError, CompiledModule, Compiler, FunctionLoc, TrapSite, address_of_wasm_offset,
     lookup_trap,

@@ -13,7 +13,7 @@ use crate::allocator::InstanceAllocator;
 use crate::code_memory::CodeObject;
 use crate::libcalls::BUILTINS;
 use crate::vmcontext::{
-    VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMStoreContext,
+    Growth, VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMStoreContext,
 };
 use crate::{Memory, Table, VmError};
 use core::alloc::Layout;
@@ -197,6 +197,39 @@ impl Instance {
     pub(crate) unsafe fn memory_grow(&mut self, index: MemoryIndex, delta: u64) -> Option<u64> {
         let (owner, def) = self.memory_owner(index);
         owner.memories[def].grow(delta).ok().flatten()
+    }
+
+    /// What growing memory `index` by `delta` pages asks for, or `None` if the size
+    /// would not fit the address space.
+    pub(crate) fn memory_growth(&mut self, index: MemoryIndex, delta: u64) -> Option<Growth> {
+        let (owner, def) = self.memory_owner(index);
+        let memory = &owner.memories[def];
+        let ty = memory.ty();
+        Some(Growth {
+            memory: true,
+            current: memory.byte_size(),
+            desired: delta
+                .checked_mul(ty.page_size())
+                .and_then(|d| d.checked_add(memory.byte_size() as u64))
+                .and_then(|d| usize::try_from(d).ok())?,
+            maximum: ty
+                .maximum
+                .and_then(|m| m.checked_mul(ty.page_size()))
+                .and_then(|m| usize::try_from(m).ok()),
+        })
+    }
+
+    /// What growing table `index` by `delta` elements asks for, or `None` if the size
+    /// would not fit the address space.
+    pub(crate) fn table_growth(&mut self, index: TableIndex, delta: u64) -> Option<Growth> {
+        let (owner, def) = self.table_owner(index);
+        let table = &owner.tables[def];
+        Some(Growth {
+            memory: false,
+            current: usize::try_from(table.size()).ok()?,
+            desired: usize::try_from(table.size().checked_add(delta)?).ok()?,
+            maximum: table.ty().maximum.and_then(|m| usize::try_from(m).ok()),
+        })
     }
 
     fn global_ptr(&mut self, index: GlobalIndex) -> *mut VMGlobalDefinition {

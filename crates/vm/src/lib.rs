@@ -45,9 +45,9 @@ pub use traphandlers::{
     HostError, UnwindReason, catch_traps, init_traps, record_unwind_reason, tls_eager_initialize,
 };
 pub use vmcontext::{
-    SendSyncPtr, VMArrayCallFunction, VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition,
-    VMHostFuncContext, VMMemoryDefinition, VMStoreContext, VMStoreHooks, VMTableDefinition, ValRaw,
-    instance_id_of_vmctx,
+    Growth, SendSyncPtr, VMArrayCallFunction, VMContext, VMFuncRef, VMFunctionImport,
+    VMGlobalDefinition, VMHostFuncContext, VMMemoryDefinition, VMStoreContext, VMStoreHooks,
+    VMTableDefinition, ValRaw, instance_id_of_vmctx,
 };
 
 /// Errors from the VM layer.

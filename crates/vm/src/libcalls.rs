@@ -9,9 +9,9 @@
 //! instance; the indices were validated against its module.
 
 use crate::instance::Instance;
-use crate::vmcontext::{VMContext, VMStoreHooks};
+use crate::vmcontext::{Growth, VMContext, VMStoreHooks};
 use crate::{UnwindReason, record_unwind_reason};
-use strata_environ::{DataIndex, ElemIndex, MemoryIndex, TableIndex, Trap};
+use strata_environ::{DataIndex, ElemIndex, GROW_TRAPPED, MemoryIndex, TableIndex, Trap};
 
 /// The builtin function table, in [`strata_environ::BuiltinFunctionIndex`] order.
 #[repr(C)]
@@ -69,10 +69,11 @@ unsafe fn caller<'a>(vmctx: *mut VMContext) -> &'a mut Instance {
 /// # Safety
 /// `vmctx` must be a live instance's vmctx; called only from its compiled code.
 unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, delta: u64, memory: u32) -> u64 {
-    // SAFETY: per the contract, `vmctx` belongs to a live instance.
-    let instance = unsafe { Instance::from_vmctx(vmctx) };
-    // SAFETY: compiled code is running on this thread, so nothing else holds the instance.
-    unsafe { instance.memory_grow(MemoryIndex::from_u32(memory), delta) }.unwrap_or(u64::MAX)
+    let index = MemoryIndex::from_u32(memory);
+    // SAFETY: per the contract, `vmctx` belongs to a live instance nobody else holds.
+    let growth = unsafe { caller(vmctx) }.memory_growth(index, delta);
+    // SAFETY: as above; compiled code is running on this thread.
+    unsafe { limited_grow(vmctx, growth, |i| i.memory_grow(index, delta)) }
 }
 
 /// `table.grow`: the old size, or `u64::MAX`.
@@ -85,11 +86,11 @@ unsafe extern "C" fn table_grow(
     delta: u64,
     init: *mut u8,
 ) -> u64 {
+    let index = TableIndex::from_u32(table);
     // SAFETY: forwarded contract.
-    let instance = unsafe { caller(vmctx) };
-    instance
-        .table_grow(TableIndex::from_u32(table), delta, init)
-        .unwrap_or(u64::MAX)
+    let growth = unsafe { caller(vmctx) }.table_growth(index, delta);
+    // SAFETY: as above.
+    unsafe { limited_grow(vmctx, growth, |i| i.table_grow(index, delta, init)) }
 }
 
 /// `table.fill`.
@@ -238,16 +239,16 @@ unsafe extern "C" fn table_get_lazy_init(vmctx: *mut VMContext, table: u32, inde
         .unwrap_or(core::ptr::null_mut())
 }
 
-/// Asks the store behind `vmctx` through one of its hooks; on `Err` records why wasm
-/// must unwind and returns `0`, so that compiled code traps and the trap handler unwinds
+/// Asks the store behind `vmctx` through its hooks; on `Err` records why wasm must
+/// unwind and returns `None`, so that compiled code traps and the trap handler unwinds
 /// with the recorded reason.
 ///
 /// # Safety
-/// See the module's contract.
-unsafe fn ask_store(
+/// See the module's contract; `ask` may only call the hooks with their own `data`.
+unsafe fn ask_store<R>(
     vmctx: *mut VMContext,
-    hook: impl FnOnce(&VMStoreHooks) -> unsafe fn(*mut ()) -> Result<(), UnwindReason>,
-) -> u32 {
+    ask: impl FnOnce(VMStoreHooks) -> Result<R, UnwindReason>,
+) -> Option<R> {
     // SAFETY: per the module's contract the vmctx is live; its store context outlives
     // it, and only this thread touches it while its wasm runs.
     let hooks = unsafe { *(*caller(vmctx).store_context()).hooks.get() };
@@ -255,23 +256,20 @@ unsafe fn ask_store(
         record_unwind_reason(UnwindReason::Host(
             "the store answers no libcalls (a strata bug)".into(),
         ));
-        return 0;
+        return None;
     };
-    let f = hook(&hooks);
-    // The hooks run embedder code (an epoch callback); a panic must not unwind into
-    // compiled frames, so it travels as the unwind reason instead.
-    // SAFETY: the store set these hooks for itself and is suspended in this libcall.
-    let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { f(hooks.data) }));
+    // The hooks run embedder code (an epoch callback, a resource limiter); a panic must
+    // not unwind into compiled frames, so it travels as the unwind reason instead.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ask(hooks)));
     match result {
-        Ok(Ok(())) => 1,
+        Ok(Ok(r)) => Some(r),
         Ok(Err(reason)) => {
             record_unwind_reason(reason);
-            0
+            None
         }
         Err(payload) => {
             record_unwind_reason(UnwindReason::Panic(payload));
-            0
+            None
         }
     }
 }
@@ -281,8 +279,10 @@ unsafe fn ask_store(
 /// # Safety
 /// `vmctx` must be a live instance's vmctx; called only from its compiled code.
 unsafe extern "C" fn out_of_gas(vmctx: *mut VMContext) -> u32 {
-    // SAFETY: forwarded contract.
-    unsafe { ask_store(vmctx, |h| h.out_of_gas) }
+    // SAFETY: forwarded contract; the store set its hooks for itself and is suspended
+    // in this libcall.
+    let ok = unsafe { ask_store(vmctx, |h| (h.out_of_gas)(h.data)) };
+    u32::from(ok.is_some())
 }
 
 /// The engine's epoch reached the store's deadline.
@@ -290,8 +290,39 @@ unsafe extern "C" fn out_of_gas(vmctx: *mut VMContext) -> u32 {
 /// # Safety
 /// `vmctx` must be a live instance's vmctx; called only from its compiled code.
 unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u32 {
+    // SAFETY: as in `out_of_gas`.
+    let ok = unsafe { ask_store(vmctx, |h| (h.new_epoch)(h.data)) };
+    u32::from(ok.is_some())
+}
+
+/// Runs a memory or table growth past the store's limiter: `grow` does it once the
+/// limiter allows, and returns the old size or `None` on failure.
+///
+/// # Safety
+/// See the module's contract.
+unsafe fn limited_grow(
+    vmctx: *mut VMContext,
+    growth: Option<Growth>,
+    grow: impl FnOnce(&mut Instance) -> Option<u64>,
+) -> u64 {
+    let Some(growth) = growth else {
+        return u64::MAX;
+    };
+    // SAFETY: forwarded contract, as in `out_of_gas`.
+    match unsafe { ask_store(vmctx, |h| (h.growing)(h.data, growth)) } {
+        None => return GROW_TRAPPED,
+        Some(false) => return u64::MAX,
+        Some(true) => {}
+    }
     // SAFETY: forwarded contract.
-    unsafe { ask_store(vmctx, |h| h.new_epoch) }
+    if let Some(old) = grow(unsafe { caller(vmctx) }) {
+        return old;
+    }
+    // SAFETY: as above.
+    match unsafe { ask_store(vmctx, |h| (h.grow_failed)(h.data, growth)) } {
+        None => GROW_TRAPPED,
+        Some(()) => u64::MAX,
+    }
 }
 
 #[cfg(test)]

@@ -180,6 +180,25 @@ pub struct VMStoreHooks {
     pub out_of_gas: unsafe fn(*mut ()) -> Result<(), UnwindReason>,
     /// The engine's epoch reached the deadline: move the deadline (`Ok`) or stop.
     pub new_epoch: unsafe fn(*mut ()) -> Result<(), UnwindReason>,
+    /// A memory or table wants to grow from `current` to `desired` (bytes or
+    /// elements; `maximum` is its declared limit): allow it (`Ok(true)`), refuse it
+    /// (`Ok(false)`: the grow instruction returns -1) or stop.
+    pub growing: unsafe fn(*mut (), Growth) -> Result<bool, UnwindReason>,
+    /// An allowed growth failed: carry on (the instruction returns -1) or stop.
+    pub grow_failed: unsafe fn(*mut (), Growth) -> Result<(), UnwindReason>,
+}
+
+/// A memory or table growth the store is asked about.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Growth {
+    /// Whether a memory (sizes in bytes) or a table (sizes in elements) grows.
+    pub memory: bool,
+    /// The current size.
+    pub current: usize,
+    /// The size asked for.
+    pub desired: usize,
+    /// The declared maximum, if any.
+    pub maximum: Option<usize>,
 }
 
 // SAFETY: the cells are only touched by the thread currently running the store, which

@@ -217,6 +217,7 @@ impl FuncEnvironment<'_> {
         let old = self
             .libcall(b, BuiltinFunctionIndex::TableGrow, &args, Some(types::I64))
             .expect("table_grow returns the old size");
+        self.trap_if_grow_trapped(b, old);
         self.table_index_result(b, table, old)
     }
 

@@ -27,8 +27,10 @@ impl Instance {
         module: &Module,
         imports: &[Extern],
     ) -> Result<Instance> {
-        let store = &mut store.as_context_mut().0.opaque;
+        let inner = store.as_context_mut().0;
         let info = module.info();
+        inner.limit_instantiation(info)?;
+        let store = &mut inner.opaque;
         if imports.len() != info.imports.len() {
             return Err(Error::msg(format!(
                 "the module has {} imports but {} were provided",
@@ -137,6 +139,7 @@ impl Instance {
         };
         let init = handle.initialize();
         let exports = vec![None; info.exports.len()];
+        store.count(info.num_defined_memories(), info.num_defined_tables());
         // The handle keeps the module's code and metadata alive as long as the store.
         store.instances.push(InstanceData {
             handle: Some(handle),

@@ -110,6 +110,8 @@ impl<T> StoreInner<T> {
             data: (self as *mut StoreInner<T>).cast(),
             out_of_gas,
             new_epoch: new_epoch::<T>,
+            growing: crate::runtime::limits::growing_hook::<T>,
+            grow_failed: crate::runtime::limits::grow_failed_hook::<T>,
         }
     }
 }

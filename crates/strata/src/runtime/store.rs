@@ -22,6 +22,7 @@ pub(crate) struct StoreInner<T> {
     pub(crate) opaque: StoreOpaque,
     pub(crate) data: T,
     pub(crate) epoch_policy: crate::runtime::interrupt::EpochPolicy<T>,
+    pub(crate) limiter: Option<crate::runtime::limits::LimiterAccessor<T>>,
 }
 
 pub(crate) struct InstanceData {
@@ -49,6 +50,8 @@ pub(crate) struct StoreOpaque {
     pub(crate) pending_host_funcs: Vec<NonNull<VMFuncRef>>,
     /// Modules whose trampolines were registered without an instance to keep them.
     pub(crate) kept_modules: Vec<Module>,
+    /// Instances, memories and tables held, for the resource limiter.
+    pub(crate) counts: crate::runtime::limits::Counts,
 }
 
 // SAFETY: the raw pointers all point into allocations owned by this store (instances,
@@ -93,9 +96,11 @@ impl<T> Store<T> {
                     trampolines: HashMap::new(),
                     pending_host_funcs: Vec::new(),
                     kept_modules: Vec::new(),
+                    counts: Default::default(),
                 },
                 data,
                 epoch_policy: crate::runtime::interrupt::EpochPolicy::Trap,
+                limiter: None,
             }),
         };
         let inner = &mut *store.inner;

@@ -1,0 +1,384 @@
+//! Resource limits: what a store's memories, tables and instances may use.
+
+use crate::runtime::store::{StoreInner, StoreOpaque};
+use crate::{Error, Result, Store};
+use strata_vm::{Growth, UnwindReason};
+
+/// Decides how far a store's memories and tables may grow and how many instances,
+/// memories and tables it may hold. Set one with [`Store::limiter`].
+///
+/// Growth is asked for both by wasm (`memory.grow`, `table.grow`) and by the host
+/// ([`Memory::grow`](crate::Memory::grow), [`Table::grow`](crate::Table::grow)), and
+/// for the initial size of every memory and table an instantiation creates.
+pub trait ResourceLimiter {
+    /// Whether a memory may grow from `current` to `desired` bytes; `maximum` is its
+    /// declared maximum, if any. `Ok(false)` makes the growth fail (`memory.grow`
+    /// returns -1); an error stops the wasm (or the instantiation) with that error.
+    ///
+    /// # Errors
+    /// An error stops the running wasm and comes back from the call into it.
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool>;
+
+    /// Called when an allowed memory growth failed anyway; the default carries on.
+    ///
+    /// # Errors
+    /// An error stops the running wasm.
+    fn memory_grow_failed(&mut self, error: Error) -> Result<()> {
+        let _ = error;
+        Ok(())
+    }
+
+    /// Whether a table may grow from `current` to `desired` elements; as for
+    /// [`ResourceLimiter::memory_growing`].
+    ///
+    /// # Errors
+    /// An error stops the running wasm.
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool>;
+
+    /// Called when an allowed table growth failed anyway; the default carries on.
+    ///
+    /// # Errors
+    /// An error stops the running wasm.
+    fn table_grow_failed(&mut self, error: Error) -> Result<()> {
+        let _ = error;
+        Ok(())
+    }
+
+    /// The most instances the store may hold.
+    fn instances(&self) -> usize {
+        DEFAULT_INSTANCE_LIMIT
+    }
+
+    /// The most tables the store may hold.
+    fn tables(&self) -> usize {
+        DEFAULT_TABLE_LIMIT
+    }
+
+    /// The most memories the store may hold.
+    fn memories(&self) -> usize {
+        DEFAULT_MEMORY_LIMIT
+    }
+}
+
+/// The default limit on instances per store.
+pub const DEFAULT_INSTANCE_LIMIT: usize = 10_000;
+/// The default limit on tables per store.
+pub const DEFAULT_TABLE_LIMIT: usize = 10_000;
+/// The default limit on memories per store.
+pub const DEFAULT_MEMORY_LIMIT: usize = 10_000;
+
+/// A ready [`ResourceLimiter`]: fixed caps, built with [`StoreLimitsBuilder`].
+#[derive(Clone, Debug)]
+pub struct StoreLimits {
+    memory_size: Option<usize>,
+    table_elements: Option<usize>,
+    instances: usize,
+    tables: usize,
+    memories: usize,
+    trap_on_grow_failure: bool,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        StoreLimits {
+            memory_size: None,
+            table_elements: None,
+            instances: DEFAULT_INSTANCE_LIMIT,
+            tables: DEFAULT_TABLE_LIMIT,
+            memories: DEFAULT_MEMORY_LIMIT,
+            trap_on_grow_failure: false,
+        }
+    }
+}
+
+/// Builds [`StoreLimits`]; every limit not set stays unlimited (or at the default
+/// count).
+#[derive(Clone, Debug, Default)]
+pub struct StoreLimitsBuilder(StoreLimits);
+
+impl StoreLimitsBuilder {
+    /// No limits yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The most bytes any one linear memory may have.
+    pub fn memory_size(mut self, bytes: usize) -> Self {
+        self.0.memory_size = Some(bytes);
+        self
+    }
+
+    /// The most elements any one table may have.
+    pub fn table_elements(mut self, elements: usize) -> Self {
+        self.0.table_elements = Some(elements);
+        self
+    }
+
+    /// The most instances.
+    pub fn instances(mut self, n: usize) -> Self {
+        self.0.instances = n;
+        self
+    }
+
+    /// The most tables.
+    pub fn tables(mut self, n: usize) -> Self {
+        self.0.tables = n;
+        self
+    }
+
+    /// The most memories.
+    pub fn memories(mut self, n: usize) -> Self {
+        self.0.memories = n;
+        self
+    }
+
+    /// Whether a growth past a limit traps instead of failing with -1.
+    pub fn trap_on_grow_failure(mut self, trap: bool) -> Self {
+        self.0.trap_on_grow_failure = trap;
+        self
+    }
+
+    /// The limits.
+    pub fn build(self) -> StoreLimits {
+        self.0
+    }
+}
+
+impl StoreLimits {
+    fn allow(&self, what: &str, desired: usize, limit: Option<usize>) -> Result<bool> {
+        match limit {
+            Some(limit) if desired > limit => {
+                if self.trap_on_grow_failure {
+                    Err(Error::msg(format!(
+                        "{what} of {desired} exceeds the store's limit of {limit}"
+                    )))
+                } else {
+                    Ok(false)
+                }
+            }
+            _ => Ok(true),
+        }
+    }
+}
+
+impl ResourceLimiter for StoreLimits {
+    fn memory_growing(&mut self, _: usize, desired: usize, _: Option<usize>) -> Result<bool> {
+        self.allow("memory size", desired, self.memory_size)
+    }
+
+    fn memory_grow_failed(&mut self, error: Error) -> Result<()> {
+        if self.trap_on_grow_failure {
+            Err(error)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn table_growing(&mut self, _: usize, desired: usize, _: Option<usize>) -> Result<bool> {
+        self.allow("table size", desired, self.table_elements)
+    }
+
+    fn table_grow_failed(&mut self, error: Error) -> Result<()> {
+        self.memory_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.instances
+    }
+
+    fn tables(&self) -> usize {
+        self.tables
+    }
+
+    fn memories(&self) -> usize {
+        self.memories
+    }
+}
+
+/// How a store finds its limiter in its data.
+pub(crate) type LimiterAccessor<T> =
+    Box<dyn (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + Sync>;
+
+impl<T> Store<T> {
+    /// Makes `limiter` (which picks the limiter out of the store's data) decide on
+    /// every memory and table growth and on the number of instances, memories and
+    /// tables from now on.
+    pub fn limiter(
+        &mut self,
+        limiter: impl (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + Sync + 'static,
+    ) {
+        self.inner.limiter = Some(Box::new(limiter));
+    }
+}
+
+impl<T> StoreInner<T> {
+    /// The store's limiter, if it has one.
+    pub(crate) fn limiter(&mut self) -> Option<&mut dyn ResourceLimiter> {
+        let accessor = self.limiter.as_mut()?;
+        Some(accessor(&mut self.data))
+    }
+
+    /// Asks the limiter about `growth`.
+    pub(crate) fn growing(&mut self, growth: Growth) -> Result<bool> {
+        let Some(limiter) = self.limiter() else {
+            return Ok(true);
+        };
+        if growth.memory {
+            limiter.memory_growing(growth.current, growth.desired, growth.maximum)
+        } else {
+            limiter.table_growing(growth.current, growth.desired, growth.maximum)
+        }
+    }
+
+    /// Tells the limiter that `growth` failed.
+    pub(crate) fn grow_failed(&mut self, growth: Growth) -> Result<()> {
+        let Some(limiter) = self.limiter() else {
+            return Ok(());
+        };
+        let what = if growth.memory { "memory" } else { "table" };
+        let error = Error::msg(format!(
+            "failed to grow {what} from {} to {}",
+            growth.current, growth.desired
+        ));
+        if growth.memory {
+            limiter.memory_grow_failed(error)
+        } else {
+            limiter.table_grow_failed(error)
+        }
+    }
+
+    /// Checks that an instance of `module` stays within the limiter's counts and that
+    /// the limiter allows the initial sizes of its memories and tables.
+    pub(crate) fn limit_instantiation(&mut self, module: &strata_environ::Module) -> Result<()> {
+        if self.limiter.is_none() {
+            return Ok(());
+        }
+        self.check_counts(module.num_defined_memories(), module.num_defined_tables())?;
+        let memories = module.memories.values().skip(module.num_imported_memories);
+        for ty in memories {
+            let bytes = |pages: u64| {
+                usize::try_from(pages.saturating_mul(ty.page_size())).unwrap_or(usize::MAX)
+            };
+            let growth = Growth {
+                memory: true,
+                current: 0,
+                desired: bytes(ty.minimum),
+                maximum: ty.maximum.map(bytes),
+            };
+            if !self.growing(growth)? {
+                return Err(Error::msg(format!(
+                    "memory minimum size of {} bytes exceeds the store's limit",
+                    growth.desired
+                )));
+            }
+        }
+        let tables = module.tables.values().skip(module.num_imported_tables);
+        for ty in tables {
+            let elements = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            let growth = Growth {
+                memory: false,
+                current: 0,
+                desired: elements(ty.minimum),
+                maximum: ty.maximum.map(elements),
+            };
+            if !self.growing(growth)? {
+                return Err(Error::msg(format!(
+                    "table minimum size of {} elements exceeds the store's limit",
+                    growth.desired
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the limiter about growing by `delta` from `growth.current`, on behalf of
+    /// the host: an error when refused.
+    pub(crate) fn host_growing(&mut self, growth: Growth) -> Result<()> {
+        if self.growing(growth)? {
+            Ok(())
+        } else {
+            let what = if growth.memory { "memory" } else { "table" };
+            Err(Error::msg(format!(
+                "the store's limiter refused to grow the {what} from {} to {}",
+                growth.current, growth.desired
+            )))
+        }
+    }
+
+    /// Checks that one more instance with `memories` memories and `tables` tables
+    /// stays within the limiter's counts.
+    fn check_counts(&mut self, memories: usize, tables: usize) -> Result<()> {
+        let counts = self.opaque.counts;
+        let Some(limiter) = self.limiter() else {
+            return Ok(());
+        };
+        let over = |what: &str, now: usize, more: usize, limit: usize| {
+            if now.saturating_add(more) > limit {
+                Err(Error::msg(format!(
+                    "resource limit exceeded: {what} count too high at {}",
+                    now + more
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        over("instance", counts.instances, 1, limiter.instances())?;
+        over("memory", counts.memories, memories, limiter.memories())?;
+        over("table", counts.tables, tables, limiter.tables())
+    }
+}
+
+/// How many instances, memories and tables a store holds.
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) instances: usize,
+    pub(crate) memories: usize,
+    pub(crate) tables: usize,
+}
+
+impl StoreOpaque {
+    /// Counts one more instance with `memories` memories and `tables` tables.
+    pub(crate) fn count(&mut self, memories: usize, tables: usize) {
+        self.counts.instances += 1;
+        self.counts.memories += memories;
+        self.counts.tables += tables;
+    }
+}
+
+/// The `growing` hook: asks the store's limiter.
+///
+/// # Safety
+/// `data` is the `StoreInner<T>` that registered the hooks, not borrowed elsewhere
+/// while its wasm waits in the libcall.
+pub(crate) unsafe fn growing_hook<T>(data: *mut (), growth: Growth) -> Result<bool, UnwindReason> {
+    // SAFETY: per the contract.
+    let store = unsafe { &mut *data.cast::<StoreInner<T>>() };
+    store
+        .growing(growth)
+        .map_err(|e| UnwindReason::Host(Box::new(e)))
+}
+
+/// The `grow_failed` hook.
+///
+/// # Safety
+/// As for [`growing_hook`].
+pub(crate) unsafe fn grow_failed_hook<T>(
+    data: *mut (),
+    growth: Growth,
+) -> Result<(), UnwindReason> {
+    // SAFETY: per the contract.
+    let store = unsafe { &mut *data.cast::<StoreInner<T>>() };
+    store
+        .grow_failed(growth)
+        .map_err(|e| UnwindReason::Host(Box::new(e)))
+}
