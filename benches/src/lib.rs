@@ -66,6 +66,32 @@ impl std::str::FromStr for Allocator {
     }
 }
 
+/// How running code can be stopped from outside.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Interruption {
+    /// Neither fuel nor epochs.
+    None,
+    /// `consume_fuel`, with more fuel than the benchmark uses.
+    Fuel,
+    /// `epoch_interruption`, with a deadline the benchmark never reaches.
+    Epoch,
+}
+
+impl Interruption {
+    /// Every mode, in the order the reports list them.
+    pub const ALL: [Interruption; 3] =
+        [Interruption::None, Interruption::Fuel, Interruption::Epoch];
+
+    /// The name shown in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Interruption::None => "plain",
+            Interruption::Fuel => "fuel",
+            Interruption::Epoch => "epochs",
+        }
+    }
+}
+
 /// Pooling allocator settings, given to both runtimes through their setters of the same
 /// name. Apart from the pool sizes they are wasmtime 48's defaults, set explicitly so the
 /// two runtimes cannot differ by default values.

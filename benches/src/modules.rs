@@ -144,6 +144,41 @@ pub const FIB_WAT: &str = r#"(module
 )
 "#;
 
+/// A loop kernel: the total number of Collatz steps of `1..=n`, in two nested loops
+/// with a branch per step.
+pub const COLLATZ_WAT: &str = r#"(module
+  (func (export "collatz") (param $n i32) (result i32)
+    (local $i i32) (local $x i64) (local $steps i32)
+    (local.set $i (i32.const 1))
+    (loop $outer
+      (local.set $x (i64.extend_i32_u (local.get $i)))
+      (block $done
+        (loop $inner
+          (br_if $done (i64.le_u (local.get $x) (i64.const 1)))
+          (local.set $steps (i32.add (local.get $steps) (i32.const 1)))
+          (if (i64.eqz (i64.and (local.get $x) (i64.const 1)))
+            (then (local.set $x (i64.shr_u (local.get $x) (i64.const 1))))
+            (else (local.set $x (i64.add (i64.mul (local.get $x) (i64.const 3)) (i64.const 1)))))
+          (br $inner)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $outer (i32.le_u (local.get $i) (local.get $n))))
+    (local.get $steps))
+)
+"#;
+
+/// [`COLLATZ_WAT`]'s answer computed on the host.
+pub fn collatz(n: u32) -> i32 {
+    let mut steps = 0i32;
+    for i in 1..=u64::from(n) {
+        let mut x = i;
+        while x > 1 {
+            steps = steps.wrapping_add(1);
+            x = if x % 2 == 0 { x / 2 } else { 3 * x + 1 };
+        }
+    }
+    steps
+}
+
 /// `fib(n)` computed on the host, to check the runtimes' answers.
 pub fn fib(n: u32) -> i32 {
     let (mut a, mut b) = (0i32, 1i32);
@@ -164,6 +199,14 @@ mod tests {
         assert!(bytes.len() > DATA_BYTES as usize && bytes.len() < 8 * 1024);
         wat::parse_str(HOST_CALL_WAT).unwrap();
         wat::parse_str(FIB_WAT).unwrap();
+        wat::parse_str(COLLATZ_WAT).unwrap();
+    }
+
+    #[test]
+    fn host_collatz() {
+        // 2 → 1 takes one step, 3 → 10 → 5 → 16 → 8 → 4 → 2 → 1 seven.
+        assert_eq!(collatz(1), 0);
+        assert_eq!(collatz(3), 8);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 macro_rules! runtime_side {
     ($runtime:ident) => {
         use $crate::modules::{self, CHECKED_DATA_AT, TABLE_ENTRIES};
-        use $crate::{Allocator, Instantiate, Result, err, pool};
+        use $crate::{Allocator, Instantiate, Interruption, Result, err, pool};
         use $runtime::{
             Config, Engine, Instance, InstanceAllocationStrategy, Linker, Module,
             PoolingAllocationConfig, Store, TypedFunc,
@@ -156,6 +156,53 @@ macro_rules! runtime_side {
             /// Fails if the call traps.
             pub fn run(&mut self, n: i32) -> Result<i32> {
                 self.fib.call(&mut self.store, n).map_err(err)
+            }
+        }
+
+        /// A store with one exported `i32 -> i32` function of a module, compiled with
+        /// fuel or epoch checks (or neither) and never stopped by them.
+        pub struct Kernel {
+            store: Store<()>,
+            func: TypedFunc<i32, i32>,
+        }
+
+        impl Kernel {
+            /// Compiles `wat` for `mode` and instantiates it.
+            ///
+            /// # Errors
+            /// Fails if compilation or instantiation fails.
+            pub fn new(wat: &str, export: &str, mode: Interruption) -> Result<Kernel> {
+                let mut config = Config::new();
+                match mode {
+                    Interruption::None => {}
+                    Interruption::Fuel => {
+                        config.consume_fuel(true);
+                    }
+                    Interruption::Epoch => {
+                        config.epoch_interruption(true);
+                    }
+                }
+                let engine = Engine::new(&config).map_err(err)?;
+                let module = Module::new(&engine, wat).map_err(err)?;
+                let mut store = Store::new(&engine, ());
+                match mode {
+                    Interruption::None => {}
+                    Interruption::Fuel => store.set_fuel(u64::MAX).map_err(err)?,
+                    Interruption::Epoch => store.set_epoch_deadline(1 << 40),
+                }
+                let instance = Instance::new(&mut store, &module, &[]).map_err(err)?;
+                let func = instance
+                    .get_typed_func::<i32, i32>(&mut store, export)
+                    .map_err(err)?;
+                Ok(Kernel { store, func })
+            }
+
+            /// Calls the function with `n`.
+            ///
+            /// # Errors
+            /// Fails if the call traps.
+            pub fn run(&mut self, n: i32) -> Result<i32> {
+                self.func.call(&mut self.store, n).map_err(err)
             }
         }
     };
