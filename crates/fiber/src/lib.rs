@@ -1,4 +1,4 @@
-//! Stacks for suspendable execution in strata.
+//! Stacks for suspendable execution in strata, and switching onto them.
 //!
 //! This crate is an internal part of the strata WebAssembly runtime. Its API
 //! exists to serve the other strata crates and carries no semver promise: it
@@ -7,25 +7,122 @@
 //! # What this crate owns
 //!
 //! Suspendable execution (running WebAssembly on a separate stack so that it
-//! can be paused and resumed later) needs memory for those stacks. This crate
-//! owns that memory: [`FiberStack`] maps a stack from the operating system,
-//! places an inaccessible guard page below it so that an overflow faults
-//! instead of silently corrupting adjacent memory, and returns the mapping
-//! when dropped.
+//! can be paused and resumed later) needs memory for those stacks and a way
+//! to move execution between them.
 //!
-//! Switching execution onto and off such a stack is not implemented yet; it
-//! will be added to this crate later. For now the crate only provides the
-//! stacks themselves.
+//! - [`FiberStack`] maps a stack from the operating system, places an
+//!   inaccessible guard page below it so that an overflow faults instead of
+//!   silently corrupting adjacent memory, and returns the mapping when
+//!   dropped.
+//! - [`Fiber`] runs a closure on a `FiberStack`. The closure can suspend
+//!   itself through its [`Suspend`] handle, handing a value back to whoever
+//!   resumed it; [`Fiber::resume`] continues it, handing it a value in turn.
+//!
+//! ```
+//! use strata_fiber::{Fiber, FiberStack};
+//!
+//! let stack = FiberStack::new(64 * 1024, false)?;
+//! let fiber = Fiber::new(stack, |first: u32, suspend| {
+//!     // Runs on the fiber's stack.
+//!     let second = suspend.suspend(first + 1);
+//!     format!("{first} then {second}")
+//! })?;
+//! assert_eq!(fiber.resume(1), Err(2)); // suspended, yielding 2
+//! assert_eq!(fiber.resume(5), Ok("1 then 5".to_string())); // finished
+//! assert!(fiber.done());
+//! let stack = fiber.into_stack(); // ready for another fiber
+//! # drop(stack);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # The switch
+//!
+//! One small assembly function, `switch(slot, msg)`, does all switching, in
+//! both directions. It pushes the registers that the platform's C ABI makes
+//! callee-saved onto the current stack, exchanges the stack pointer with the
+//! word `*slot`, pops the same registers from the other stack and returns
+//! there, handing `msg` over as the return value of the `switch` call that is
+//! being resumed. Caller-saved registers need no saving: every switch is an
+//! ordinary call as far as the compiler is concerned. (On x86_64 it returns
+//! with an indirect jump rather than `ret`: a `ret` onto another stack is
+//! mispredicted every time, and avoiding that halves the cost of a switch.)
+//!
+//! Each fiber stack has one slot, in its top word. It always holds the stack
+//! pointer of whichever side is suspended: the fiber's while the fiber is not
+//! running, the resumer's while it is. The values travel by pointer: `resume`
+//! passes a pointer to the `Resume` value in its own frame, and the fiber
+//! passes back a pointer to an outcome (yielded, returned, or panicked) in its
+//! frame; each side moves the value out of the other's frame before either
+//! runs on. So a round trip costs two `switch` calls and no allocation,
+//! locking or thread-local access.
+//!
+//! # The top of a fiber stack
+//!
+//! [`Fiber::new`] writes the highest words of the stack (addresses grow
+//! upwards, `top` is [`FiberStack::top`]):
+//!
+//! ```text
+//! top - 8    the switch slot (see above)
+//! top - 16   zero
+//! below      the initial frame: the registers that `switch` pops the first
+//!            time it enters the stack, and a return address into the start
+//!            trampoline
+//! ```
+//!
+//! The initial frame's registers carry the entry function and its arguments
+//! to the start trampoline, a few instructions of assembly that call that
+//! function with the stack pointer at `top - 16` (16-byte aligned, as calls
+//! require) and a zero frame pointer. The entry function, the fiber's
+//! outermost Rust frame, runs the closure and switches back to the resumer
+//! for the last time; it never returns, and its frame is abandoned once it
+//! holds nothing that needs dropping.
+//!
+//! Walks of the fiber's stack end at its base: the frame-pointer chain ends in
+//! the zero saved by the entry function's frame record (it is *not* linked to
+//! the resumer's frames, which change from one resume to the next), and the
+//! trampoline's DWARF call-frame information says it has no caller.
+//!
+//! # Panics
+//!
+//! A panic in the closure unwinds to the base of the fiber, where the entry
+//! function catches it with [`std::panic::catch_unwind`]; the fiber is then
+//! done, and its [`Fiber::resume`] call resumes the panic on the resumer's
+//! stack with [`std::panic::resume_unwind`]. Unwinding never crosses a switch.
+//! Resuming a fiber that is done or already running panics.
+//!
+//! A stack overflow in a fiber is not a panic: it faults on the guard page
+//! (`SIGSEGV`), which the standard library does not recognise as an overflow
+//! (it knows only the guard pages of thread stacks), so unless the runtime
+//! handles the signal itself the process dies of a segmentation fault.
+//!
+//! # Dropping and threads
+//!
+//! Dropping a fiber that is suspended leaks its stack and everything on it;
+//! see [Dropping](Fiber#dropping). Fibers are neither `Send` nor `Sync`; see
+//! [Threads](Fiber#threads). Stacks themselves can move between threads.
 //!
 //! # Platform support
 //!
 //! Stacks are mapped with `mmap`, so the crate supports Unix-like systems
-//! only.
+//! only. Switching is implemented for x86_64 (System V ABI) and aarch64
+//! (AAPCS64); other architectures fail to compile. The x86_64 code is tested.
+//! The aarch64 code follows the same contract, but there is no aarch64 CI and
+//! it has never been compiled by rustc: only its assembly was checked, once,
+//! under `qemu-aarch64` with a C program that drives it the way this crate
+//! does (the module `arch::aarch64` says what was checked). Intel CET (shadow
+//! stacks and indirect branch tracking) must be off, as it is unless a binary
+//! asks for it; shadow stacks forbid any stack switching that returns into
+//! another stack.
 
 #![deny(missing_docs)]
 
 #[cfg(not(unix))]
 compile_error!("strata-fiber maps stacks with mmap and supports only Unix-like systems");
+
+mod arch;
+mod fiber;
+
+pub use fiber::{Fiber, Suspend};
 
 use std::io;
 use std::ops::Range;
@@ -256,14 +353,14 @@ mod tests {
     /// Serialises the tests of this module, so that one test creating or
     /// dropping stacks does not disturb another one reading
     /// `/proc/self/maps`.
-    fn serial() -> MutexGuard<'static, ()> {
+    pub(crate) fn serial() -> MutexGuard<'static, ()> {
         static LOCK: Mutex<()> = Mutex::new(());
         LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Parses `/proc/self/maps` into `(start, end, permissions)` triples.
     #[cfg(target_os = "linux")]
-    fn mappings() -> Vec<(usize, usize, String)> {
+    pub(crate) fn mappings() -> Vec<(usize, usize, String)> {
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
         maps.lines()
             .map(|line| {
@@ -422,7 +519,7 @@ mod tests {
         let stacks: Vec<FiberStack> = (0..STACKS)
             .map(|_| FiberStack::new(usable_len, false).unwrap())
             .collect();
-        let alive = mappings().len();
+        let alive = mappings();
         let bounds: Vec<(Range<usize>, Range<usize>)> = stacks
             .iter()
             .map(|stack| {
@@ -433,11 +530,24 @@ mod tests {
         drop(stacks);
         let after = mappings();
 
+        // A stack's usable part merges with an anonymous read-write mapping
+        // that happens to sit directly above it (as one left by another
+        // test's large allocation may), so a few stacks may add one mapping
+        // instead of two.
         assert!(
-            alive >= before + 2 * STACKS,
+            alive.len() + NOISE >= before + 2 * STACKS,
             "creating {STACKS} stacks added only {} mappings",
-            alive.saturating_sub(before),
+            alive.len().saturating_sub(before),
         );
+        let covered = |range: &Range<usize>, want: &str| {
+            alive.iter().any(|(start, end, perms)| {
+                *start <= range.start && range.end <= *end && perms == want
+            })
+        };
+        for (guard, usable) in &bounds {
+            assert!(covered(guard, "---p"), "guard page {guard:x?} not mapped");
+            assert!(covered(usable, "rw-p"), "stack {usable:x?} not mapped");
+        }
         assert!(
             after.len() <= before + NOISE,
             "mappings before: {before}, after dropping all stacks: {}",
