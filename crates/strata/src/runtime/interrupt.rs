@@ -27,8 +27,8 @@ type EpochCallback<T> =
     Box<dyn FnMut(StoreContextMut<'_, T>) -> Result<UpdateDeadline> + Send + Sync>;
 
 impl<T> Store<T> {
-    /// Gives the store `fuel` units of fuel, replacing what it had. Wasm code uses one
-    /// unit per operator (see [`Config::consume_fuel`](crate::Config::consume_fuel)) and
+    /// Gives the store `fuel` units of fuel (at most `i64::MAX`), replacing what it had.
+    /// Wasm code uses one unit per operator (see [`Config::consume_fuel`](crate::Config::consume_fuel)) and
     /// traps with [`Trap::OutOfFuel`] when none is left.
     ///
     /// # Errors
@@ -82,7 +82,8 @@ impl StoreOpaque {
 
     pub(crate) fn set_fuel(&mut self, fuel: u64) -> Result<()> {
         self.fuel_enabled()?;
-        let consumed = i64::try_from(fuel).map_or(i64::MIN, |f| -f);
+        // The counter is an `i64`: more than `i64::MAX` units is as good as that many.
+        let consumed = -i64::try_from(fuel).unwrap_or(i64::MAX);
         *self.vm_store_context.fuel_consumed.get_mut() = consumed;
         Ok(())
     }
@@ -92,9 +93,11 @@ impl StoreOpaque {
         // SAFETY: the store is borrowed, so no wasm of it runs on another thread; wasm
         // of it running below us on this thread saved the counter before calling out.
         let consumed = unsafe { *self.vm_store_context.fuel_consumed.get() };
-        Ok(consumed
-            .checked_neg()
-            .map_or(0, |left| left.max(0).unsigned_abs()))
+        Ok(if consumed >= 0 {
+            0
+        } else {
+            consumed.unsigned_abs()
+        })
     }
 
     pub(crate) fn set_epoch_deadline(&mut self, ticks: u64) {
