@@ -6,9 +6,8 @@
 //!
 //! Each is run once to warm up, then `--rounds` times; the median round is reported.
 
-use std::time::Instant;
 use strata_benches::cli::{self, Which};
-use strata_benches::measure::{Rounds, fmt_opt, nanos, ratio};
+use strata_benches::measure::{Rounds, fmt_opt, per_iteration, ratio};
 use strata_benches::{Result, modules, strata_side, wasmtime_side};
 
 const USAGE: &str = "\
@@ -54,15 +53,8 @@ fn parse_args() -> Result<Options> {
 }
 
 /// Calls `run` once to warm up, then `rounds` times timed; per-round time in ns.
-fn rounds(rounds: u32, mut run: impl FnMut() -> Result<()>) -> Result<Rounds> {
-    run()?;
-    let mut times = Vec::with_capacity(rounds as usize);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        run()?;
-        times.push(nanos(start.elapsed()));
-    }
-    Ok(Rounds::from_means(times))
+fn rounds(rounds: u32, run: impl FnMut() -> Result<()>) -> Result<Rounds> {
+    per_iteration(1, 1, rounds, run)
 }
 
 /// Times the host-call loop; ns per call.

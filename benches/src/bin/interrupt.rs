@@ -7,9 +7,8 @@
 //! of a mode is its time divided by the plain time of the same runtime; the last column
 //! divides strata's overhead by wasmtime's.
 
-use std::time::Instant;
 use strata_benches::cli::{self, Which};
-use strata_benches::measure::{Rounds, fmt_opt, nanos, ratio};
+use strata_benches::measure::{fmt_opt, per_iteration, ratio};
 use strata_benches::{Interruption, Result, modules, strata_side, wasmtime_side};
 
 const USAGE: &str = "\
@@ -60,7 +59,7 @@ struct Kernel {
 
 /// Median ms per call of `kernel` under `mode`, checking every answer.
 fn time(rounds: u32, kernel: &Kernel, mut run: impl FnMut(i32) -> Result<i32>) -> Result<f64> {
-    let mut call = || -> Result<()> {
+    let call = || -> Result<()> {
         let got = run(kernel.n)?;
         if got == kernel.want {
             Ok(())
@@ -71,14 +70,7 @@ fn time(rounds: u32, kernel: &Kernel, mut run: impl FnMut(i32) -> Result<i32>) -
             ))
         }
     };
-    call()?;
-    let mut times = Vec::with_capacity(rounds as usize);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        call()?;
-        times.push(nanos(start.elapsed()));
-    }
-    Ok(Rounds::from_means(times).median_ns / 1e6)
+    Ok(per_iteration(1, 1, rounds, call)?.median_ns / 1e6)
 }
 
 /// Plain, fuel and epoch times (ms) of one runtime.
