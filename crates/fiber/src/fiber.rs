@@ -602,38 +602,9 @@ mod tests {
         assert!(cell.get().unwrap().done());
     }
 
-    #[test]
-    fn floating_point_values_survive_switches() {
-        let _serial = serial();
-        let fiber = Fiber::new(stack(64 * 1024), |x: f64, suspend| {
-            // More live doubles than there are callee-saved FP registers on
-            // any supported architecture.
-            let mut acc = [
-                x,
-                x * 0.5,
-                x + 0.25,
-                x - 1.5,
-                x * 3.0,
-                x / 7.0,
-                1.0 / x,
-                x * x,
-                -x,
-                x + 9.0,
-            ];
-            for i in 0..100 {
-                let got = suspend.suspend(acc[i % acc.len()]);
-                for (j, a) in acc.iter_mut().enumerate() {
-                    *a = black_box(*a * 1.0000001 + got * (j as f64));
-                }
-            }
-            acc.iter().sum::<f64>()
-        })
-        .unwrap();
-
-        // The same computation on this stack, interleaved with the fiber's,
-        // with the resumer's own floating-point work in between.
-        let x = 1.75f64;
-        let mut acc = [
+    /// The doubles both sides of `floating_point_values_survive_switches` keep.
+    fn fp_values(x: f64) -> [f64; 10] {
+        [
             x,
             x * 0.5,
             x + 0.25,
@@ -644,16 +615,42 @@ mod tests {
             x * x,
             -x,
             x + 9.0,
-        ];
+        ]
+    }
+
+    /// One step of the computation on those doubles.
+    fn fp_step(acc: &mut [f64; 10], got: f64) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a = black_box(*a * 1.0000001 + got * (j as f64));
+        }
+    }
+
+    #[test]
+    fn floating_point_values_survive_switches() {
+        let _serial = serial();
+        let fiber = Fiber::new(stack(64 * 1024), |x: f64, suspend| {
+            // More live doubles than there are callee-saved FP registers on
+            // any supported architecture.
+            let mut acc = fp_values(x);
+            for i in 0..100 {
+                let got = suspend.suspend(acc[i % acc.len()]);
+                fp_step(&mut acc, got);
+            }
+            acc.iter().sum::<f64>()
+        })
+        .unwrap();
+
+        // The same computation on this stack, interleaved with the fiber's,
+        // with the resumer's own floating-point work in between.
+        let x = 1.75f64;
+        let mut acc = fp_values(x);
         assert_eq!(fiber.resume(x), Err(acc[0]));
         let mut noise = 0.0f64;
         for i in 0..100 {
             let got = (i as f64).sqrt();
             noise = black_box(noise.mul_add(0.5, got.sin()));
             let result = fiber.resume(got);
-            for (j, a) in acc.iter_mut().enumerate() {
-                *a = black_box(*a * 1.0000001 + got * (j as f64));
-            }
+            fp_step(&mut acc, got);
             if i + 1 < 100 {
                 assert_eq!(result, Err(acc[(i + 1) % acc.len()]));
             } else {
