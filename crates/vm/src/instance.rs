@@ -204,19 +204,7 @@ impl Instance {
     pub(crate) fn memory_growth(&mut self, index: MemoryIndex, delta: u64) -> Option<Growth> {
         let (owner, def) = self.memory_owner(index);
         let memory = &owner.memories[def];
-        let ty = memory.ty();
-        Some(Growth {
-            memory: true,
-            current: memory.byte_size(),
-            desired: delta
-                .checked_mul(ty.page_size())
-                .and_then(|d| d.checked_add(memory.byte_size() as u64))
-                .and_then(|d| usize::try_from(d).ok())?,
-            maximum: ty
-                .maximum
-                .and_then(|m| m.checked_mul(ty.page_size()))
-                .and_then(|m| usize::try_from(m).ok()),
-        })
+        Growth::of_memory(memory.ty(), memory.byte_size(), delta)
     }
 
     /// What growing table `index` by `delta` elements asks for, or `None` if the size
@@ -224,12 +212,7 @@ impl Instance {
     pub(crate) fn table_growth(&mut self, index: TableIndex, delta: u64) -> Option<Growth> {
         let (owner, def) = self.table_owner(index);
         let table = &owner.tables[def];
-        Some(Growth {
-            memory: false,
-            current: usize::try_from(table.size()).ok()?,
-            desired: usize::try_from(table.size().checked_add(delta)?).ok()?,
-            maximum: table.ty().maximum.and_then(|m| usize::try_from(m).ok()),
-        })
+        Growth::of_table(table.ty(), table.size(), delta)
     }
 
     fn global_ptr(&mut self, index: GlobalIndex) -> *mut VMGlobalDefinition {

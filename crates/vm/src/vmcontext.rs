@@ -201,6 +201,35 @@ pub struct Growth {
     pub maximum: Option<usize>,
 }
 
+impl Growth {
+    /// A memory of type `ty` growing from `current` bytes by `delta` pages; `None` if
+    /// the new size does not fit the address space.
+    pub fn of_memory(ty: &strata_environ::Memory, current: usize, delta: u64) -> Option<Growth> {
+        let bytes = |pages: u64| {
+            pages
+                .checked_mul(ty.page_size())
+                .and_then(|b| usize::try_from(b).ok())
+        };
+        Some(Growth {
+            memory: true,
+            current,
+            desired: bytes(delta)?.checked_add(current)?,
+            maximum: ty.maximum.and_then(bytes),
+        })
+    }
+
+    /// A table of type `ty` growing from `current` elements by `delta`; `None` if the
+    /// new size does not fit the address space.
+    pub fn of_table(ty: &strata_environ::Table, current: u64, delta: u64) -> Option<Growth> {
+        Some(Growth {
+            memory: false,
+            current: usize::try_from(current).ok()?,
+            desired: usize::try_from(current.checked_add(delta)?).ok()?,
+            maximum: ty.maximum.and_then(|m| usize::try_from(m).ok()),
+        })
+    }
+}
+
 // SAFETY: the cells are only touched by the thread currently running the store, which
 // owns it mutably (a `Store` is `Send`, not shared).
 unsafe impl Send for VMStoreContext {}

@@ -324,21 +324,9 @@ impl Memory {
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64> {
         let inner = store.as_context_mut().0;
         let vm = self.vm(&inner.opaque);
-        let ty = *vm.ty();
-        let current = vm.byte_size();
-        let desired = delta
-            .checked_mul(ty.page_size())
-            .and_then(|d| usize::try_from(d).ok())
-            .and_then(|d| d.checked_add(current))
+        let growth = strata_vm::Growth::of_memory(vm.ty(), vm.byte_size(), delta)
             .ok_or_else(|| Error::msg(format!("failed to grow memory by {delta} pages")))?;
-        inner.host_growing(strata_vm::Growth {
-            memory: true,
-            current,
-            desired,
-            maximum: ty
-                .maximum
-                .and_then(|m| usize::try_from(m.saturating_mul(ty.page_size())).ok()),
-        })?;
+        inner.host_growing(growth)?;
         let memory = self.vm_mut(&mut inner.opaque);
         match memory.grow(delta).map_err(Error::new)? {
             Some(old) => Ok(old),
@@ -535,13 +523,9 @@ impl Table {
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64, init: Ref) -> Result<u64> {
         let inner = store.as_context_mut().0;
         let vm = self.vm(&inner.opaque);
-        let current = usize::try_from(vm.size()).unwrap_or(usize::MAX);
-        inner.host_growing(strata_vm::Growth {
-            memory: false,
-            current,
-            desired: current.saturating_add(usize::try_from(delta).unwrap_or(usize::MAX)),
-            maximum: vm.ty().maximum.and_then(|m| usize::try_from(m).ok()),
-        })?;
+        let growth = strata_vm::Growth::of_table(vm.ty(), vm.size(), delta)
+            .ok_or_else(|| Error::msg(format!("failed to grow table by {delta}")))?;
+        inner.host_growing(growth)?;
         let store = &mut inner.opaque;
         let ptr = store.ref_to_ptr(init, RefType(self.vm(store).ty().element))?;
         self.vm_mut(store)

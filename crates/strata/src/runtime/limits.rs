@@ -245,7 +245,7 @@ impl<T> StoreInner<T> {
         let Some(limiter) = self.limiter() else {
             return Ok(());
         };
-        let what = if growth.memory { "memory" } else { "table" };
+        let what = kind(growth);
         let error = Error::msg(format!(
             "failed to grow {what} from {} to {}",
             growth.current, growth.desired
@@ -264,36 +264,21 @@ impl<T> StoreInner<T> {
             return Ok(());
         }
         self.check_counts(module.num_defined_memories(), module.num_defined_tables())?;
+        // Creating a memory or table at its minimum size is growing it from nothing.
         let memories = module.memories.values().skip(module.num_imported_memories);
-        for ty in memories {
-            let bytes = |pages: u64| {
-                usize::try_from(pages.saturating_mul(ty.page_size())).unwrap_or(usize::MAX)
-            };
-            let growth = Growth {
-                memory: true,
-                current: 0,
-                desired: bytes(ty.minimum),
-                maximum: ty.maximum.map(bytes),
-            };
-            if !self.growing(growth)? {
-                return Err(Error::msg(format!(
-                    "memory minimum size of {} bytes exceeds the store's limit",
-                    growth.desired
-                )));
-            }
-        }
         let tables = module.tables.values().skip(module.num_imported_tables);
-        for ty in tables {
-            let elements = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-            let growth = Growth {
-                memory: false,
-                current: 0,
-                desired: elements(ty.minimum),
-                maximum: ty.maximum.map(elements),
-            };
+        let initial = memories
+            .map(|ty| Growth::of_memory(ty, 0, ty.minimum))
+            .chain(tables.map(|ty| Growth::of_table(ty, 0, ty.minimum)));
+        for growth in initial {
+            let growth = growth.ok_or_else(|| {
+                Error::msg("a memory or table minimum size does not fit the address space")
+            })?;
             if !self.growing(growth)? {
+                let unit = if growth.memory { "bytes" } else { "elements" };
+                let what = kind(growth);
                 return Err(Error::msg(format!(
-                    "table minimum size of {} elements exceeds the store's limit",
+                    "{what} minimum size of {} {unit} exceeds the store's limit",
                     growth.desired
                 )));
             }
@@ -307,7 +292,7 @@ impl<T> StoreInner<T> {
         if self.growing(growth)? {
             Ok(())
         } else {
-            let what = if growth.memory { "memory" } else { "table" };
+            let what = kind(growth);
             Err(Error::msg(format!(
                 "the store's limiter refused to grow the {what} from {} to {}",
                 growth.current, growth.desired
@@ -336,6 +321,11 @@ impl<T> StoreInner<T> {
         over("memory", counts.memories, memories, limiter.memories())?;
         over("table", counts.tables, tables, limiter.tables())
     }
+}
+
+/// What grows: "memory" or "table", for messages.
+fn kind(growth: Growth) -> &'static str {
+    if growth.memory { "memory" } else { "table" }
 }
 
 /// How many instances, memories and tables a store holds.
