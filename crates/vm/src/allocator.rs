@@ -4,6 +4,7 @@
 //! the pooling allocator (feature `pooling-allocator`) hands out slots of one up-front
 //! reservation instead.
 
+use crate::cow::same_image;
 use crate::memory::{FreedReservation, OwnedLayout};
 use crate::shard::{CacheLine, home_shard, shard_count};
 use crate::{Memory, MemoryImage, Table, VmError};
@@ -152,15 +153,10 @@ impl ReservationCache {
     /// A kept reservation of `total` bytes with `image` mapped, if this thread's shard
     /// has one.
     fn take(&self, total: usize, image: Option<&Arc<MemoryImage>>) -> Option<FreedReservation> {
-        let same_image = |r: &FreedReservation| match (image, &r.reservation.image) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        };
         let mut kept = self.home();
-        let i = kept
-            .iter()
-            .rposition(|r| r.reservation.mmap.len() == total && same_image(r))?;
+        let i = kept.iter().rposition(|r| {
+            r.reservation.mmap.len() == total && same_image(image, r.reservation.image.as_ref())
+        })?;
         Some(kept.swap_remove(i))
     }
 

@@ -174,6 +174,16 @@ impl ModuleMemoryImages {
     }
 }
 
+/// Whether two memories' images are the same one (or both absent), so that a memory
+/// holding `a` needs no remapping to hold `b`.
+pub(crate) fn same_image(a: Option<&Arc<MemoryImage>>, b: Option<&Arc<MemoryImage>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

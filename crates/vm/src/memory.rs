@@ -148,19 +148,12 @@ impl Memory {
         let want = layout.initial.next_multiple_of(crate::host_page_size());
         let reservation = match reuse {
             Some(FreedReservation {
-                mut reservation,
+                reservation,
                 accessible,
             }) => {
                 debug_assert_eq!(reservation.mmap.len(), layout.total);
-                if accessible > want {
-                    reservation
-                        .mmap
-                        .protect(want, accessible - want, libc::PROT_NONE)?;
-                } else {
-                    reservation
-                        .mmap
-                        .make_accessible(accessible, want - accessible)?;
-                }
+                // SAFETY: the reservation is ours and `want` fits in it (same layout).
+                unsafe { set_accessible(reservation.mmap.as_ptr(), accessible, want)? };
                 reservation
             }
             None => {
@@ -241,12 +234,7 @@ impl Memory {
         let ptr = base.as_ptr();
         // SAFETY: both ranges lie inside the slot, which the caller lends us.
         unsafe {
-            if accessible > want {
-                crate::mmap::protect(ptr.add(want), accessible - want, libc::PROT_NONE)?;
-            } else {
-                let prot = libc::PROT_READ | libc::PROT_WRITE;
-                crate::mmap::protect(ptr.add(accessible), want - accessible, prot)?;
-            }
+            set_accessible(ptr, accessible, want)?;
             if let Some(image) = image.filter(|_| !image_mapped) {
                 image.map_at(ptr)?;
             }
@@ -382,6 +370,24 @@ impl Memory {
     pub fn data_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `data`, and `&mut self` makes the borrow unique.
         unsafe { core::slice::from_raw_parts_mut(self.base(), self.byte_size()) }
+    }
+}
+
+/// Makes the first `want` bytes at `base` accessible and the rest up to `accessible`
+/// (the previous accessible size) inaccessible again.
+///
+/// # Safety
+/// Both sizes are page multiples within a reservation at `base` the caller owns, with
+/// no references into the bytes that become inaccessible.
+unsafe fn set_accessible(base: *mut u8, accessible: usize, want: usize) -> Result<(), VmError> {
+    // SAFETY: forwarded contract.
+    unsafe {
+        if accessible > want {
+            crate::mmap::protect(base.add(want), accessible - want, libc::PROT_NONE)
+        } else {
+            let prot = libc::PROT_READ | libc::PROT_WRITE;
+            crate::mmap::protect(base.add(accessible), want - accessible, prot)
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 //! [`PoolingConfig::overflow_to_on_demand`], serves the request on demand instead.
 
 use crate::allocator::InstanceSlot;
+use crate::cow::same_image;
 use crate::mmap::{self, Mmap};
 use crate::pagemap::reset_dirty_pages;
 use crate::shard::{CacheLine, home_shard, shard_count};
@@ -537,11 +538,7 @@ impl PoolingInstanceAllocator {
         }
         // Prefer a warm slot that holds this image, then any slot without an image
         // mapped, then the oldest warm slot (whose image is replaced).
-        let same = |s: &MemorySlotState| match (image, &s.image) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        };
+        let same = |s: &MemorySlotState| same_image(image, s.image.as_ref());
         let index = if let Some(i) = slots.warm.iter().rposition(|&i| same(&slots.states[i])) {
             slots.warm.remove(i)
         } else if let Some(i) = slots.cold.pop() {
