@@ -15,6 +15,8 @@ mod allocator;
 mod backtrace;
 mod code_memory;
 mod cow;
+#[cfg(feature = "async")]
+mod fiber;
 mod instance;
 mod libcalls;
 mod memory;
@@ -31,6 +33,8 @@ pub use allocator::{InstanceAllocator, InstanceSlot, OnDemandInstanceAllocator};
 pub use backtrace::{Backtrace, BacktraceFrame};
 pub use code_memory::{CodeObject, lookup_code};
 pub use cow::{MemoryImage, ModuleMemoryImages};
+#[cfg(feature = "async")]
+pub use fiber::{AsyncCx, Cancelled, FiberFuture};
 pub use instance::{
     ConstValue, Imports, InstanceAllocationRequest, InstanceHandle, InstanceHandleRef,
     ModuleRuntimeInfo, read_global_value, write_global_value,

@@ -52,6 +52,9 @@ pub struct PoolingConfig {
     pub total_stacks: u32,
     /// Usable bytes of each pooled fiber stack (with `async`).
     pub stack_size: usize,
+    /// Whether a returned stack is zeroed before it is lent again (with `async`): its
+    /// pages are given back to the system, to come back as zeros when next touched.
+    pub stack_zeroing: bool,
     /// The most bytes a pooled memory may grow to.
     pub max_memory_size: usize,
     /// The most elements a pooled table may grow to.
@@ -80,6 +83,7 @@ impl Default for PoolingConfig {
             total_tables: 1000,
             total_stacks: 1000,
             stack_size: 2 << 20,
+            stack_zeroing: false,
             max_memory_size: 4 << 30,
             table_elements: 20_000,
             max_core_instance_size: 1 << 20,
@@ -263,8 +267,10 @@ struct TablePool {
     slots: Shards<usize>,
 }
 
-/// Slots of fiber stacks, each a guard page and then the usable bytes. Stacks are not
-/// cleared between uses: wasm cannot read its native stack.
+/// Slots of fiber stacks, each a guard page and then the usable bytes. Stacks are
+/// cleared between uses only when configured (`stack_zeroing`): wasm cannot read its
+/// native stack, so what a previous call left there matters only to host code that
+/// reads uninitialized stack memory.
 #[cfg(feature = "async")]
 struct StackPool {
     mapping: Mmap,
@@ -828,6 +834,17 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
         }
         let base = stack.guard_range().start as usize;
         let index = (base - self.stacks.mapping.as_ptr() as usize) / self.stacks.stride;
+        if self.config.stack_zeroing {
+            let usable = stack.range();
+            // SAFETY: the stack's usable part lies in the pool's mapping and nothing runs
+            // on it any more (its fiber is done); its pages read as zeros afterwards.
+            if let Err(e) = unsafe { crate::mmap::decommit(usable.start as *mut u8, usable.len()) }
+            {
+                // A stack that could not be cleared is not lent again.
+                tracing::warn!("a pooled fiber stack could not be zeroed and is retired: {e}");
+                return;
+            }
+        }
         drop(stack);
         lock(&self.stacks.free).push(index);
     }
@@ -921,5 +938,28 @@ mod tests {
             pool.allocate_fiber_stack(1 << 20).is_err(),
             "bigger than a slot"
         );
+    }
+
+    #[cfg(feature = "async")]
+    #[test]
+    fn stacks_are_zeroed_on_reuse_only_when_configured() {
+        for zeroing in [false, true] {
+            let pool = small_pool(|c| c.stack_zeroing = zeroing);
+            let stack = pool.allocate_fiber_stack(32 << 10).unwrap();
+            let (low, high) = (stack.range().start as *mut u8, stack.top());
+            // SAFETY: both bytes lie in the usable part of the pooled stack.
+            unsafe {
+                low.write(0xa5);
+                high.sub(1).write(0x5a);
+            }
+            pool.deallocate_fiber_stack(stack);
+            let again = pool.allocate_fiber_stack(32 << 10).unwrap();
+            assert_eq!(again.top(), high, "the pool has one slot");
+            // SAFETY: as above.
+            let seen = unsafe { (low.read(), high.sub(1).read()) };
+            let expected = if zeroing { (0, 0) } else { (0xa5, 0x5a) };
+            assert_eq!(seen, expected, "zeroing: {zeroing}");
+            pool.deallocate_fiber_stack(again);
+        }
     }
 }

@@ -34,7 +34,9 @@ pub enum UnwindReason {
 /// One entry into wasm on this thread.
 struct CallThreadState {
     unwind: UnsafeCell<Option<(UnwindReason, Backtrace)>>,
-    prev: *const CallThreadState,
+    /// The activation below this one. It changes when a fiber running this activation
+    /// is suspended and resumed on top of another list (see [`attach_activations`]).
+    prev: Cell<*const CallThreadState>,
     store_context: *const VMStoreContext,
 }
 
@@ -42,8 +44,73 @@ thread_local! {
     static ACTIVATION: Cell<*const CallThreadState> = const { Cell::new(ptr::null()) };
 }
 
+// The two accessors below are never inlined: code on a fiber may be suspended between
+// two accesses and resumed on another thread, and a caller that inlined them could
+// reuse the first thread's address of the thread-local.
+
+/// The innermost activation of this thread.
+#[inline(never)]
 fn activation() -> *const CallThreadState {
     ACTIVATION.try_with(Cell::get).unwrap_or(ptr::null())
+}
+
+/// Makes `state` the innermost activation of this thread.
+#[inline(never)]
+fn set_activation(state: *const CallThreadState) {
+    ACTIVATION.with(|a| a.set(state));
+}
+
+/// A point in a thread's list of activations.
+#[cfg(feature = "async")]
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) struct ActivationMark(*const CallThreadState);
+
+/// The current innermost activation.
+#[cfg(feature = "async")]
+pub(crate) fn current_activation() -> ActivationMark {
+    ActivationMark(activation())
+}
+
+/// The activations a suspended fiber pushed, unlinked from any thread.
+#[cfg(feature = "async")]
+pub(crate) struct DetachedActivations {
+    /// The innermost of them, or `base` if there are none.
+    top: *const CallThreadState,
+    /// What the outermost of them currently links to.
+    base: *const CallThreadState,
+}
+
+/// Unlinks the activations pushed above `base` (the innermost one when the fiber was
+/// last resumed), leaving `base` the innermost activation of this thread, as the
+/// fiber's resumer expects.
+#[cfg(feature = "async")]
+pub(crate) fn detach_activations(base: ActivationMark) -> DetachedActivations {
+    let top = activation();
+    set_activation(base.0);
+    DetachedActivations { top, base: base.0 }
+}
+
+/// Links activations detached by [`detach_activations`] on top of this thread's
+/// innermost activation `base`, which may belong to another thread than before.
+///
+/// # Safety
+/// The activations must still be alive (their fiber suspended, not dropped), and
+/// `base` must be this thread's innermost activation.
+#[cfg(feature = "async")]
+pub(crate) unsafe fn attach_activations(detached: DetachedActivations, base: ActivationMark) {
+    if detached.top == detached.base {
+        return;
+    }
+    let mut outermost = detached.top;
+    // SAFETY: the activations live in frames of the suspended fiber, per the contract;
+    // the chain from `top` reaches `detached.base` after a few links.
+    unsafe {
+        while (*outermost).prev.get() != detached.base {
+            outermost = (*outermost).prev.get();
+        }
+        (*outermost).prev.set(base.0);
+    }
+    set_activation(detached.top);
 }
 
 /// Saved `VMStoreContext` fields, restored when an entry returns.
@@ -108,12 +175,14 @@ pub unsafe fn catch_traps(
     }
     let state = CallThreadState {
         unwind: UnsafeCell::new(None),
-        prev: activation(),
+        prev: Cell::new(activation()),
         store_context,
     };
-    ACTIVATION.with(|a| a.set(&state));
+    set_activation(&state);
     let ok = call();
-    ACTIVATION.with(|a| a.set(state.prev));
+    // On a fiber, `call` may have been suspended and resumed on another thread, whose
+    // activation list `prev` now continues.
+    set_activation(state.prev.get());
     // SAFETY: as above.
     unsafe { saved.restore(ctx) };
     if ok {
