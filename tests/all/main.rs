@@ -1,6 +1,7 @@
 //! Integration tests of the public `strata` API: one binary, one module per subject.
 
 mod api;
+mod async_calls;
 mod bad_input;
 mod interrupt;
 mod limits;

@@ -26,7 +26,18 @@ pub struct Config {
     pub(crate) max_wasm_stack: usize,
     pub(crate) memory_init_cow: bool,
     pub(crate) allocation_strategy: InstanceAllocationStrategy,
+    #[cfg(feature = "async")]
+    pub(crate) async_support: bool,
+    #[cfg(feature = "async")]
+    pub(crate) async_stack_size: usize,
+    #[cfg(feature = "async")]
+    pub(crate) async_stack_zeroing: bool,
 }
+
+/// Stack a fiber must have beyond [`Config::max_wasm_stack`] for the host code that
+/// wasm calls (host functions, libcalls) and for strata's own frames.
+#[cfg(feature = "async")]
+pub(crate) const MIN_ASYNC_HOST_STACK: usize = 64 * 1024;
 
 impl Default for Config {
     fn default() -> Self {
@@ -67,6 +78,12 @@ impl Config {
             max_wasm_stack: 512 * 1024,
             memory_init_cow: true,
             allocation_strategy: InstanceAllocationStrategy::OnDemand,
+            #[cfg(feature = "async")]
+            async_support: false,
+            #[cfg(feature = "async")]
+            async_stack_size: 2 << 20,
+            #[cfg(feature = "async")]
+            async_stack_zeroing: false,
         }
     }
 
@@ -103,7 +120,9 @@ impl Config {
         self
     }
 
-    /// The most stack, in bytes, wasm may use before it traps with a stack overflow.
+    /// The most stack, in bytes, wasm may use before it traps with a stack overflow
+    /// (default 512 KiB). With async support, it must fit in
+    /// [`Config::async_stack_size`] with room to spare.
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
         self.max_wasm_stack = bytes;
         self
@@ -157,6 +176,57 @@ impl Config {
         self
     }
 
+    /// Makes every store of the engine async: wasm runs only through the `_async`
+    /// entry points ([`Func::call_async`](crate::Func::call_async),
+    /// [`Instance::new_async`](crate::Instance::new_async), ...), each on a fiber
+    /// stack of its own, and host functions defined with
+    /// [`Linker::func_wrap_async`](crate::Linker::func_wrap_async) can wait for
+    /// futures while the wasm under them stays suspended. Synchronous calls into wasm
+    /// fail on such stores, and async calls fail on the stores of other engines. Off
+    /// by default.
+    #[cfg(feature = "async")]
+    pub fn async_support(&mut self, enable: bool) -> &mut Self {
+        self.async_support = enable;
+        self
+    }
+
+    /// Bytes of the fiber stack each async call runs on (default 2 MiB). It holds the
+    /// wasm frames, at most [`Config::max_wasm_stack`] bytes, and the host functions
+    /// wasm calls, so it must be at least 64 KiB larger than that; the engine refuses
+    /// other settings.
+    #[cfg(feature = "async")]
+    pub fn async_stack_size(&mut self, bytes: usize) -> &mut Self {
+        self.async_stack_size = bytes;
+        self
+    }
+
+    /// Zeroes a fiber stack before it is used again (off by default). Wasm cannot
+    /// read its native stack, so this only keeps host code that reads
+    /// uninitialized stack memory from seeing an earlier call's data. Stacks the
+    /// on-demand allocator maps are always fresh; this setting affects pooled ones.
+    #[cfg(feature = "async")]
+    pub fn async_stack_zeroing(&mut self, enable: bool) -> &mut Self {
+        self.async_stack_zeroing = enable;
+        self
+    }
+
+    /// Checks that the settings agree with one another.
+    #[cfg(feature = "async")]
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        if self.async_support
+            && self.async_stack_size < self.max_wasm_stack.saturating_add(MIN_ASYNC_HOST_STACK)
+        {
+            return Err(crate::Error::msg(format!(
+                "async_stack_size ({} bytes) must exceed max_wasm_stack ({} bytes) by at \
+                 least {} KiB, which host functions called from wasm run in",
+                self.async_stack_size,
+                self.max_wasm_stack,
+                MIN_ASYNC_HOST_STACK / 1024
+            )));
+        }
+        Ok(())
+    }
+
     /// Extra bytes reserved when a memory that must move to grow is moved.
     pub fn memory_reservation_for_growth(&mut self, bytes: u64) -> &mut Self {
         self.tunables.memory_reservation_for_growth = bytes;
@@ -208,7 +278,8 @@ impl PoolingAllocationConfig {
         total_memories: u32;
         /// Tables alive at once (default 1000).
         total_tables: u32;
-        /// Fiber stacks alive at once, for async calls (default 1000).
+        /// Fiber stacks alive at once, for async calls (default 1000). Each is
+        /// [`Config::async_stack_size`] bytes and a guard page.
         total_stacks: u32;
         /// The most bytes a pooled memory may grow to (default 4 GiB).
         max_memory_size: usize;

@@ -2,6 +2,8 @@
 
 mod engine;
 mod externals;
+#[cfg(feature = "async")]
+mod fiber;
 mod func;
 mod instance;
 mod interrupt;
@@ -16,6 +18,8 @@ pub use externals::{Extern, Global, Memory, MemoryAccessError, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::Instance;
 pub use interrupt::UpdateDeadline;
+#[cfg(feature = "async")]
+pub use limits::ResourceLimiterAsync;
 pub use limits::{
     DEFAULT_INSTANCE_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_TABLE_LIMIT, ResourceLimiter,
     StoreLimits, StoreLimitsBuilder,

@@ -47,10 +47,20 @@ fn allocators(config: &Config) -> Result<Allocators> {
             Ok((Arc::new(OnDemandInstanceAllocator::default()), None))
         }
         crate::InstanceAllocationStrategy::Pooling(pool) => {
-            let pooling = strata_vm::PoolingInstanceAllocator::new(&pool.inner, &config.tunables)
+            #[cfg_attr(
+                not(feature = "async"),
+                expect(unused_mut, reason = "no stacks to set up")
+            )]
+            let mut pool = pool.inner.clone();
+            #[cfg(feature = "async")]
+            {
+                pool.stack_size = config.async_stack_size;
+                pool.stack_zeroing = config.async_stack_zeroing;
+            }
+            let pooling = strata_vm::PoolingInstanceAllocator::new(&pool, &config.tunables)
                 .map_err(|e| {
-                crate::Error::new(e).context("failed to reserve the pooling allocator's pools")
-            })?;
+                    crate::Error::new(e).context("failed to reserve the pooling allocator's pools")
+                })?;
             let pooling = Arc::new(pooling);
             Ok((pooling.clone(), Some(pooling)))
         }
@@ -75,8 +85,12 @@ impl Engine {
     /// An engine with `config`.
     ///
     /// # Errors
-    /// Fails if the host is not supported by the compiler.
+    /// Fails if settings contradict each other (see [`Config::async_stack_size`]), if
+    /// the host is not supported by the compiler, or if the pooling allocator cannot
+    /// reserve its pools.
     pub fn new(config: &Config) -> Result<Engine> {
+        #[cfg(feature = "async")]
+        config.validate()?;
         strata_vm::init_traps();
         #[cfg(feature = "cranelift")]
         let compiler = {
@@ -157,6 +171,12 @@ impl Engine {
 
     pub(crate) fn allocator(&self) -> &dyn InstanceAllocator {
         &*self.inner.allocator
+    }
+
+    /// The allocator, shared.
+    #[cfg(feature = "async")]
+    pub(crate) fn allocator_arc(&self) -> Arc<dyn InstanceAllocator> {
+        self.inner.allocator.clone()
     }
 
     /// The engine-wide id of `ty`, registering it if new.

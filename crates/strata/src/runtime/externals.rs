@@ -335,6 +335,26 @@ impl Memory {
             ))),
         }
     }
+
+    /// Like [`Memory::grow`], for stores with an async resource limiter
+    /// ([`Store::limiter_async`](crate::Store::limiter_async)), whose decision this
+    /// waits for.
+    ///
+    /// # Errors
+    /// As [`Memory::grow`], and fails if the engine has no async support.
+    #[cfg(feature = "async")]
+    pub async fn grow_async(
+        &self,
+        mut store: impl AsContextMut<Data: Send>,
+        delta: u64,
+    ) -> Result<u64> {
+        let inner = store.as_context_mut().0;
+        inner.opaque.check_async("Memory::grow_async")?;
+        crate::runtime::fiber::on_fiber(inner, |inner| {
+            self.grow(crate::StoreContextMut(inner), delta)
+        })
+        .await
+    }
 }
 
 /// A global. A small `Copy` handle into its store.
@@ -531,5 +551,26 @@ impl Table {
         self.vm_mut(store)
             .grow(delta, ptr)
             .ok_or_else(|| Error::msg(format!("failed to grow table by {delta}")))
+    }
+
+    /// Like [`Table::grow`], for stores with an async resource limiter
+    /// ([`Store::limiter_async`](crate::Store::limiter_async)), whose decision this
+    /// waits for.
+    ///
+    /// # Errors
+    /// As [`Table::grow`], and fails if the engine has no async support.
+    #[cfg(feature = "async")]
+    pub async fn grow_async(
+        &self,
+        mut store: impl AsContextMut<Data: Send>,
+        delta: u64,
+        init: Ref,
+    ) -> Result<u64> {
+        let inner = store.as_context_mut().0;
+        inner.opaque.check_async("Table::grow_async")?;
+        crate::runtime::fiber::on_fiber(inner, |inner| {
+            self.grow(crate::StoreContextMut(inner), delta, init)
+        })
+        .await
     }
 }

@@ -149,14 +149,48 @@ impl Func {
     /// # Errors
     /// Fails if the arguments do not match the function's type, if it traps, or if a
     /// host function it calls fails.
+    ///
+    /// On a store with async support, use [`Func::call_async`] instead.
     pub fn call(
         &self,
         mut store: impl AsContextMut,
         params: &[Val],
         results: &mut [Val],
     ) -> Result<()> {
+        let store = &mut store.as_context_mut().0.opaque;
+        store.check_sync("Func::call")?;
+        self.call_unchecked(store, params, results)
+    }
+
+    /// Calls the function on a fiber, as a future: the wasm may wait for async host
+    /// functions (see [`Linker::func_wrap_async`](crate::Linker::func_wrap_async)),
+    /// and fuel and epochs may make it yield. Dropping the future before it is ready
+    /// stops the wasm as if it trapped.
+    ///
+    /// # Errors
+    /// As [`Func::call`], and fails if the engine has no async support.
+    #[cfg(feature = "async")]
+    pub async fn call_async(
+        &self,
+        mut store: impl AsContextMut<Data: Send>,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<()> {
         let inner = store.as_context_mut().0;
-        let ty = self.ty(StoreContext(&*inner));
+        inner.opaque.check_async("Func::call_async")?;
+        crate::runtime::fiber::on_fiber(inner, |inner| {
+            self.call_unchecked(&mut inner.opaque, params, results)
+        })
+        .await
+    }
+
+    fn call_unchecked(
+        &self,
+        inner: &mut StoreOpaque,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<()> {
+        let ty = self.ty_opaque(inner);
         if params.len() != ty.params().len() {
             return Err(Error::msg(format!(
                 "expected {} arguments, got {}",
@@ -179,12 +213,12 @@ impl Func {
                     arg.ty()
                 )));
             }
-            slots[i] = inner.opaque.val_to_raw(*arg)?;
+            slots[i] = inner.val_to_raw(*arg)?;
         }
-        let func_ref = self.func_ref(&inner.opaque);
-        invoke(&mut inner.opaque, func_ref, &mut slots)?;
+        let func_ref = self.func_ref(inner);
+        invoke(inner, func_ref, &mut slots)?;
         for ((out, t), raw) in results.iter_mut().zip(ty.results()).zip(slots) {
-            *out = inner.opaque.val_from_raw(t, raw);
+            *out = inner.val_from_raw(t, raw);
         }
         Ok(())
     }
@@ -294,9 +328,34 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
     ///
     /// # Errors
     /// Fails if it traps or a host function it calls fails.
+    ///
+    /// On a store with async support, use [`TypedFunc::call_async`] instead.
     pub fn call(&self, mut store: impl AsContextMut, params: Params) -> Result<Results> {
+        let store = &mut store.as_context_mut().0.opaque;
+        store.check_sync("TypedFunc::call")?;
+        self.call_unchecked(store, params)
+    }
+
+    /// Calls the function on a fiber, as a future; see [`Func::call_async`].
+    ///
+    /// # Errors
+    /// As [`TypedFunc::call`], and fails if the engine has no async support.
+    #[cfg(feature = "async")]
+    pub async fn call_async(
+        &self,
+        mut store: impl AsContextMut<Data: Send>,
+        params: Params,
+    ) -> Result<Results> {
         let inner = store.as_context_mut().0;
-        let func_ref = self.func.func_ref(&inner.opaque);
+        inner.opaque.check_async("TypedFunc::call_async")?;
+        crate::runtime::fiber::on_fiber(inner, |inner| {
+            self.call_unchecked(&mut inner.opaque, params)
+        })
+        .await
+    }
+
+    fn call_unchecked(&self, store: &mut StoreOpaque, params: Params) -> Result<Results> {
+        let func_ref = self.func.func_ref(store);
         let len = Params::COUNT.max(Results::COUNT);
         let mut small = [ValRaw::default(); MAX_TYPED_SLOTS];
         let mut large;
@@ -307,7 +366,7 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
             &mut large[..]
         };
         params.store(slots);
-        invoke(&mut inner.opaque, func_ref, slots)?;
+        invoke(store, func_ref, slots)?;
         Ok(Results::load(slots))
     }
 
@@ -442,6 +501,32 @@ impl<R: WasmResults> WasmRet for Result<R> {
         WasmParams::store(self?, slots);
         Ok(())
     }
+}
+
+/// The type and body of a host function whose closure returns a future, which the
+/// wasm calling it waits for on its fiber (see
+/// [`Linker::func_wrap_async`](crate::Linker::func_wrap_async)).
+#[cfg(feature = "async")]
+pub(crate) fn async_host_fn<T, Params, Results, F>(func: F) -> (FuncType, HostFn<T>)
+where
+    T: 'static,
+    Params: WasmParams,
+    Results: WasmRet,
+    F: for<'a> Fn(
+            Caller<'a, T>,
+            Params,
+        ) -> Box<dyn std::future::Future<Output = Results> + Send + 'a>
+        + Send
+        + Sync
+        + 'static,
+{
+    let ty = FuncType::from_types(Params::valtypes(), Results::valtypes());
+    let body: HostFn<T> = Arc::new(move |caller: Caller<'_, T>, slots: &mut [ValRaw]| {
+        let cx = caller.store.0.opaque.async_cx()?;
+        let future = func(caller, Params::load(slots));
+        crate::runtime::fiber::block_on(cx, Box::into_pin(future))?.store(slots)
+    });
+    (ty, body)
 }
 
 /// Rust closures that can become host functions (see [`Func::wrap`]).

@@ -22,12 +22,42 @@ impl Instance {
     /// # Errors
     /// Fails if an import is missing or has the wrong type, or if initialization or the
     /// start function traps.
+    ///
+    /// On a store with async support, use [`Instance::new_async`] instead.
     pub fn new(
         mut store: impl AsContextMut,
         module: &Module,
         imports: &[Extern],
     ) -> Result<Instance> {
         let inner = store.as_context_mut().0;
+        inner.opaque.check_sync("Instance::new")?;
+        Instance::new_unchecked(inner, module, imports)
+    }
+
+    /// Instantiates `module` on a fiber, as a future: the start function may wait for
+    /// async host functions, and an async resource limiter is consulted.
+    ///
+    /// # Errors
+    /// As [`Instance::new`], and fails if the engine has no async support.
+    #[cfg(feature = "async")]
+    pub async fn new_async(
+        mut store: impl AsContextMut<Data: Send>,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance> {
+        let inner = store.as_context_mut().0;
+        inner.opaque.check_async("Instance::new_async")?;
+        crate::runtime::fiber::on_fiber(inner, |inner| {
+            Instance::new_unchecked(inner, module, imports)
+        })
+        .await
+    }
+
+    fn new_unchecked<T>(
+        inner: &mut crate::runtime::store::StoreInner<T>,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance> {
         let info = module.info();
         inner.limit_instantiation(info)?;
         let store = &mut inner.opaque;

@@ -13,12 +13,19 @@ pub enum UpdateDeadline {
     Interrupt,
     /// Keep running, with the deadline this many epochs past the current one.
     Continue(u64),
+    /// Yield to the executor once, then keep running with the deadline this many
+    /// epochs past the current one. Only wasm in an async call can yield; elsewhere
+    /// this stops the wasm with an error.
+    Yield(u64),
 }
 
 /// A store's answer to a reached epoch deadline.
 pub(crate) enum EpochPolicy<T> {
     /// Trap with [`Trap::Interrupt`] (the default).
     Trap,
+    /// Yield, then move the deadline this many epochs past the current one.
+    #[cfg(feature = "async")]
+    Yield(u64),
     /// Ask the embedder. `None` while the callback runs (it cannot reach itself).
     Callback(Option<EpochCallback<T>>),
 }
@@ -27,9 +34,9 @@ type EpochCallback<T> =
     Box<dyn FnMut(StoreContextMut<'_, T>) -> Result<UpdateDeadline> + Send + Sync>;
 
 impl<T> Store<T> {
-    /// Gives the store `fuel` units of fuel (at most `i64::MAX`), replacing what it had.
-    /// Wasm code uses one unit per operator (see [`Config::consume_fuel`](crate::Config::consume_fuel)) and
-    /// traps with [`Trap::OutOfFuel`] when none is left.
+    /// Gives the store `fuel` units of fuel, replacing what it had. Wasm code uses one
+    /// unit per operator (see [`Config::consume_fuel`](crate::Config::consume_fuel))
+    /// and traps with [`Trap::OutOfFuel`] when none is left.
     ///
     /// # Errors
     /// Fails if the engine was not configured to consume fuel.
@@ -58,6 +65,43 @@ impl<T> Store<T> {
         self.inner.epoch_policy = EpochPolicy::Trap;
     }
 
+    /// Makes wasm that reaches its epoch deadline yield to the executor, then go on
+    /// with the deadline `delta` epochs past the engine's current epoch: async calls
+    /// share their thread fairly, one epoch tick at a time. Only wasm in an async call
+    /// can yield; wasm of this store that reaches the deadline elsewhere stops with
+    /// an error that says so.
+    #[cfg(feature = "async")]
+    pub fn epoch_deadline_async_yield_and_update(&mut self, delta: u64) {
+        self.inner.epoch_policy = EpochPolicy::Yield(delta);
+    }
+
+    /// Hands the running wasm its fuel in slices of at most `interval` units; each
+    /// time a slice runs out, the wasm yields to the executor before going on with the
+    /// next one, so that an async call does not keep its thread for longer than that
+    /// much work. The total is unchanged: the wasm traps with [`Trap::OutOfFuel`]
+    /// when all of [`Store::set_fuel`]'s fuel is used. `None` (the default) hands
+    /// over all fuel at once and never yields.
+    ///
+    /// # Errors
+    /// Fails if the engine consumes no fuel or has no async support, or if
+    /// `interval` is `Some(0)`.
+    #[cfg(feature = "async")]
+    pub fn fuel_async_yield_interval(&mut self, interval: Option<u64>) -> Result<()> {
+        let store = &mut self.inner.opaque;
+        store.fuel_enabled()?;
+        store.check_async("Store::fuel_async_yield_interval")?;
+        let interval =
+            match interval {
+                None => None,
+                Some(n) => Some(core::num::NonZeroU64::new(n).ok_or_else(|| {
+                    Error::msg("the fuel yield interval must be at least one unit")
+                })?),
+            };
+        let fuel = store.get_fuel()?;
+        store.fuel_yield_interval = interval;
+        store.set_fuel(fuel)
+    }
+
     /// Makes a reached epoch deadline call `callback`, which decides whether the wasm
     /// stops or goes on with a new deadline. An error from the callback stops the wasm
     /// and comes back from the call into wasm unchanged.
@@ -70,7 +114,7 @@ impl<T> Store<T> {
 }
 
 impl StoreOpaque {
-    fn fuel_enabled(&self) -> Result<()> {
+    pub(crate) fn fuel_enabled(&self) -> Result<()> {
         if self.engine.config().tunables.consume_fuel {
             Ok(())
         } else {
@@ -82,9 +126,9 @@ impl StoreOpaque {
 
     pub(crate) fn set_fuel(&mut self, fuel: u64) -> Result<()> {
         self.fuel_enabled()?;
-        // The counter is an `i64`: more than `i64::MAX` units is as good as that many.
-        let consumed = -i64::try_from(fuel).unwrap_or(i64::MAX);
-        *self.vm_store_context.fuel_consumed.get_mut() = consumed;
+        *self.vm_store_context.fuel_consumed.get_mut() = 0;
+        self.fuel_reserve = fuel;
+        self.refuel();
         Ok(())
     }
 
@@ -93,11 +137,55 @@ impl StoreOpaque {
         // SAFETY: the store is borrowed, so no wasm of it runs on another thread; wasm
         // of it running below us on this thread saved the counter before calling out.
         let consumed = unsafe { *self.vm_store_context.fuel_consumed.get() };
-        Ok(if consumed >= 0 {
+        let active = if consumed >= 0 {
             0
         } else {
             consumed.unsigned_abs()
-        })
+        };
+        Ok(active.saturating_add(self.fuel_reserve))
+    }
+
+    /// Moves fuel from the reserve to the counter compiled code uses until the counter
+    /// has some (at most a yield interval's worth, and at most what an `i64` holds);
+    /// `false` if the reserve runs dry first.
+    fn refuel(&mut self) -> bool {
+        let slice = self.fuel_yield_interval.map_or(u64::MAX, u64::from);
+        let consumed = self.vm_store_context.fuel_consumed.get_mut();
+        while *consumed >= 0 {
+            if self.fuel_reserve == 0 {
+                return false;
+            }
+            let take = self.fuel_reserve.min(slice).min(i64::MAX.unsigned_abs());
+            self.fuel_reserve -= take;
+            // `take` fits an `i64` and the counter is not negative: no overflow.
+            *consumed -= i64::try_from(take).unwrap_or(i64::MAX);
+        }
+        true
+    }
+
+    /// The counter ran out: refill it from the reserve, yielding first if the store
+    /// asked to; stop when no fuel is left.
+    fn out_of_gas(&mut self) -> Result<(), UnwindReason> {
+        if !self.refuel() {
+            return Err(UnwindReason::Trap(Trap::OutOfFuel));
+        }
+        if self.fuel_yield_interval.is_some() {
+            self.yield_now()?;
+        }
+        Ok(())
+    }
+
+    /// Lets the executor of the async call running this store's wasm run other tasks.
+    fn yield_now(&self) -> Result<(), UnwindReason> {
+        #[cfg(feature = "async")]
+        let outcome = self.async_cx().and_then(|cx| {
+            crate::runtime::fiber::block_on(cx, crate::runtime::fiber::YieldOnce::default())
+        });
+        #[cfg(not(feature = "async"))]
+        let outcome: Result<()> = Err(Error::msg(
+            "wasm can yield only in async calls (the `async` feature)",
+        ));
+        outcome.map_err(|e| UnwindReason::Host(Box::new(e)))
     }
 
     pub(crate) fn set_epoch_deadline(&mut self, ticks: u64) {
@@ -111,7 +199,7 @@ impl<T> StoreInner<T> {
     pub(crate) fn hooks(&mut self) -> VMStoreHooks {
         VMStoreHooks {
             data: (self as *mut StoreInner<T>).cast(),
-            out_of_gas,
+            out_of_gas: out_of_gas::<T>,
             new_epoch: new_epoch::<T>,
             growing: crate::runtime::limits::growing_hook::<T>,
             grow_failed: crate::runtime::limits::grow_failed_hook::<T>,
@@ -119,39 +207,48 @@ impl<T> StoreInner<T> {
     }
 }
 
-/// Fuel ran out: stop. (A store that yields on async fuel will refill here instead.)
+/// Fuel ran out: refill, yield, or stop.
 ///
-/// # Safety
-/// None; `unsafe` to match the hook's type.
-unsafe fn out_of_gas(_data: *mut ()) -> Result<(), UnwindReason> {
-    Err(UnwindReason::Trap(Trap::OutOfFuel))
-}
-
 /// # Safety
 /// `data` is the `StoreInner<T>` that registered these hooks, not borrowed elsewhere
 /// while its wasm waits in the libcall.
+unsafe fn out_of_gas<T>(data: *mut ()) -> Result<(), UnwindReason> {
+    // SAFETY: per the contract.
+    let store = unsafe { &mut *data.cast::<StoreInner<T>>() };
+    store.opaque.out_of_gas()
+}
+
+/// # Safety
+/// As for [`out_of_gas`].
 unsafe fn new_epoch<T>(data: *mut ()) -> Result<(), UnwindReason> {
     // SAFETY: per the contract.
     let store = unsafe { &mut *data.cast::<StoreInner<T>>() };
-    let EpochPolicy::Callback(slot) = &mut store.epoch_policy else {
-        return Err(UnwindReason::Trap(Trap::Interrupt));
-    };
-    let Some(mut callback) = slot.take() else {
-        return Err(UnwindReason::Host(
-            "the epoch deadline was reached again inside the epoch callback".into(),
-        ));
-    };
-    let decision = callback(StoreContextMut(store));
-    // Put the callback back unless it replaced the policy itself.
-    if let EpochPolicy::Callback(slot @ None) = &mut store.epoch_policy {
-        *slot = Some(callback);
-    }
-    match decision {
-        Ok(UpdateDeadline::Continue(ticks)) => {
-            store.opaque.set_epoch_deadline(ticks);
-            Ok(())
+    let decision = match &mut store.epoch_policy {
+        EpochPolicy::Trap => UpdateDeadline::Interrupt,
+        #[cfg(feature = "async")]
+        EpochPolicy::Yield(delta) => UpdateDeadline::Yield(*delta),
+        EpochPolicy::Callback(slot) => {
+            let Some(mut callback) = slot.take() else {
+                return Err(UnwindReason::Host(
+                    "the epoch deadline was reached again inside the epoch callback".into(),
+                ));
+            };
+            let decision = callback(StoreContextMut(store));
+            // Put the callback back unless it replaced the policy itself.
+            if let EpochPolicy::Callback(slot @ None) = &mut store.epoch_policy {
+                *slot = Some(callback);
+            }
+            decision.map_err(|e| UnwindReason::Host(Box::new(e)))?
         }
-        Ok(UpdateDeadline::Interrupt) => Err(UnwindReason::Trap(Trap::Interrupt)),
-        Err(e) => Err(UnwindReason::Host(Box::new(e))),
-    }
+    };
+    let ticks = match decision {
+        UpdateDeadline::Interrupt => return Err(UnwindReason::Trap(Trap::Interrupt)),
+        UpdateDeadline::Continue(ticks) => ticks,
+        UpdateDeadline::Yield(ticks) => {
+            store.opaque.yield_now()?;
+            ticks
+        }
+    };
+    store.opaque.set_epoch_deadline(ticks);
+    Ok(())
 }

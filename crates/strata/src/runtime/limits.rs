@@ -205,9 +205,78 @@ impl ResourceLimiter for StoreLimits {
     }
 }
 
+/// A [`ResourceLimiter`] whose growth decisions may wait, for example for a quota
+/// service. Set one with [`Store::limiter_async`]; it is consulted only by wasm
+/// running in async calls ([`Config::async_support`](crate::Config::async_support)),
+/// which stays suspended on its fiber while a decision is pending. The methods mean
+/// what they mean for [`ResourceLimiter`].
+#[cfg(feature = "async")]
+#[async_trait::async_trait]
+pub trait ResourceLimiterAsync: Send {
+    /// Whether a memory may grow from `current` to `desired` bytes; see
+    /// [`ResourceLimiter::memory_growing`].
+    ///
+    /// # Errors
+    /// An error stops the running wasm and comes back from the call into it.
+    async fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool>;
+
+    /// See [`ResourceLimiter::memory_grow_failed`].
+    ///
+    /// # Errors
+    /// An error stops the running wasm.
+    fn memory_grow_failed(&mut self, error: Error) -> Result<()> {
+        let _ = error;
+        Ok(())
+    }
+
+    /// Whether a table may grow from `current` to `desired` elements; see
+    /// [`ResourceLimiter::table_growing`].
+    ///
+    /// # Errors
+    /// An error stops the running wasm.
+    async fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool>;
+
+    /// See [`ResourceLimiter::table_grow_failed`].
+    ///
+    /// # Errors
+    /// An error stops the running wasm.
+    fn table_grow_failed(&mut self, error: Error) -> Result<()> {
+        let _ = error;
+        Ok(())
+    }
+
+    /// The most instances the store may hold.
+    fn instances(&self) -> usize {
+        DEFAULT_INSTANCE_LIMIT
+    }
+
+    /// The most tables the store may hold.
+    fn tables(&self) -> usize {
+        DEFAULT_TABLE_LIMIT
+    }
+
+    /// The most memories the store may hold.
+    fn memories(&self) -> usize {
+        DEFAULT_MEMORY_LIMIT
+    }
+}
+
 /// How a store finds its limiter in its data.
-pub(crate) type LimiterAccessor<T> =
-    Box<dyn (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + Sync>;
+pub(crate) enum Limiter<T> {
+    Sync(Box<dyn (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + Sync>),
+    #[cfg(feature = "async")]
+    Async(Box<dyn (FnMut(&mut T) -> &mut dyn ResourceLimiterAsync) + Send + Sync>),
+}
 
 impl<T> Store<T> {
     /// Makes `limiter` (which picks the limiter out of the store's data) decide on
@@ -217,44 +286,115 @@ impl<T> Store<T> {
         &mut self,
         limiter: impl (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + Sync + 'static,
     ) {
-        self.inner.limiter = Some(Box::new(limiter));
+        self.inner.limiter = Some(Limiter::Sync(Box::new(limiter)));
+    }
+
+    /// Like [`Store::limiter`], with a limiter whose growth decisions are futures.
+    /// Growth is then possible only where the wasm or host code can wait: in async
+    /// calls, and with [`Memory::grow_async`](crate::Memory::grow_async) and
+    /// [`Table::grow_async`](crate::Table::grow_async); elsewhere it fails with an
+    /// error that says so.
+    #[cfg(feature = "async")]
+    pub fn limiter_async(
+        &mut self,
+        limiter: impl (FnMut(&mut T) -> &mut dyn ResourceLimiterAsync) + Send + Sync + 'static,
+    ) {
+        self.inner.limiter = Some(Limiter::Async(Box::new(limiter)));
     }
 }
 
-impl<T> StoreInner<T> {
-    /// The store's limiter, if it has one.
-    pub(crate) fn limiter(&mut self) -> Option<&mut dyn ResourceLimiter> {
-        let accessor = self.limiter.as_mut()?;
-        Some(accessor(&mut self.data))
-    }
+/// The counts a limiter allows: instances, memories, tables.
+struct CountLimits {
+    instances: usize,
+    memories: usize,
+    tables: usize,
+}
 
+impl<T> StoreInner<T> {
     /// Asks the limiter about `growth`.
     pub(crate) fn growing(&mut self, growth: Growth) -> Result<bool> {
-        let Some(limiter) = self.limiter() else {
-            return Ok(true);
-        };
-        if growth.memory {
-            limiter.memory_growing(growth.current, growth.desired, growth.maximum)
-        } else {
-            limiter.table_growing(growth.current, growth.desired, growth.maximum)
+        let Growth {
+            memory,
+            current,
+            desired,
+            maximum,
+        } = growth;
+        match &mut self.limiter {
+            None => Ok(true),
+            Some(Limiter::Sync(accessor)) => {
+                let limiter = accessor(&mut self.data);
+                if memory {
+                    limiter.memory_growing(current, desired, maximum)
+                } else {
+                    limiter.table_growing(current, desired, maximum)
+                }
+            }
+            #[cfg(feature = "async")]
+            Some(Limiter::Async(accessor)) => {
+                let cx = self.opaque.async_cx().map_err(|e| {
+                    e.context(format!(
+                        "the store's limiter is async and cannot decide on growing a {}",
+                        kind(growth)
+                    ))
+                })?;
+                let limiter = accessor(&mut self.data);
+                let decision = if memory {
+                    limiter.memory_growing(current, desired, maximum)
+                } else {
+                    limiter.table_growing(current, desired, maximum)
+                };
+                crate::runtime::fiber::block_on(cx, decision)?
+            }
         }
     }
 
     /// Tells the limiter that `growth` failed.
     pub(crate) fn grow_failed(&mut self, growth: Growth) -> Result<()> {
-        let Some(limiter) = self.limiter() else {
-            return Ok(());
-        };
         let what = kind(growth);
         let error = Error::msg(format!(
             "failed to grow {what} from {} to {}",
             growth.current, growth.desired
         ));
-        if growth.memory {
-            limiter.memory_grow_failed(error)
-        } else {
-            limiter.table_grow_failed(error)
+        match (&mut self.limiter, growth.memory) {
+            (None, _) => Ok(()),
+            (Some(Limiter::Sync(accessor)), true) => {
+                accessor(&mut self.data).memory_grow_failed(error)
+            }
+            (Some(Limiter::Sync(accessor)), false) => {
+                accessor(&mut self.data).table_grow_failed(error)
+            }
+            #[cfg(feature = "async")]
+            (Some(Limiter::Async(accessor)), true) => {
+                accessor(&mut self.data).memory_grow_failed(error)
+            }
+            #[cfg(feature = "async")]
+            (Some(Limiter::Async(accessor)), false) => {
+                accessor(&mut self.data).table_grow_failed(error)
+            }
         }
+    }
+
+    /// The counts the limiter allows, if there is one.
+    fn count_limits(&mut self) -> Option<CountLimits> {
+        Some(match self.limiter.as_mut()? {
+            Limiter::Sync(accessor) => {
+                let limiter = accessor(&mut self.data);
+                CountLimits {
+                    instances: limiter.instances(),
+                    memories: limiter.memories(),
+                    tables: limiter.tables(),
+                }
+            }
+            #[cfg(feature = "async")]
+            Limiter::Async(accessor) => {
+                let limiter = accessor(&mut self.data);
+                CountLimits {
+                    instances: limiter.instances(),
+                    memories: limiter.memories(),
+                    tables: limiter.tables(),
+                }
+            }
+        })
     }
 
     /// Checks that an instance of `module` stays within the limiter's counts and that
@@ -304,7 +444,7 @@ impl<T> StoreInner<T> {
     /// stays within the limiter's counts.
     fn check_counts(&mut self, memories: usize, tables: usize) -> Result<()> {
         let counts = self.opaque.counts;
-        let Some(limiter) = self.limiter() else {
+        let Some(limits) = self.count_limits() else {
             return Ok(());
         };
         let over = |what: &str, now: usize, more: usize, limit: usize| {
@@ -317,9 +457,9 @@ impl<T> StoreInner<T> {
                 Ok(())
             }
         };
-        over("instance", counts.instances, 1, limiter.instances())?;
-        over("memory", counts.memories, memories, limiter.memories())?;
-        over("table", counts.tables, tables, limiter.tables())
+        over("instance", counts.instances, 1, limits.instances)?;
+        over("memory", counts.memories, memories, limits.memories)?;
+        over("table", counts.tables, tables, limits.tables)
     }
 }
 

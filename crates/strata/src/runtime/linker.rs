@@ -74,6 +74,65 @@ impl<T: 'static> Linker<T> {
         self.insert(module, name, Definition::HostFunc(ty, body))
     }
 
+    /// Defines `module::name` as an async host function: `func` takes the caller and
+    /// the arguments (as a tuple) and returns a boxed future of the results (or of a
+    /// `Result` of them). The wasm calling it stays suspended on its fiber until the
+    /// future is ready, while the async call into the wasm returns `Pending`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> strata::Result<()> {
+    /// use strata::{Caller, Config, Engine, Linker, Module, Store};
+    /// let engine = Engine::new(Config::new().async_support(true))?;
+    /// let mut linker = Linker::new(&engine);
+    /// linker.func_wrap_async("host", "later", |_: Caller<'_, ()>, (x,): (i32,)| {
+    ///     Box::new(async move {
+    ///         tokio::task::yield_now().await;
+    ///         x + 1
+    ///     })
+    /// })?;
+    /// let module = Module::new(&engine, r#"(module
+    ///     (import "host" "later" (func $later (param i32) (result i32)))
+    ///     (func (export "run") (result i32) (call $later (i32.const 41))))"#)?;
+    /// let mut store = Store::new(&engine, ());
+    /// let instance = linker.instantiate_async(&mut store, &module).await?;
+    /// let run = instance.get_typed_func::<(), i32>(&mut store, "run")?;
+    /// assert_eq!(run.call_async(&mut store, ()).await?, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// Fails if the engine has no async support, or if the name is taken and
+    /// shadowing is not allowed.
+    #[cfg(feature = "async")]
+    pub fn func_wrap_async<Params, Results, F>(
+        &mut self,
+        module: &str,
+        name: &str,
+        func: F,
+    ) -> Result<&mut Self>
+    where
+        Params: crate::WasmParams,
+        Results: crate::WasmRet,
+        F: for<'a> Fn(
+                crate::Caller<'a, T>,
+                Params,
+            ) -> Box<dyn std::future::Future<Output = Results> + Send + 'a>
+            + Send
+            + Sync
+            + 'static,
+    {
+        if !self.engine.config().async_support {
+            return Err(Error::msg(format!(
+                "cannot define async host function `{module}::{name}`: the engine has no \
+                 async support (`Config::async_support`)"
+            )));
+        }
+        let (ty, body) = crate::runtime::func::async_host_fn(func);
+        self.insert(module, name, Definition::HostFunc(ty, body))
+    }
+
     /// Defines `module::name` as a host function of type `ty` over [`Val`]s.
     ///
     /// # Errors
@@ -154,6 +213,34 @@ impl<T: 'static> Linker<T> {
         mut store: impl AsContextMut<Data = T>,
         module: &Module,
     ) -> Result<Instance> {
+        let imports = self.resolve(&mut store, module)?;
+        Instance::new(store, module, &imports)
+    }
+
+    /// Instantiates `module` on a fiber, resolving its imports by name; see
+    /// [`Instance::new_async`].
+    ///
+    /// # Errors
+    /// As [`Linker::instantiate`], and fails if the engine has no async support.
+    #[cfg(feature = "async")]
+    pub async fn instantiate_async(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        module: &Module,
+    ) -> Result<Instance>
+    where
+        T: Send,
+    {
+        let imports = self.resolve(&mut store, module)?;
+        Instance::new_async(store, module, &imports).await
+    }
+
+    /// The definitions of `module`'s imports, in its import order.
+    fn resolve(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        module: &Module,
+    ) -> Result<Vec<Extern>> {
         let mut imports = Vec::with_capacity(module.imports().len());
         for import in module.imports() {
             let ext = self
@@ -167,6 +254,6 @@ impl<T: 'static> Linker<T> {
                 })?;
             imports.push(ext);
         }
-        Instance::new(store, module, &imports)
+        Ok(imports)
     }
 }

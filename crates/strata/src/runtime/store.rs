@@ -22,7 +22,7 @@ pub(crate) struct StoreInner<T> {
     pub(crate) opaque: StoreOpaque,
     pub(crate) data: T,
     pub(crate) epoch_policy: crate::runtime::interrupt::EpochPolicy<T>,
-    pub(crate) limiter: Option<crate::runtime::limits::LimiterAccessor<T>>,
+    pub(crate) limiter: Option<crate::runtime::limits::Limiter<T>>,
 }
 
 pub(crate) struct InstanceData {
@@ -52,6 +52,17 @@ pub(crate) struct StoreOpaque {
     pub(crate) kept_modules: Vec<Module>,
     /// Instances, memories and tables held, for the resource limiter.
     pub(crate) counts: crate::runtime::limits::Counts,
+    /// Whether wasm runs only through async calls (`Config::async_support`).
+    pub(crate) async_support: bool,
+    /// Fuel not yet handed to the counter compiled code uses, with
+    /// [`Store::fuel_async_yield_interval`].
+    pub(crate) fuel_reserve: u64,
+    /// At most this much fuel is handed over at a time, and the wasm yields each
+    /// time it runs out.
+    pub(crate) fuel_yield_interval: Option<core::num::NonZeroU64>,
+    /// The fiber running this store's wasm, while one does.
+    #[cfg(feature = "async")]
+    pub(crate) async_cx: Option<NonNull<strata_vm::AsyncCx>>,
 }
 
 // SAFETY: the raw pointers all point into allocations owned by this store (instances,
@@ -97,6 +108,14 @@ impl<T> Store<T> {
                     pending_host_funcs: Vec::new(),
                     kept_modules: Vec::new(),
                     counts: Default::default(),
+                    #[cfg(feature = "async")]
+                    async_support: engine.config().async_support,
+                    #[cfg(not(feature = "async"))]
+                    async_support: false,
+                    fuel_reserve: 0,
+                    fuel_yield_interval: None,
+                    #[cfg(feature = "async")]
+                    async_cx: None,
                 },
                 data,
                 epoch_policy: crate::runtime::interrupt::EpochPolicy::Trap,
@@ -139,6 +158,18 @@ impl StoreOpaque {
     /// Panics unless a handle made by store `id` is used with this store.
     pub(crate) fn check(&self, id: u64) {
         assert_eq!(self.id, id, "object used with the wrong store");
+    }
+
+    /// Fails if the store runs wasm only asynchronously; `api` is the synchronous
+    /// entry point used, whose `_async` twin is the one to use.
+    pub(crate) fn check_sync(&self, api: &str) -> crate::Result<()> {
+        if self.async_support {
+            return Err(Error::msg(format!(
+                "`{api}` cannot be used on a store whose engine has async support \
+                 (`Config::async_support`): use `{api}_async`"
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn instance_mut(&mut self, index: usize) -> &mut InstanceHandle {
@@ -220,6 +251,13 @@ impl StoreOpaque {
         error.with_backtrace(backtrace)
     }
 }
+
+// A store moves between threads with its data, for example inside the future of an
+// async call.
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<Store<Box<dyn Any + Send>>>();
+};
 
 impl Drop for StoreOpaque {
     fn drop(&mut self) {
