@@ -115,3 +115,37 @@ mod tests {
         assert!(mapping_count() > 0);
     }
 }
+
+/// Polls `future` with a waker that does nothing until it is ready; returns its output
+/// and how often it was pending. For async calls whose futures need no executor.
+pub fn poll_to_end<F: std::future::Future>(future: F) -> (F::Output, usize) {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut pending = 0;
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(output) => return (output, pending),
+            std::task::Poll::Pending => pending += 1,
+        }
+    }
+}
+
+/// A future that is pending once, then ready: the least an async host function can
+/// wait.
+#[derive(Default)]
+pub struct PendingOnce(bool);
+
+impl std::future::Future for PendingOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}

@@ -132,6 +132,14 @@ pub const HOST_CALL_WAT: &str = r#"(module
 )
 "#;
 
+/// A module for async calls: `nop` does nothing, `wait` calls the async host function
+/// `host::wait` once.
+pub const ASYNC_WAT: &str = r#"(module
+  (import "host" "wait" (func $wait))
+  (func (export "nop"))
+  (func (export "wait") (call $wait)))
+"#;
+
 /// A module exporting the naive doubly recursive `fib: [i32] -> [i32]`.
 pub const FIB_WAT: &str = r#"(module
   (func $fib (export "fib") (param $n i32) (result i32)

@@ -205,5 +205,69 @@ macro_rules! runtime_side {
                 self.func.call(&mut self.store, n).map_err(err)
             }
         }
+
+        /// An async store with [`modules::ASYNC_WAT`] instantiated, for `call_async`.
+        pub struct AsyncCalls {
+            store: Store<()>,
+            nop: TypedFunc<(), ()>,
+            wait: TypedFunc<(), ()>,
+        }
+
+        impl AsyncCalls {
+            /// Compiles and instantiates the module with async support and `alloc`'s
+            /// allocator; `host::wait` is an async host function whose future is
+            /// pending once.
+            ///
+            /// # Errors
+            /// Fails if compilation or instantiation fails.
+            pub fn new(alloc: Allocator) -> Result<AsyncCalls> {
+                let mut config = config(alloc);
+                #[allow(
+                    deprecated,
+                    reason = "wasmtime 48 makes any store async on demand; strata needs the switch"
+                )]
+                config.async_support(true);
+                let engine = Engine::new(&config).map_err(err)?;
+                let module = Module::new(&engine, modules::ASYNC_WAT).map_err(err)?;
+                let mut linker = Linker::new(&engine);
+                linker
+                    .func_wrap_async("host", "wait", |_caller, (): ()| {
+                        Box::new($crate::measure::PendingOnce::default())
+                    })
+                    .map_err(err)?;
+                let mut store = Store::new(&engine, ());
+                let instance =
+                    $crate::measure::poll_to_end(linker.instantiate_async(&mut store, &module))
+                        .0
+                        .map_err(err)?;
+                let nop = instance.get_typed_func(&mut store, "nop").map_err(err)?;
+                let wait = instance.get_typed_func(&mut store, "wait").map_err(err)?;
+                Ok(AsyncCalls { store, nop, wait })
+            }
+
+            /// `call_async` of an empty function, polled to the end: how often it was
+            /// pending (0).
+            ///
+            /// # Errors
+            /// Fails if the call traps.
+            pub fn nop(&mut self) -> Result<usize> {
+                let (result, pending) =
+                    $crate::measure::poll_to_end(self.nop.call_async(&mut self.store, ()));
+                result.map_err(err)?;
+                Ok(pending)
+            }
+
+            /// `call_async` of a function that calls `host::wait`, polled to the end:
+            /// how often it was pending (1).
+            ///
+            /// # Errors
+            /// Fails if the call traps.
+            pub fn wait(&mut self) -> Result<usize> {
+                let (result, pending) =
+                    $crate::measure::poll_to_end(self.wait.call_async(&mut self.store, ()));
+                result.map_err(err)?;
+                Ok(pending)
+            }
+        }
     };
 }

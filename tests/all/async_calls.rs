@@ -363,7 +363,7 @@ fn dropping_a_suspended_call_unwinds_its_wasm_and_frees_its_stack() {
         .block_on(linker.instantiate_async(&mut store, &module))
         .unwrap();
     let stacks = || engine.pooling_allocator_metrics().unwrap().stacks;
-    assert_eq!(stacks(), 0, "instantiation gave its stack back");
+    assert_eq!(stacks(), 1, "the store keeps its instantiation's stack");
     let run = instance
         .get_typed_func::<i32, i32>(&mut store, "run")
         .unwrap();
@@ -379,9 +379,13 @@ fn dropping_a_suspended_call_unwinds_its_wasm_and_frees_its_stack() {
     );
     assert_eq!(stacks(), 0, "the cancelled call gave its stack back");
 
-    // The store goes on working, and the stack is reused.
+    // The store goes on working, and the stack is reused; the store keeps it for its
+    // next call until it is dropped.
     ready.store(true, Ordering::SeqCst);
     assert_eq!(rt.block_on(run.call_async(&mut store, 1)).unwrap(), 2);
+    assert_eq!(rt.block_on(run.call_async(&mut store, 2)).unwrap(), 3);
+    assert_eq!(stacks(), 1);
+    drop(store);
     assert_eq!(stacks(), 0);
 }
 

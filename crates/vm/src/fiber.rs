@@ -22,13 +22,13 @@ use crate::traphandlers::{
     ActivationMark, attach_activations, current_activation, detach_activations,
 };
 use crate::{InstanceAllocator, VMStoreContext, VmError};
-use core::cell::{Cell, UnsafeCell};
+use core::cell::Cell;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use strata_fiber::{Fiber, Suspend};
+use strata_fiber::{Fiber, FiberStack, Suspend};
 
 /// Why a fiber is resumed.
 enum Wake {
@@ -45,11 +45,18 @@ struct Resume {
     base: ActivationMark,
 }
 
-type WasmFiber<'a> = Fiber<'a, Resume, (), ()>;
+type WasmFiber<'a, R> = Fiber<'a, Resume, (), R>;
+
+/// The smallest stack a fiber is started on: room for its first frames. (The store
+/// makes sure there is room for the wasm and host code it runs.)
+const MIN_STACK: usize = 4096;
 
 /// A fiber's handle on itself, for code running on it.
 pub struct AsyncCx {
-    suspend: *mut Suspend<Resume, (), ()>,
+    /// The fiber's `Suspend<Resume, (), R>`, for `suspend_fn`.
+    suspend: *mut (),
+    /// Suspends through `suspend` (with the result type `R` of the fiber erased).
+    suspend_fn: unsafe fn(*mut ()) -> Resume,
     /// The context of the poll that last resumed the fiber.
     poll_cx: Cell<*mut Context<'static>>,
     /// The resuming thread's innermost activation when the fiber was last resumed.
@@ -69,10 +76,20 @@ impl core::fmt::Display for Cancelled {
 
 impl std::error::Error for Cancelled {}
 
+/// Suspends the fiber whose `Suspend` is `suspend`.
+///
+/// # Safety
+/// `suspend` must point to the `Suspend<Resume, (), R>` of the running fiber.
+unsafe fn suspend_fiber<R>(suspend: *mut ()) -> Resume {
+    // SAFETY: per the contract.
+    unsafe { (*suspend.cast::<Suspend<Resume, (), R>>()).suspend(()) }
+}
+
 impl AsyncCx {
-    fn new(suspend: &mut Suspend<Resume, (), ()>, first: Resume) -> AsyncCx {
+    fn new<R>(suspend: &mut Suspend<Resume, (), R>, first: Resume) -> AsyncCx {
         let cx = AsyncCx {
-            suspend,
+            suspend: core::ptr::from_mut(suspend).cast(),
+            suspend_fn: suspend_fiber::<R>,
             poll_cx: Cell::new(core::ptr::null_mut()),
             base: Cell::new(first.base),
             cancelled: Cell::new(false),
@@ -123,8 +140,9 @@ impl AsyncCx {
     unsafe fn suspend(&self) {
         let detached = detach_activations(self.base.get());
         // SAFETY: the `Suspend` lives in the fiber's entry frame, below us on this
-        // fiber's stack, and nothing else uses it while the fiber runs.
-        let resume = unsafe { (*self.suspend).suspend(()) };
+        // fiber's stack, nothing else uses it while the fiber runs, and `suspend_fn`
+        // was made for its type.
+        let resume = unsafe { (self.suspend_fn)(self.suspend) };
         // SAFETY: the activations live in frames of this fiber, which were suspended
         // until now, and the resumer passed its thread's innermost activation.
         unsafe { attach_activations(detached, resume.base) };
@@ -133,12 +151,10 @@ impl AsyncCx {
     }
 }
 
-/// A computation on a fiber, as a future.
+/// A computation on a fiber, as a future of its result and its stack, to be reused.
 pub struct FiberFuture<'a, R> {
-    fiber: Option<WasmFiber<'a>>,
+    fiber: Option<WasmFiber<'a, R>>,
     started: bool,
-    /// Where the body leaves its result.
-    result: Box<UnsafeCell<Option<R>>>,
     allocator: Arc<dyn InstanceAllocator>,
 }
 
@@ -151,11 +167,13 @@ pub struct FiberFuture<'a, R> {
 unsafe impl<R: Send> Send for FiberFuture<'_, R> {}
 
 impl<'a, R: 'a> FiberFuture<'a, R> {
-    /// A future that runs `body` on a fiber stack of `stack_size` bytes from
-    /// `allocator` when first polled.
+    /// A future that runs `body` on `stack` when first polled, and is ready with its
+    /// result and the stack when it finishes. If it is dropped before, the stack goes
+    /// back to `allocator`, which it must come from.
     ///
     /// # Errors
-    /// Fails if no stack can be had.
+    /// Fails if the stack is too small to start a fiber on (it then goes back to
+    /// `allocator`).
     ///
     /// # Safety
     /// `store_context` must be the context of the store whose wasm `body` runs, alive
@@ -163,39 +181,38 @@ impl<'a, R: 'a> FiberFuture<'a, R> {
     /// `body` waits for with [`AsyncCx::block_on`] must be `Send`.
     pub unsafe fn new(
         allocator: Arc<dyn InstanceAllocator>,
-        stack_size: usize,
+        stack: FiberStack,
         store_context: *const VMStoreContext,
         body: impl FnOnce(&AsyncCx) -> R + Send + 'a,
     ) -> Result<FiberFuture<'a, R>, VmError> {
-        let stack = allocator.allocate_fiber_stack(stack_size)?;
-        let result: Box<UnsafeCell<Option<R>>> = Box::new(UnsafeCell::new(None));
-        let slot = result.get();
+        if stack.range().len() < MIN_STACK {
+            allocator.deallocate_fiber_stack(stack);
+            return Err(VmError::Limit(format!(
+                "a fiber stack needs at least {MIN_STACK} bytes"
+            )));
+        }
         let fiber = Fiber::new(
             stack,
-            move |first: Resume, suspend: &mut Suspend<_, _, _>| {
+            move |first: Resume, suspend: &mut Suspend<_, _, R>| {
                 let cx = AsyncCx::new(suspend, first);
                 // SAFETY: the store context is alive and ours, per the contract.
-                let limit = unsafe { StackLimitReset::new(store_context) };
-                let output = body(&cx);
-                drop(limit);
-                // SAFETY: the future reads the slot only after the fiber finished.
-                unsafe { *slot = Some(output) };
+                let _limit = unsafe { StackLimitReset::new(store_context) };
+                body(&cx)
             },
         )
         .map_err(VmError::Mmap)?;
         Ok(FiberFuture {
             fiber: Some(fiber),
             started: false,
-            result,
             allocator,
         })
     }
 }
 
 impl<R> Future for FiberFuture<'_, R> {
-    type Output = R;
+    type Output = (R, FiberStack);
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(R, FiberStack)> {
         let this = self.get_mut();
         let fiber = this
             .fiber
@@ -209,11 +226,9 @@ impl<R> Future for FiberFuture<'_, R> {
         };
         match fiber.resume(resume) {
             Err(()) => Poll::Pending,
-            Ok(()) => {
-                let fiber = this.fiber.take().expect("checked above");
-                this.allocator.deallocate_fiber_stack(fiber.into_stack());
-                let output = this.result.get_mut().take();
-                Poll::Ready(output.expect("a finished fiber left its result"))
+            Ok(output) => {
+                let stack = this.fiber.take().expect("checked above").into_stack();
+                Poll::Ready((output, stack))
             }
         }
     }

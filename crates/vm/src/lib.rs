@@ -44,6 +44,8 @@ pub use memory::Memory;
 pub use pooling::{
     PoolConcurrencyLimitError, PoolingConfig, PoolingInstanceAllocator, PoolingMetrics,
 };
+#[cfg(feature = "async")]
+pub use strata_fiber::FiberStack;
 pub use table::{MAX_TABLE_ELEMENTS, Table};
 pub use traphandlers::{
     HostError, UnwindReason, catch_traps, init_traps, record_unwind_reason, tls_eager_initialize,

@@ -58,7 +58,12 @@ pub(crate) fn block_on<F: Future + Send>(cx: NonNull<AsyncCx>, future: F) -> Res
     unsafe { cx.as_ref().block_on(future) }.map_err(Error::new)
 }
 
-/// Runs `body` on a fiber of the store's engine, as a future.
+/// Runs `body` on a fiber of the store's engine, as a future. The store keeps the
+/// fiber's stack for its next async call (as wasmtime's stores do); a stack goes back
+/// to the allocator, which may zero it ([`Config::async_stack_zeroing`]), when the
+/// store is dropped or a call on it is cancelled.
+///
+/// [`Config::async_stack_zeroing`]: crate::Config::async_stack_zeroing
 ///
 /// # Errors
 /// Fails if no fiber stack can be had, or as `body`.
@@ -67,29 +72,39 @@ pub(crate) async fn on_fiber<T: Send, R: Send>(
     body: impl FnOnce(&mut StoreInner<T>) -> Result<R> + Send,
 ) -> Result<R> {
     let future = {
-        let engine = store.opaque.engine.clone();
+        let engine = &store.opaque.engine;
+        let allocator = engine.allocator_arc();
+        let stack = match store.opaque.last_fiber_stack.take() {
+            Some(stack) => stack,
+            None => allocator
+                .allocate_fiber_stack(engine.config().async_stack_size)
+                .map_err(crate::error::vm_error)?,
+        };
         let context: *const VMStoreContext = &*store.opaque.vm_store_context;
+        let inner = &mut *store;
         let run = move |cx: &AsyncCx| {
-            let previous = store.opaque.async_cx.replace(NonNull::from(cx));
-            let outcome = catch_unwind(AssertUnwindSafe(|| body(&mut *store)));
-            store.opaque.async_cx = previous;
+            let previous = inner.opaque.async_cx.replace(NonNull::from(cx));
+            let outcome = catch_unwind(AssertUnwindSafe(|| body(&mut *inner)));
+            inner.opaque.async_cx = previous;
             outcome.unwrap_or_else(|panic| resume_unwind(panic))
         };
         // SAFETY: the context is the store's, which `run` borrows for as long as the
         // future lives; what the wasm waits for is required to be `Send` by
         // `block_on`'s callers (async host functions and limiters return `Send`
         // futures; yields are `Send`).
-        unsafe {
-            FiberFuture::new(
-                engine.allocator_arc(),
-                engine.config().async_stack_size,
-                context,
-                run,
-            )
-        }
-        .map_err(crate::error::vm_error)?
+        unsafe { FiberFuture::new(allocator, stack, context, run) }
+            .map_err(crate::error::vm_error)?
     };
-    future.await
+    let (result, stack) = future.await;
+    if let Some(previous) = store.opaque.last_fiber_stack.replace(stack) {
+        // A nested call finished first and left its stack.
+        store
+            .opaque
+            .engine
+            .allocator()
+            .deallocate_fiber_stack(previous);
+    }
+    result
 }
 
 /// A future that is pending once, after asking to be polled again: lets the executor

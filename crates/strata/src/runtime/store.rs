@@ -63,6 +63,9 @@ pub(crate) struct StoreOpaque {
     /// The fiber running this store's wasm, while one does.
     #[cfg(feature = "async")]
     pub(crate) async_cx: Option<NonNull<strata_vm::AsyncCx>>,
+    /// The stack of the last async call, for the next one.
+    #[cfg(feature = "async")]
+    pub(crate) last_fiber_stack: Option<strata_vm::FiberStack>,
 }
 
 // SAFETY: the raw pointers all point into allocations owned by this store (instances,
@@ -116,6 +119,8 @@ impl<T> Store<T> {
                     fuel_yield_interval: None,
                     #[cfg(feature = "async")]
                     async_cx: None,
+                    #[cfg(feature = "async")]
+                    last_fiber_stack: None,
                 },
                 data,
                 epoch_policy: crate::runtime::interrupt::EpochPolicy::Trap,
@@ -262,6 +267,10 @@ const _: () = {
 impl Drop for StoreOpaque {
     fn drop(&mut self) {
         let allocator = self.engine.allocator();
+        #[cfg(feature = "async")]
+        if let Some(stack) = self.last_fiber_stack.take() {
+            allocator.deallocate_fiber_stack(stack);
+        }
         for data in self.instances.drain(..).rev() {
             if let Some(handle) = data.handle {
                 // SAFETY: the store is going away: nothing can use its instances anymore.
