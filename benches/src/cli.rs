@@ -54,6 +54,49 @@ where
         .map_err(|e| format!("bad value `{text}` for {flag}: {e}"))
 }
 
+/// The options every timing binary has.
+pub struct Common {
+    /// Timed rounds (`--rounds`); the median is reported.
+    pub rounds: u32,
+    /// The runtimes to run (`--runtime`).
+    pub which: Which,
+}
+
+/// Parses the command line: `--rounds N`, `--runtime`, and `-h`/`--help` (which prints
+/// `usage` and exits), and the binary's own flags through `own`, which is given each
+/// other flag and the remaining arguments and says whether it knew the flag.
+///
+/// # Errors
+/// Fails on an unknown flag, a bad value, or zero rounds.
+pub fn parse(
+    usage: &str,
+    default_rounds: u32,
+    mut own: impl FnMut(&str, &mut std::env::Args) -> Result<bool>,
+) -> Result<Common> {
+    let mut common = Common {
+        rounds: default_rounds,
+        which: Which::Both,
+    };
+    let mut args = std::env::args();
+    args.next();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--rounds" => common.rounds = value(&mut args, &arg)?,
+            "--runtime" => common.which = value(&mut args, &arg)?,
+            "-h" | "--help" => {
+                println!("{usage}");
+                std::process::exit(0);
+            }
+            _ if own(&arg, &mut args)? => {}
+            _ => return Err(format!("unknown argument `{arg}`")),
+        }
+    }
+    if common.rounds == 0 {
+        return Err("--rounds must be positive".into());
+    }
+    Ok(common)
+}
+
 /// Prints `message` and `usage` and exits with status 2.
 pub fn usage_error(message: &str, usage: &str) -> ! {
     eprintln!("error: {message}\n\n{usage}");

@@ -26,28 +26,22 @@ struct Options {
 }
 
 fn parse_args() -> Result<Options> {
-    let mut opts = Options {
-        calls: 200_000,
-        rounds: 5,
-        which: Which::Both,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--calls" => opts.calls = cli::value(&mut args, &arg)?,
-            "--rounds" => opts.rounds = cli::value(&mut args, &arg)?,
-            "--runtime" => opts.which = cli::value(&mut args, &arg)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => return Err(format!("unknown argument `{arg}`")),
+    let mut calls = 200_000;
+    let common = cli::parse(USAGE, 5, |flag, args| match flag {
+        "--calls" => {
+            calls = cli::value(args, flag)?;
+            Ok(true)
         }
+        _ => Ok(false),
+    })?;
+    if calls == 0 {
+        return Err("--calls must be positive".into());
     }
-    if opts.calls == 0 || opts.rounds == 0 {
-        return Err("--calls and --rounds must be positive".into());
-    }
-    Ok(opts)
+    Ok(Options {
+        calls,
+        rounds: common.rounds,
+        which: common.which,
+    })
 }
 
 /// Times `call` (which returns how often the future was pending), checking that it

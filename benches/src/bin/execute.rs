@@ -26,30 +26,24 @@ struct Options {
 }
 
 fn parse_args() -> Result<Options> {
-    let mut opts = Options {
-        calls: 10_000_000,
-        fib: 30,
-        rounds: 5,
-        which: Which::Both,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--calls" => opts.calls = cli::value(&mut args, &arg)?,
-            "--fib" => opts.fib = cli::value(&mut args, &arg)?,
-            "--rounds" => opts.rounds = cli::value(&mut args, &arg)?,
-            "--runtime" => opts.which = cli::value(&mut args, &arg)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => return Err(format!("unknown argument `{arg}`")),
+    let (mut calls, mut fib) = (10_000_000, 30);
+    let common = cli::parse(USAGE, 5, |flag, args| {
+        match flag {
+            "--calls" => calls = cli::value(args, flag)?,
+            "--fib" => fib = cli::value(args, flag)?,
+            _ => return Ok(false),
         }
+        Ok(true)
+    })?;
+    if calls <= 0 || !(0..=40).contains(&fib) {
+        return Err("--calls must be positive and --fib in 0..=40".into());
     }
-    if opts.calls <= 0 || opts.rounds == 0 || !(0..=40).contains(&opts.fib) {
-        return Err("--calls and --rounds must be positive and --fib in 0..=40".into());
-    }
-    Ok(opts)
+    Ok(Options {
+        calls,
+        fib,
+        rounds: common.rounds,
+        which: common.which,
+    })
 }
 
 /// Calls `run` once to warm up, then `rounds` times timed; per-round time in ns.

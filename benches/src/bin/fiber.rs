@@ -29,31 +29,25 @@ struct Options {
 }
 
 fn parse_args() -> Result<Options> {
-    let mut opts = Options {
-        pairs: 10_000_000,
-        rounds: 5,
-        which: Which::Both,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--pairs" => opts.pairs = cli::value(&mut args, &arg)?,
-            "--rounds" => opts.rounds = cli::value(&mut args, &arg)?,
-            "--runtime" => opts.which = cli::value(&mut args, &arg)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => return Err(format!("unknown argument `{arg}`")),
+    let mut pairs: u32 = 10_000_000;
+    let common = cli::parse(USAGE, 5, |flag, args| match flag {
+        "--pairs" => {
+            pairs = cli::value(args, flag)?;
+            Ok(true)
         }
+        _ => Ok(false),
+    })?;
+    if pairs == 0 {
+        return Err("--pairs must be positive".into());
     }
-    if opts.pairs == 0 || opts.rounds == 0 {
-        return Err("--pairs and --rounds must be positive".into());
-    }
-    if opts.pairs.checked_mul(opts.rounds + 1).is_none() {
+    if pairs.checked_mul(common.rounds + 1).is_none() {
         return Err("--pairs × (--rounds + 1) must fit in 32 bits".into());
     }
-    Ok(opts)
+    Ok(Options {
+        pairs,
+        rounds: common.rounds,
+        which: common.which,
+    })
 }
 
 /// The same benchmark over both crates, which have the same `Fiber` shape.

@@ -7,7 +7,7 @@
 //! of a mode is its time divided by the plain time of the same runtime; the last column
 //! divides strata's overhead by wasmtime's.
 
-use strata_benches::cli::{self, Which};
+use strata_benches::cli;
 use strata_benches::measure::{fmt_opt, per_iteration, ratio};
 use strata_benches::{Interruption, Result, modules, strata_side, wasmtime_side};
 
@@ -20,32 +20,8 @@ usage: interrupt [--rounds N] [--runtime strata|wasmtime]
 const FIB_N: i32 = 30;
 const COLLATZ_N: i32 = 300_000;
 
-struct Options {
-    rounds: u32,
-    which: Which,
-}
-
-fn parse_args() -> Result<Options> {
-    let mut opts = Options {
-        rounds: 5,
-        which: Which::Both,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--rounds" => opts.rounds = cli::value(&mut args, &arg)?,
-            "--runtime" => opts.which = cli::value(&mut args, &arg)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => return Err(format!("unknown argument `{arg}`")),
-        }
-    }
-    if opts.rounds == 0 {
-        return Err("--rounds must be positive".into());
-    }
-    Ok(opts)
+fn parse_args() -> Result<cli::Common> {
+    cli::parse(USAGE, 5, |_, _| Ok(false))
 }
 
 /// One kernel: its module, export, argument and expected answer.
@@ -76,7 +52,7 @@ fn time(rounds: u32, kernel: &Kernel, mut run: impl FnMut(i32) -> Result<i32>) -
 /// Plain, fuel and epoch times (ms) of one runtime.
 type Times = [Option<f64>; 3];
 
-fn measure(opts: &Options, kernel: &Kernel) -> Result<(Times, Times)> {
+fn measure(opts: &cli::Common, kernel: &Kernel) -> Result<(Times, Times)> {
     let mut strata = [None; 3];
     let mut wasmtime = [None; 3];
     for (i, mode) in Interruption::ALL.into_iter().enumerate() {
