@@ -29,8 +29,8 @@
 //! | `cranelift`            | yes     | compile WebAssembly at run time                         |
 //! | `parallel-compilation` | yes     | compile a module's functions on a thread pool           |
 //! | `wat`                  | yes     | accept the text format wherever bytes are accepted      |
-//! | `pooling-allocator`    | yes     | the pooling instance allocator (filled in by a later release) |
-//! | `async`                | yes     | asynchronous execution (filled in by a later release)   |
+//! | `pooling-allocator`    | yes     | the pooling instance allocator                          |
+//! | `async`                | yes     | async calls into wasm on fibers, async host functions   |
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![doc(test(attr(deny(warnings))))]
