@@ -5,7 +5,7 @@ mod bulk;
 mod interrupt;
 
 pub(crate) use bulk::BulkOp;
-pub(crate) use interrupt::Fuel;
+pub(crate) use interrupt::{EpochDeadline, Fuel};
 
 use crate::{trap_code, wasm_signature};
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value, condcodes::IntCC, types};

@@ -7,7 +7,7 @@
 
 mod simd;
 
-use crate::func_environ::{BulkOp, Fuel, FuncEnvironment, heap_flags};
+use crate::func_environ::{BulkOp, EpochDeadline, Fuel, FuncEnvironment, heap_flags};
 use crate::{trap_code, value_type};
 use cranelift_codegen::ir::{
     self, BlockArg, BlockCall, InstBuilder, JumpTableData, MemFlagsData, Value,
@@ -74,6 +74,8 @@ pub(crate) struct FuncTranslator<'a, 'b> {
     reachable: bool,
     /// The fuel counter, with fuel consumption on.
     fuel: Option<Fuel>,
+    /// The function's copy of the epoch deadline, with epoch interruption.
+    epoch: Option<EpochDeadline>,
 }
 
 type Result<T> = core::result::Result<T, CompileError>;
@@ -108,6 +110,7 @@ pub(crate) fn translate_function(
         locals: Vec::new(),
         reachable: true,
         fuel: None,
+        epoch: None,
     };
     t.translate(body, wasm_params, wasm_results)?;
     t.builder.finalize(frontend);
@@ -164,7 +167,7 @@ impl FuncTranslator<'_, '_> {
             self.fuel = Some(self.env.fuel_function_entry(&mut self.builder));
         }
         if self.env.tunables.epoch_interruption {
-            self.env.epoch_check(&mut self.builder);
+            self.epoch = Some(self.env.epoch_function_entry(&mut self.builder));
         }
 
         let exit = self.builder.create_block();
@@ -518,8 +521,12 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// Reads the fuel counter back (after calls).
-    fn fuel_reload(&mut self) {
+    /// Reads back what a call may have changed: the fuel counter, and the epoch
+    /// deadline (the callee may have moved it, or a host function set a new one).
+    fn reload_after_call(&mut self) {
+        if let Some(deadline) = self.epoch {
+            self.env.epoch_reload(&mut self.builder, deadline);
+        }
         if let Some(fuel) = &self.fuel {
             self.env.fuel_reload(&mut self.builder, fuel);
         }
@@ -530,8 +537,8 @@ impl FuncTranslator<'_, '_> {
         if let Some(fuel) = &mut self.fuel {
             self.env.fuel_check(&mut self.builder, fuel);
         }
-        if self.env.tunables.epoch_interruption {
-            self.env.epoch_check(&mut self.builder);
+        if let Some(deadline) = self.epoch {
+            self.env.epoch_check(&mut self.builder, deadline);
         }
     }
 
@@ -597,7 +604,7 @@ impl FuncTranslator<'_, '_> {
                 let args = self.stack.split_off(self.stack.len() - n);
                 self.fuel_save();
                 let results = self.env.call(&mut self.builder, callee, &args);
-                self.fuel_reload();
+                self.reload_after_call();
                 self.stack.extend(results);
             }
             Operator::CallIndirect {
@@ -613,7 +620,7 @@ impl FuncTranslator<'_, '_> {
                 let results = self
                     .env
                     .call_indirect(&mut self.builder, table, ty, index, &args);
-                self.fuel_reload();
+                self.reload_after_call();
                 self.stack.extend(results);
             }
             Operator::MemorySize { mem } => {

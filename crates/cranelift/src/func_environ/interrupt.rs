@@ -26,6 +26,10 @@ pub(crate) struct Fuel {
     pending: i64,
 }
 
+/// A function's copy of the store's epoch deadline, for its loop checks.
+#[derive(Copy, Clone)]
+pub(crate) struct EpochDeadline(Variable);
+
 impl FuncEnvironment<'_> {
     /// The store context's address.
     fn store_context(&self, b: &mut FunctionBuilder) -> Value {
@@ -88,8 +92,30 @@ impl FuncEnvironment<'_> {
         });
     }
 
-    /// Calls `new_epoch` if the engine's epoch has reached the store's deadline.
-    pub(crate) fn epoch_check(&self, b: &mut FunctionBuilder) {
+    /// Checks the epoch at function entry, against the store's deadline; returns the
+    /// function's copy of the deadline for its loops, which starts out as zero (so the
+    /// first loop check reads the store's deadline).
+    pub(crate) fn epoch_function_entry(&self, b: &mut FunctionBuilder) -> EpochDeadline {
+        let ctx = self.store_context(b);
+        let epoch = self.load_epoch(b);
+        let deadline_off = offset(u32::from(self.offsets.vmstore_context_epoch_deadline()));
+        let deadline = b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), ctx, deadline_off);
+        let reached = b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
+        self.cold_call_if(b, reached, |env, b| {
+            env.stop_unless_resolved(b, BuiltinFunctionIndex::NewEpoch, Trap::Interrupt);
+        });
+        let copy = EpochDeadline(b.declare_var(types::I64));
+        let zero = b.ins().iconst(types::I64, 0);
+        b.def_var(copy.0, zero);
+        copy
+    }
+
+    /// The engine's current epoch.
+    fn load_epoch(&self, b: &mut FunctionBuilder) -> Value {
         let ctx = self.store_context(b);
         let epoch_ptr = self.load_ptr(
             b,
@@ -100,18 +126,36 @@ impl FuncEnvironment<'_> {
         // The counter changes under us (another thread bumps it), so the load may not
         // be merged or hoisted; a plain load suffices, a late sighting only delays the
         // stop by one check.
-        let epoch = b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), epoch_ptr, 0);
-        let deadline_off = offset(u32::from(self.offsets.vmstore_context_epoch_deadline()));
-        let deadline = b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), ctx, deadline_off);
-        let reached = b
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
+        b.ins()
+            .load(types::I64, MemFlagsData::trusted(), epoch_ptr, 0)
+    }
+
+    /// Reads the store's deadline into the function's copy.
+    pub(crate) fn epoch_reload(&self, b: &mut FunctionBuilder, deadline: EpochDeadline) {
+        let ctx = self.store_context(b);
+        let off = offset(u32::from(self.offsets.vmstore_context_epoch_deadline()));
+        let value = b.ins().load(types::I64, MemFlagsData::trusted(), ctx, off);
+        b.def_var(deadline.0, value);
+    }
+
+    /// Calls `new_epoch` at a loop header if the engine's epoch has reached the store's
+    /// deadline. The loop compares with the function's copy of the deadline (one load
+    /// per iteration, like wasmtime's), and reads the store's again before calling out:
+    /// the copy may be stale, as callees and the libcall move the deadline.
+    pub(crate) fn epoch_check(&self, b: &mut FunctionBuilder, deadline: EpochDeadline) {
+        let epoch = self.load_epoch(b);
+        let copy = b.use_var(deadline.0);
+        let reached = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, copy);
         self.cold_call_if(b, reached, |env, b| {
-            env.stop_unless_resolved(b, BuiltinFunctionIndex::NewEpoch, Trap::Interrupt);
+            env.epoch_reload(b, deadline);
+            let current = b.use_var(deadline.0);
+            let reached = b
+                .ins()
+                .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, current);
+            env.cold_call_if(b, reached, |env, b| {
+                env.stop_unless_resolved(b, BuiltinFunctionIndex::NewEpoch, Trap::Interrupt);
+                env.epoch_reload(b, deadline);
+            });
         });
     }
 
