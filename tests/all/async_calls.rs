@@ -492,16 +492,26 @@ const SPIN: &str = r#"
   (func (export "three") (result i32) (i32.const 3)))
 "#;
 
-#[test]
-fn fuel_is_handed_out_in_slices_with_a_yield_between_them() {
+/// An async engine configured by `tweak`, and a store holding `data` with an instance
+/// of [`SPIN`].
+fn async_spin<T: Send>(
+    tweak: impl FnOnce(&mut Config) -> &mut Config,
+    data: T,
+) -> (Engine, Store<T>, strata::Instance) {
     let engine = async_engine(|c| {
-        c.consume_fuel(true);
+        tweak(c);
     });
     let module = Module::new(&engine, SPIN).unwrap();
-    let mut store = Store::new(&engine, ());
+    let mut store = Store::new(&engine, data);
     let instance = current_thread()
         .block_on(strata::Instance::new_async(&mut store, &module, &[]))
         .unwrap();
+    (engine, store, instance)
+}
+
+#[test]
+fn fuel_is_handed_out_in_slices_with_a_yield_between_them() {
+    let (_engine, mut store, instance) = async_spin(|c| c.consume_fuel(true), ());
     let spin = instance
         .get_typed_func::<(), ()>(&mut store, "spin")
         .unwrap();
@@ -544,14 +554,7 @@ impl Drop for Ticker {
 
 #[test]
 fn epoch_deadlines_can_yield_and_extend() {
-    let engine = async_engine(|c| {
-        c.epoch_interruption(true);
-    });
-    let module = Module::new(&engine, SPIN).unwrap();
-    let mut store = Store::new(&engine, 0_u32);
-    let instance = current_thread()
-        .block_on(strata::Instance::new_async(&mut store, &module, &[]))
-        .unwrap();
+    let (engine, mut store, instance) = async_spin(|c| c.epoch_interruption(true), 0_u32);
     let spin = instance
         .get_typed_func::<(), ()>(&mut store, "spin")
         .unwrap();
