@@ -24,6 +24,7 @@ struct ErrorInner {
 enum ErrorKind {
     Trap(Trap),
     Message(String),
+    Exit(i32),
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -41,6 +42,22 @@ impl Error {
     /// An error with just a message.
     pub fn msg(message: impl fmt::Display) -> Error {
         Error::from_kind(ErrorKind::Message(message.to_string()))
+    }
+
+    /// The guest asked to end the program with exit status `status` (WASI `proc_exit`).
+    ///
+    /// A host function returns this to unwind the wasm stack without reporting a failure;
+    /// the embedder reads the status back with [`Error::i32_exit_status`].
+    pub fn i32_exit(status: i32) -> Error {
+        Error::from_kind(ErrorKind::Exit(status))
+    }
+
+    /// The status of an [`Error::i32_exit`], or `None` for every other error.
+    pub fn i32_exit_status(&self) -> Option<i32> {
+        match self.inner.kind {
+            ErrorKind::Exit(status) => Some(status),
+            _ => None,
+        }
     }
 
     /// Wraps any error; [`Error::downcast_ref`] gives it back.
@@ -88,7 +105,7 @@ impl Error {
         let any: Option<&(dyn std::error::Error + 'static)> = match &self.inner.kind {
             ErrorKind::Trap(t) => Some(t),
             ErrorKind::Other(e) => Some(&**e),
-            ErrorKind::Message(_) => None,
+            ErrorKind::Message(_) | ErrorKind::Exit(_) => None,
         };
         if let Some(e) = any.and_then(|e| e.downcast_ref::<E>()) {
             return Some(e);
@@ -129,6 +146,7 @@ impl fmt::Display for Error {
         match &self.inner.kind {
             ErrorKind::Trap(t) => write!(f, "wasm trap: {t}"),
             ErrorKind::Message(m) => f.write_str(m),
+            ErrorKind::Exit(status) => write!(f, "exited with i32 exit status {status}"),
             ErrorKind::Other(e) => {
                 write!(f, "{e}")?;
                 let mut source = e.source();
@@ -157,7 +175,7 @@ impl std::error::Error for Error {
         match &self.inner.kind {
             ErrorKind::Trap(t) => Some(t),
             ErrorKind::Other(e) => e.source(),
-            ErrorKind::Message(_) => None,
+            ErrorKind::Message(_) | ErrorKind::Exit(_) => None,
         }
     }
 }
@@ -257,6 +275,19 @@ mod tests {
             Error::msg("x").context("while linking").to_string(),
             "while linking: x"
         );
+    }
+
+    #[test]
+    fn exits_carry_their_status_and_nothing_else_does() {
+        let e = Error::i32_exit(3).context("while running _start");
+        assert_eq!(e.i32_exit_status(), Some(3));
+        assert_eq!(e.trap(), None);
+        assert_eq!(
+            e.to_string(),
+            "while running _start: exited with i32 exit status 3"
+        );
+        assert_eq!(Error::from(Trap::StackOverflow).i32_exit_status(), None);
+        assert_eq!(Error::msg("3").i32_exit_status(), None);
     }
 
     #[test]

@@ -283,6 +283,17 @@ impl Memory {
         self.vm_mut(&mut store.opaque).data_mut()
     }
 
+    /// The memory's bytes and the store's data, both mutably: what a host function
+    /// needs to read and write guest memory while it updates its own state.
+    pub fn data_and_store_mut<'a, T: 'a>(
+        &self,
+        store: impl Into<crate::StoreContextMut<'a, T>>,
+    ) -> (&'a mut [u8], &'a mut T) {
+        let store = store.into().0;
+        let data = self.vm_mut(&mut store.opaque).data_mut();
+        (data, &mut store.data)
+    }
+
     /// Copies `buffer.len()` bytes at `offset` into `buffer`.
     ///
     /// # Errors

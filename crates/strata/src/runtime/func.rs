@@ -473,6 +473,14 @@ tuples! {
     6: (A 0, B 1, C 2, D 3, E 4, F 5);
     7: (A 0, B 1, C 2, D 3, E 4, F 5, G 6);
     8: (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+    9: (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+    10: (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+    11: (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+    12: (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+    13: (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12);
+    14: (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
+    15: (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14);
+    16: (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15);
 }
 
 /// What a host closure may return: results, or a `Result` of them.
@@ -584,6 +592,14 @@ mod into_func_impls {
         (A1, A2, A3, A4, A5, A6);
         (A1, A2, A3, A4, A5, A6, A7);
         (A1, A2, A3, A4, A5, A6, A7, A8);
+        (A1, A2, A3, A4, A5, A6, A7, A8, A9);
+        (A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
+        (A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11);
+        (A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12);
+        (A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13);
+        (A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14);
+        (A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15);
+        (A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15, A16);
     }
 }
 

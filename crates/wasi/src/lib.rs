@@ -1,0 +1,2 @@
+//! WASI preview1 for strata.
+#![forbid(unsafe_code)]
