@@ -45,5 +45,5 @@ pub use tunables::{MemoryStyle, Tunables};
 pub use types::{
     Global, Memory, Table, WASM_PAGE_SIZE, WasmFuncType, WasmHeapType, WasmRefType, WasmValType,
 };
-pub use vmoffsets::{VM_CONTEXT_MAGIC, VMOffsets};
+pub use vmoffsets::{HOST_PTR, VM_CONTEXT_MAGIC, VMOffsets};
 pub use wasmparser::WasmFeatures;

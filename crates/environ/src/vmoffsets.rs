@@ -83,8 +83,7 @@ impl VMOffsets {
             func_refs: 0,
             size: 0,
         };
-        let header = 4 * p;
-        let (memories, end) = region(header, p, o.num_memories, p);
+        let (memories, end) = region(VMOffsets::vmctx_memories_begin(ptr), p, o.num_memories, p);
         let (tables, end) = region(end, p, o.num_tables, p);
         let import_size = u32::from(o.size_of_vmfunction_import());
         let (imported_functions, end) = region(end, p, o.num_imported_funcs, import_size);
@@ -135,6 +134,13 @@ impl VMOffsets {
     /// Offset of the pointer to the module's engine type ids.
     pub fn vmctx_type_ids(&self) -> u32 {
         3 * u32::from(self.ptr)
+    }
+
+    /// Offset of the pointer to memory 0's `VMMemoryDefinition`. The pointers of all
+    /// memories, imported ones first, follow the fixed header, so this is the same for
+    /// every module: the runtime finds a memory's definition without the module's layout.
+    pub const fn vmctx_memories_begin(ptr: u8) -> u32 {
+        4 * ptr as u32
     }
 
     /// Offset of the pointer to memory `index`'s `VMMemoryDefinition`.

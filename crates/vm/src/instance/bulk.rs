@@ -4,9 +4,11 @@
 //! so a trapping operation changes nothing.
 
 use super::{ConstValue, Instance};
+use crate::vmcontext::VMMemoryDefinition;
 use core::ops::Range;
 use strata_environ::{
-    DataIndex, DefinedTableIndex, ElemIndex, EntityRef, MemoryIndex, TableIndex, Trap,
+    DataIndex, DefinedTableIndex, ElemIndex, EntityRef, HOST_PTR, MemoryIndex, TableIndex, Trap,
+    VMOffsets,
 };
 
 /// The indices `start..start + len` if they fit in `size` elements.
@@ -166,11 +168,20 @@ impl Instance {
         self.dropped_elems[elem.index()] = true;
     }
 
-    /// The base and byte length of memory `index`.
+    /// The base and byte length of memory `index`, read where compiled code reads them:
+    /// through the vmctx's pointer to the memory's definition. Those cache lines are the
+    /// ones the calling code just used, so a `memory.copy` between large copies (which
+    /// evict everything else) does not wait on the instance's bookkeeping.
     fn memory_span(&mut self, index: MemoryIndex) -> (*mut u8, u64) {
-        let (owner, def) = self.memory_owner(index);
-        let memory = &owner.memories[def];
-        (memory.base(), memory.byte_size() as u64)
+        let ptr = u32::from(HOST_PTR);
+        let off = VMOffsets::vmctx_memories_begin(HOST_PTR) + index.as_u32() * ptr;
+        // SAFETY: every memory of the module, imported or defined, has its definition
+        // pointer in this slot, written at instantiation, and compiled code passes only
+        // validated memory indices. The definition lives as long as the instance.
+        unsafe {
+            let definition = *self.vmctx_field::<*const VMMemoryDefinition>(off);
+            ((*definition).base, (*definition).current_length as u64)
+        }
     }
 
     /// `memory.copy`; the memories may be the same one and the ranges may overlap.
@@ -200,10 +211,10 @@ impl Instance {
         value: u8,
         len: u64,
     ) -> Result<(), Trap> {
-        let (owner, def) = self.memory_owner(memory);
-        let data = owner.memories[def].data_mut();
-        let to = span(dst, len, data.len() as u64).ok_or(Trap::MemoryOutOfBounds)?;
-        data[to].fill(value);
+        let (base, size) = self.memory_span(memory);
+        let to = span(dst, len, size).ok_or(Trap::MemoryOutOfBounds)?;
+        // SAFETY: the range lies inside accessible memory owned by a live instance.
+        unsafe { core::ptr::write_bytes(base.add(to.start), value, to.len()) };
         Ok(())
     }
 
