@@ -1,7 +1,7 @@
 //! Compiling a whole module: every function and trampoline, then linking them into one
 //! text section with no relocations left.
 
-use crate::func_environ::FuncEnvironment;
+use crate::func_environ::{AliasRegions, FuncEnvironment};
 use crate::func_translator::translate_function;
 use crate::{trampoline, trap_from_code, wasm_signature};
 use cranelift_codegen::binemit::Reloc;
@@ -151,6 +151,7 @@ impl CraneliftCompiler {
         let mut validator = input
             .validator
             .into_validator(allocs.take().unwrap_or_default());
+        let heap_region = AliasRegions::heap(&mut ctx.func);
         let builder = FunctionBuilder::new(&mut ctx.func, fctx);
         let env = FuncEnvironment {
             module,
@@ -159,6 +160,7 @@ impl CraneliftCompiler {
             pointer: self.pointer(),
             vmctx: ir::Value::from_u32(0),
             host_call_conv: self.isa.default_call_conv(),
+            heap_region,
         };
         translate_function(
             env,

@@ -26,18 +26,44 @@ pub(crate) struct FuncEnvironment<'a> {
     pub(crate) vmctx: Value,
     /// The calling convention of runtime functions (the host's C convention).
     pub(crate) host_call_conv: CallConv,
+    /// The alias region of linear-memory accesses (see [`AliasRegions`]).
+    pub(crate) heap_region: ir::AliasRegion,
+}
+
+/// The disjoint kinds of memory that compiled code reads and writes, for Cranelift's
+/// alias analysis: a store in one region cannot change what a load in another reads, so
+/// a global's value survives heap stores in a register (the C stack pointer, read and
+/// written around every call, stays in one), and a global written twice is stored once.
+///
+/// Every access to a location must use the same region. Linear memory is reached only
+/// by loads and stores tagged [`AliasRegions::HEAP`] (bulk operations are libcalls,
+/// which Cranelift treats as touching every region); a defined global only through its
+/// own region; imported globals through one shared region, since two imports may name
+/// the same global. Everything else in the vmctx or the store context is either
+/// read-only or accessed untagged, which Cranelift orders against every region.
+pub(crate) struct AliasRegions;
+
+impl AliasRegions {
+    /// Linear memories.
+    pub(crate) const HEAP: u32 = 0;
+    /// The values of imported globals.
+    const IMPORTED_GLOBALS: u32 = 1;
+    /// Defined global `i` has region `DEFINED_GLOBALS + i`.
+    const DEFINED_GLOBALS: u32 = 2;
+
+    /// Declares the heap's region in `func`.
+    pub(crate) fn heap(func: &mut ir::Function) -> ir::AliasRegion {
+        func.dfg.alias_regions.insert(ir::AliasRegionData {
+            user_id: AliasRegions::HEAP,
+            description: "linear memory".into(),
+        })
+    }
 }
 
 /// Flags for loads of vmctx fields that never change while an instance lives: such
 /// loads may be merged and hoisted out of loops.
 fn constant_field() -> MemFlagsData {
     MemFlagsData::trusted().with_readonly().with_can_move()
-}
-
-/// Flags for linear-memory accesses: little-endian, and a fault means the access was
-/// out of bounds.
-pub(crate) fn heap_flags() -> MemFlagsData {
-    MemFlagsData::new().with_endianness(ir::Endianness::Little)
 }
 
 fn offset(o: u32) -> i32 {
@@ -52,6 +78,33 @@ pub(crate) struct HeapAddress {
 }
 
 impl FuncEnvironment<'_> {
+    /// Flags for linear-memory accesses: little-endian, in the heap's alias region, and
+    /// a fault means the access was out of bounds.
+    pub(crate) fn heap_flags(&self) -> MemFlagsData {
+        MemFlagsData::new()
+            .with_endianness(ir::Endianness::Little)
+            .with_alias_region(Some(self.heap_region))
+    }
+
+    /// Flags for reading and writing the value of global `index`: in the global's own
+    /// alias region if it is defined here, else in the region of all imported globals.
+    pub(crate) fn global_flags(&self, b: &mut FunctionBuilder, index: GlobalIndex) -> MemFlagsData {
+        let data = match self.module.defined_global_index(index) {
+            Some(def) => ir::AliasRegionData {
+                user_id: AliasRegions::DEFINED_GLOBALS
+                    .checked_add(def.as_u32())
+                    .expect("global counts are validated far below u32::MAX"),
+                description: format!("global {}", index.as_u32()).into(),
+            },
+            None => ir::AliasRegionData {
+                user_id: AliasRegions::IMPORTED_GLOBALS,
+                description: "imported globals".into(),
+            },
+        };
+        let region = b.func.dfg.alias_regions.insert(data);
+        MemFlagsData::trusted().with_alias_region(Some(region))
+    }
+
     fn load_ptr(
         &self,
         b: &mut FunctionBuilder,

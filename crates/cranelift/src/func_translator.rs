@@ -7,7 +7,7 @@
 
 mod simd;
 
-use crate::func_environ::{BulkOp, EpochDeadline, Fuel, FuncEnvironment, heap_flags};
+use crate::func_environ::{BulkOp, EpochDeadline, Fuel, FuncEnvironment};
 use crate::{trap_code, value_type};
 use cranelift_codegen::ir::{
     self, BlockArg, BlockCall, InstBuilder, JumpTableData, MemFlagsData, Value,
@@ -584,19 +584,16 @@ impl FuncTranslator<'_, '_> {
                 let index = GlobalIndex::from_u32(global_index);
                 let ty = value_type(self.env.module.globals[index].ty, self.ptr());
                 let (base, offset) = self.env.global_address(&mut self.builder, index);
-                let v = self
-                    .builder
-                    .ins()
-                    .load(ty, MemFlagsData::trusted(), base, offset);
+                let flags = self.env.global_flags(&mut self.builder, index);
+                let v = self.builder.ins().load(ty, flags, base, offset);
                 self.push(v);
             }
             Operator::GlobalSet { global_index } => {
                 let index = GlobalIndex::from_u32(global_index);
                 let v = self.pop();
                 let (base, offset) = self.env.global_address(&mut self.builder, index);
-                self.builder
-                    .ins()
-                    .store(MemFlagsData::trusted(), v, base, offset);
+                let flags = self.env.global_flags(&mut self.builder, index);
+                self.builder.ins().store(flags, v, base, offset);
             }
             Operator::Call { function_index } => {
                 let callee = FuncIndex::from_u32(function_index);
@@ -749,7 +746,7 @@ impl FuncTranslator<'_, '_> {
         let value = if store { Some(self.pop()) } else { None };
         let index = self.pop();
         let addr = self.heap_access(memarg, index, size);
-        let flags = heap_flags();
+        let flags = self.env.heap_flags();
         let ins = self.builder.ins();
         match value {
             Some(v) => {

@@ -8,7 +8,6 @@
 //! tables below; the others are short sequences described where they are built.
 
 use super::{FuncTranslator, Result};
-use crate::func_environ::heap_flags;
 use cranelift_codegen::ir::{
     Endianness, InstBuilder, MemFlagsData, Opcode, Type, Value, ValueDef,
     condcodes::{FloatCC, IntCC},
@@ -368,7 +367,7 @@ impl FuncTranslator<'_, '_> {
     /// Loads and stores: the operands are the address index, then for stores and lane
     /// loads the vector.
     fn simd_memory(&mut self, access: Access, memarg: MemArg) {
-        let flags = heap_flags();
+        let flags = self.env.heap_flags();
         let v = match access {
             Access::Store => {
                 let v = self.pop();
@@ -683,7 +682,7 @@ fn integer_shape(op: &Operator<'_>) -> Type {
 #[cfg(test)]
 mod tests {
     use super::super::translate_function;
-    use crate::func_environ::FuncEnvironment;
+    use crate::func_environ::{AliasRegions, FuncEnvironment};
     use crate::{CraneliftCompiler, OptLevel, wasm_signature};
     use cranelift_codegen::ir::{self, InstructionData, Opcode, UserFuncName, Value};
     use cranelift_codegen::settings;
@@ -714,6 +713,7 @@ mod tests {
         let mut func =
             ir::Function::with_name_signature(UserFuncName::default(), wasm_signature(ty, pointer));
         let mut fctx = FunctionBuilderContext::new();
+        let heap_region = AliasRegions::heap(&mut func);
         let env = FuncEnvironment {
             module,
             offsets: &offsets,
@@ -721,6 +721,7 @@ mod tests {
             pointer,
             vmctx: Value::from_u32(0),
             host_call_conv: isa.default_call_conv(),
+            heap_region,
         };
         let mut validator = input.validator.into_validator(Default::default());
         translate_function(
