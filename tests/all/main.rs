@@ -3,6 +3,7 @@
 mod api;
 mod async_calls;
 mod bad_input;
+mod cli;
 mod interrupt;
 mod limits;
 mod linking;
