@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod measure;
 pub mod modules;
+pub mod sightglass;
 mod side;
 
 /// The strata half of each benchmark.
