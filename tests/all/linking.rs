@@ -273,3 +273,73 @@ fn lazily_initialized_table_elements_look_the_same_through_every_reader() {
         }
     }
 }
+
+#[test]
+fn bulk_memory_operations_reach_an_imported_memory_after_it_grew() {
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ());
+    let memory = Memory::new(&mut store, MemoryType::new(1, None)).unwrap();
+    memory.write(&mut store, 0, b"strata").unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (import "host" "mem" (memory 1))
+             (func (export "copy") (param i32 i32 i32)
+               (memory.copy (local.get 0) (local.get 1) (local.get 2)))
+             (func (export "fill") (param i32 i32 i32)
+               (memory.fill (local.get 0) (local.get 1) (local.get 2))))"#,
+    )
+    .unwrap();
+    let instance = Instance::new(&mut store, &module, &[memory.into()]).unwrap();
+    let copy = instance
+        .get_typed_func::<(i32, i32, i32), ()>(&mut store, "copy")
+        .unwrap();
+    let fill = instance
+        .get_typed_func::<(i32, i32, i32), ()>(&mut store, "fill")
+        .unwrap();
+    // Grown from the host, so the importer's bounds come from the exporter's
+    // definition, not from anything the importer saw at instantiation.
+    memory.grow(&mut store, 1).unwrap();
+    copy.call(&mut store, (65536 + 10, 0, 6)).unwrap();
+    fill.call(&mut store, (2 * 65536 - 2, 0x21, 2)).unwrap();
+    let data = memory.data(&store);
+    assert_eq!(&data[65536 + 10..65536 + 16], b"strata");
+    assert_eq!(&data[2 * 65536 - 2..], b"!!");
+    let err = copy.call(&mut store, (2 * 65536 - 1, 0, 2)).unwrap_err();
+    assert_eq!(err.trap(), Some(strata::Trap::MemoryOutOfBounds));
+    let err = fill.call(&mut store, (2 * 65536, 0, 1)).unwrap_err();
+    assert_eq!(err.trap(), Some(strata::Trap::MemoryOutOfBounds));
+}
+
+#[test]
+fn one_global_imported_twice_reads_back_what_either_import_wrote() {
+    // Compiled code keeps each defined global in an alias region of its own; imports share
+    // one region, because two of them may be the same global, as here.
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ());
+    let global = Global::new(
+        &mut store,
+        GlobalType::new(ValType::I32, Mutability::Var),
+        Val::I32(1),
+    )
+    .unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (import "host" "g" (global $a (mut i32)))
+             (import "host" "g" (global $b (mut i32)))
+             (global $own (mut i32) (i32.const 0))
+             (memory 1)
+             (func (export "f") (result i32)
+               (global.set $a (i32.const 5))
+               (global.set $own (global.get $b))
+               (i32.store (i32.const 0) (i32.const 9))
+               (global.set $b (i32.add (global.get $a) (i32.const 1)))
+               (i32.add (global.get $a) (global.get $own))))"#,
+    )
+    .unwrap();
+    let instance = Instance::new(&mut store, &module, &[global.into(), global.into()]).unwrap();
+    let f = instance.get_typed_func::<(), i32>(&mut store, "f").unwrap();
+    assert_eq!(f.call(&mut store, ()).unwrap(), 6 + 5);
+    assert_eq!(global.get(&mut store).i32(), Some(6));
+}

@@ -89,19 +89,24 @@ impl FuncEnvironment<'_> {
     /// Flags for reading and writing the value of global `index`: in the global's own
     /// alias region if it is defined here, else in the region of all imported globals.
     pub(crate) fn global_flags(&self, b: &mut FunctionBuilder, index: GlobalIndex) -> MemFlagsData {
-        let data = match self.module.defined_global_index(index) {
-            Some(def) => ir::AliasRegionData {
-                user_id: AliasRegions::DEFINED_GLOBALS
-                    .checked_add(def.as_u32())
-                    .expect("global counts are validated far below u32::MAX"),
-                description: format!("global {}", index.as_u32()).into(),
-            },
-            None => ir::AliasRegionData {
-                user_id: AliasRegions::IMPORTED_GLOBALS,
-                description: "imported globals".into(),
-            },
+        let defined = self.module.defined_global_index(index);
+        let user_id = match defined {
+            Some(def) => AliasRegions::DEFINED_GLOBALS
+                .checked_add(def.as_u32())
+                .expect("global counts are validated far below u32::MAX"),
+            None => AliasRegions::IMPORTED_GLOBALS,
         };
-        let region = b.func.dfg.alias_regions.insert(data);
+        let regions = &mut b.func.dfg.alias_regions;
+        let region = regions.get(user_id).unwrap_or_else(|| {
+            let description = match defined {
+                Some(_) => format!("global {}", index.as_u32()).into(),
+                None => "imported globals".into(),
+            };
+            regions.insert(ir::AliasRegionData {
+                user_id,
+                description,
+            })
+        });
         MemFlagsData::trusted().with_alias_region(Some(region))
     }
 

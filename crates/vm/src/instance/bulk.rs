@@ -173,6 +173,7 @@ impl Instance {
     /// ones the calling code just used, so a `memory.copy` between large copies (which
     /// evict everything else) does not wait on the instance's bookkeeping.
     fn memory_span(&mut self, index: MemoryIndex) -> (*mut u8, u64) {
+        debug_assert!(index.index() < self.runtime.module.memories.len());
         let ptr = u32::from(HOST_PTR);
         let off = VMOffsets::vmctx_memories_begin(HOST_PTR) + index.as_u32() * ptr;
         // SAFETY: every memory of the module, imported or defined, has its definition
