@@ -10,8 +10,8 @@
 pub mod cli;
 pub mod measure;
 pub mod modules;
-pub mod sightglass;
 mod side;
+pub mod sightglass;
 
 /// The strata half of each benchmark.
 pub mod strata_side {

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 /// Programs in the folder that are not plain preview1 core-module commands, with the
 /// reason the folder's README gives. Components are also recognized by their header.
 const NOT_PREVIEW1_CORE: &[(&str, &str)] = &[
-    ("kotlin-richards", "a component (WASI 0.2) that needs the GC proposal"),
+    (
+        "kotlin-richards",
+        "a component (WASI 0.2) that needs the GC proposal",
+    ),
     ("cm-online-stats", "a component (WASI 0.2)"),
     ("splay", "needs the GC proposal"),
 ];
@@ -69,7 +72,9 @@ pub fn discover(root: &Path, filter: &str) -> Result<(Vec<Program>, Vec<Skipped>
             .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
             .collect();
         for path in &wasms {
-            let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into());
+            let stem = path
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into());
             let name = format!("{folder}/{stem}");
             if !name.contains(filter) {
                 continue;
@@ -81,7 +86,10 @@ pub fn discover(root: &Path, filter: &str) -> Result<(Vec<Program>, Vec<Skipped>
                 continue;
             }
             if is_component(&wasm) {
-                skipped.push(Skipped { name, reason: "a component, not a core module" });
+                skipped.push(Skipped {
+                    name,
+                    reason: "a component, not a core module",
+                });
                 continue;
             }
             // `<stem>.stdout.expected`; a folder with a single program may name its
@@ -89,9 +97,11 @@ pub fn discover(root: &Path, filter: &str) -> Result<(Vec<Program>, Vec<Skipped>
             let expected = |stream: &str| {
                 let own = dir.join(format!("{stem}.{stream}.expected"));
                 let shared = dir.join(format!("default.{stream}.expected"));
-                std::fs::read(own)
-                    .ok()
-                    .or_else(|| (wasms.len() == 1).then(|| std::fs::read(shared).ok()).flatten())
+                std::fs::read(own).ok().or_else(|| {
+                    (wasms.len() == 1)
+                        .then(|| std::fs::read(shared).ok())
+                        .flatten()
+                })
             };
             programs.push(Program {
                 stdout: expected("stdout"),
@@ -116,7 +126,8 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(String::new, |s| s.to_string_lossy().into())
+    path.file_name()
+        .map_or_else(String::new, |s| s.to_string_lossy().into())
 }
 
 /// Whether `wasm` starts with the component-model preamble (layer 1).
@@ -179,7 +190,9 @@ impl Marks {
     fn execute(&self, name: &str) -> Result<Duration> {
         match (self.start, self.end) {
             (Some(start), Some(end)) => Ok(end.duration_since(start)),
-            _ => Err(format!("{name}: did not call both bench.start and bench.end")),
+            _ => Err(format!(
+                "{name}: did not call both bench.start and bench.end"
+            )),
         }
     }
 }
@@ -213,7 +226,9 @@ impl Strata {
     /// # Errors
     /// Fails if the engine cannot be created.
     pub fn new() -> Result<Strata> {
-        strata::Engine::new(&strata::Config::new()).map(Strata).map_err(err)
+        strata::Engine::new(&strata::Config::new())
+            .map(Strata)
+            .map_err(err)
     }
 }
 
@@ -241,7 +256,7 @@ impl Runtime for Strata {
             .arg(&program.name)
             .stdout(stdout.clone())
             .stderr(stderr.clone())
-            .preopened_dir(&program.dir, ".", DirPerms::all(), FilePerms::all())
+            .preopened_dir(&program.dir, ".", DirPerms::READ, FilePerms::READ)
             .map_err(err)?
             .build();
         let mut linker = strata::Linker::new(&self.0);
@@ -256,7 +271,10 @@ impl Runtime for Strata {
                 c.data_mut().marks.end = Some(Instant::now());
             })
             .map_err(err)?;
-        let host = StrataHost { wasi, marks: Marks::default() };
+        let host = StrataHost {
+            wasi,
+            marks: Marks::default(),
+        };
         let mut store = strata::Store::new(&self.0, host);
         let instance = linker.instantiate(&mut store, module).map_err(err)?;
         let instantiate = began.elapsed();
@@ -286,7 +304,9 @@ impl Wasmtime {
     /// # Errors
     /// Fails if the engine cannot be created.
     pub fn new() -> Result<Wasmtime> {
-        wasmtime::Engine::new(&wasmtime::Config::new()).map(Wasmtime).map_err(err)
+        wasmtime::Engine::new(&wasmtime::Config::new())
+            .map(Wasmtime)
+            .map_err(err)
     }
 }
 
@@ -315,23 +335,34 @@ impl Runtime for Wasmtime {
             .arg(&program.name)
             .stdout(stdout.clone())
             .stderr(stderr.clone())
-            .preopened_dir(&program.dir, ".", FsPerms::ReadWrite)
+            .preopened_dir(&program.dir, ".", FsPerms::ReadOnly)
             .map_err(err)?
             .build_p1();
         let mut linker = wasmtime::Linker::new(&self.0);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut WasmtimeHost| &mut h.wasi)
             .map_err(err)?;
         linker
-            .func_wrap("bench", "start", |mut c: wasmtime::Caller<'_, WasmtimeHost>| {
-                c.data_mut().marks.start = Some(Instant::now());
-            })
+            .func_wrap(
+                "bench",
+                "start",
+                |mut c: wasmtime::Caller<'_, WasmtimeHost>| {
+                    c.data_mut().marks.start = Some(Instant::now());
+                },
+            )
             .map_err(err)?;
         linker
-            .func_wrap("bench", "end", |mut c: wasmtime::Caller<'_, WasmtimeHost>| {
-                c.data_mut().marks.end = Some(Instant::now());
-            })
+            .func_wrap(
+                "bench",
+                "end",
+                |mut c: wasmtime::Caller<'_, WasmtimeHost>| {
+                    c.data_mut().marks.end = Some(Instant::now());
+                },
+            )
             .map_err(err)?;
-        let host = WasmtimeHost { wasi, marks: Marks::default() };
+        let host = WasmtimeHost {
+            wasi,
+            marks: Marks::default(),
+        };
         let mut store = wasmtime::Store::new(&self.0, host);
         let instance = linker.instantiate(&mut store, module).map_err(err)?;
         let instantiate = began.elapsed();
@@ -340,7 +371,9 @@ impl Runtime for Wasmtime {
             .map_err(err)?;
         match start.call(&mut store, ()) {
             Ok(()) => {}
-            Err(e) if e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some_and(|x| x.0 == 0) => {}
+            Err(e)
+                if e.downcast_ref::<wasmtime_wasi::I32Exit>()
+                    .is_some_and(|x| x.0 == 0) => {}
             Err(e) => return Err(format!("{}: {e:?}", program.name)),
         }
         Ok(Run {

@@ -53,7 +53,13 @@ fn parse_args() -> Result<Options> {
     if compile_rounds == 0 {
         return Err("--compile-rounds must be positive".into());
     }
-    Ok(Options { filter, rounds: common.rounds, compile_rounds, dir, which: common.which })
+    Ok(Options {
+        filter,
+        rounds: common.rounds,
+        compile_rounds,
+        dir,
+        which: common.which,
+    })
 }
 
 /// One runtime's medians for one program, in nanoseconds.
@@ -75,7 +81,13 @@ struct Side<R: Runtime> {
 
 impl<R: Runtime> Side<R> {
     fn new(runtime: R) -> Self {
-        Side { runtime, module: None, compile: vec![], instantiate: vec![], execute: vec![] }
+        Side {
+            runtime,
+            module: None,
+            compile: vec![],
+            instantiate: vec![],
+            execute: vec![],
+        }
     }
 
     fn compile(&mut self, program: &Program) -> Result<()> {
@@ -134,7 +146,10 @@ fn measure(
             w.run(program).map_err(|e| format!("wasmtime: {e}"))?;
         }
     }
-    Ok((strata.as_mut().map(Side::take), wasmtime.as_mut().map(Side::take)))
+    Ok((
+        strata.as_mut().map(Side::take),
+        wasmtime.as_mut().map(Side::take),
+    ))
 }
 
 /// The geometric mean of the ratios given.
@@ -153,8 +168,18 @@ fn main() {
 
 fn bench(opts: &Options) -> Result<()> {
     let (programs, skipped) = sightglass::discover(&opts.dir, &opts.filter)?;
-    let mut strata = opts.which.strata().then(Strata::new).transpose()?.map(Side::new);
-    let mut wasmtime = opts.which.wasmtime().then(Wasmtime::new).transpose()?.map(Side::new);
+    let mut strata = opts
+        .which
+        .strata()
+        .then(Strata::new)
+        .transpose()?
+        .map(Side::new);
+    let mut wasmtime = opts
+        .which
+        .wasmtime()
+        .then(Wasmtime::new)
+        .transpose()?
+        .map(Side::new);
     println!(
         "{} programs from {} ({} compilations and {} runs each; medians; ratio = strata / wasmtime)\n",
         programs.len(),
@@ -205,7 +230,11 @@ fn bench(opts: &Options) -> Result<()> {
             pair(x, 1e6, 3),
             fmt_opt(ratio(x.0, x.1), 2),
             if too_short { " (too short)" } else { "" },
-            if program.has_expectations() { "matches" } else { "(no .expected)" },
+            if program.has_expectations() {
+                "matches"
+            } else {
+                "(no .expected)"
+            },
         );
     }
     println!(
@@ -222,7 +251,11 @@ fn bench(opts: &Options) -> Result<()> {
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!("{} program(s) failed:\n{}", failures.len(), failures.join("\n")))
-            .map_err(err)
+        Err(format!(
+            "{} program(s) failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        ))
+        .map_err(err)
     }
 }
