@@ -684,6 +684,23 @@ fn exit_statuses_come_from_the_guest() {
         let output = strata([OsStr::new("run"), wasm.as_os_str(), OsStr::new(how)]);
         assert_output(&output, status, &format!("ending with {how}\n"), "");
     }
+    // A status the host could not keep (256 would become 0) is an error instead.
+    let output = strata([OsStr::new("run"), wasm.as_os_str(), OsStr::new("exit256")]);
+    assert_failure(
+        &output,
+        1,
+        &[
+            &format!("Error: failed to run main module `{}`", wasm.display()),
+            "256",
+            "outside 0..126",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "ending with exit256\n",
+        "{}",
+        describe(&output)
+    );
 }
 
 #[test]

@@ -9,6 +9,8 @@ int main(int argc, char **argv) {
     printf("ending with %s\n", how);
     if (strcmp(how, "exit7") == 0)
         exit(7);
+    if (strcmp(how, "exit256") == 0)
+        exit(256);
     if (strcmp(how, "_Exit42") == 0) {
         fflush(stdout);
         _Exit(42);

@@ -16,9 +16,11 @@ use std::path::Path;
 /// to [`add_to_linker`](crate::add_to_linker).
 #[derive(Debug)]
 pub struct WasiCtx {
-    pub(crate) args: Vec<String>,
-    /// `KEY=value` strings.
-    pub(crate) env: Vec<String>,
+    /// The arguments, or `None` if one holds a NUL byte.
+    pub(crate) args: Option<Vec<String>>,
+    /// `KEY=value` strings, or `None` if a key holds `=` or a NUL byte, or a value a
+    /// NUL byte.
+    pub(crate) env: Option<Vec<String>>,
     pub(crate) table: FdTable,
 }
 
@@ -31,6 +33,15 @@ const _: () = {
 ///
 /// By default there are no arguments, no environment variables, no preopens, stdin is
 /// empty and stdout and stderr are thrown away.
+///
+/// The guest receives its arguments and environment as NUL-terminated `KEY=value`
+/// strings, so a NUL byte in any of them, or `=` in a key, cannot reach it intact. Like
+/// [`std::process::Command`], which fails to spawn with such an argument, the builder
+/// keeps them and the failure comes later: the built context answers `args_sizes_get`
+/// and `args_get` with `EINVAL` if an argument holds a NUL, and `environ_sizes_get` and
+/// `environ_get` with `EINVAL` if an environment variable is malformed. Nothing is
+/// dropped or changed, and the other list is unaffected. (A wasi-libc program exits
+/// with status 71 when its start-up code or `getenv` meets such an error.)
 #[derive(Debug)]
 pub struct WasiCtxBuilder {
     args: Vec<String>,
@@ -63,12 +74,15 @@ impl WasiCtxBuilder {
     }
 
     /// Appends one argument (the first is by convention the program name).
+    ///
+    /// An argument with a NUL byte makes the guest's `args_*` calls fail with `EINVAL`
+    /// (see [`WasiCtxBuilder`]).
     pub fn arg(&mut self, arg: impl AsRef<str>) -> &mut Self {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
-    /// Appends arguments.
+    /// Appends arguments, as [`WasiCtxBuilder::arg`] does each.
     pub fn args(&mut self, args: &[impl AsRef<str>]) -> &mut Self {
         self.args
             .extend(args.iter().map(|arg| arg.as_ref().to_owned()));
@@ -83,13 +97,17 @@ impl WasiCtxBuilder {
     }
 
     /// Sets an environment variable.
+    ///
+    /// A `key` with `=` or a NUL byte, or a `value` with a NUL byte, makes the guest's
+    /// `environ_*` calls fail with `EINVAL` (see [`WasiCtxBuilder`]). `=` in a value is
+    /// fine.
     pub fn env(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> &mut Self {
         self.env
             .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
         self
     }
 
-    /// Sets environment variables.
+    /// Sets environment variables, as [`WasiCtxBuilder::env`] does each.
     pub fn envs(&mut self, env: &[(impl AsRef<str>, impl AsRef<str>)]) -> &mut Self {
         for (key, value) in env {
             self.env(key, value);
@@ -238,13 +256,19 @@ impl WasiCtxBuilder {
                 break;
             }
         }
+        let args_ok = this.args.iter().all(|arg| !arg.contains('\0'));
+        let env_ok = this
+            .env
+            .iter()
+            .all(|(key, value)| !key.contains(['=', '\0']) && !value.contains('\0'));
         WasiCtx {
-            args: this.args,
-            env: this
-                .env
-                .into_iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect(),
+            args: args_ok.then_some(this.args),
+            env: env_ok.then(|| {
+                this.env
+                    .into_iter()
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect()
+            }),
             table,
         }
     }

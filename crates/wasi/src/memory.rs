@@ -12,17 +12,32 @@ pub(crate) struct GuestMemory<'a> {
     bytes: &'a mut [u8],
 }
 
-/// An array of iovecs whose every buffer was checked to lie in memory.
-#[derive(Copy, Clone)]
+/// The most non-empty buffers of one iovec array a call uses (Linux's `IOV_MAX`); more
+/// make the read or write short, as guests allow for.
+pub(crate) const MAX_IOVECS: usize = 1024;
+
+/// The buffers of an iovec array, read from guest memory once, before the call touches
+/// any of them: a read that overwrites the array (which may lie inside its own buffers)
+/// cannot change where the rest of the read goes.
+///
+/// Holds the first [`MAX_IOVECS`] non-empty buffers, each checked to lie in memory;
+/// together they hold at most `u32::MAX` bytes.
+#[derive(Debug)]
 pub(crate) struct Iovecs {
+    bufs: Vec<Iovec>,
+}
+
+/// One checked buffer of [`Iovecs`]: `len` bytes at `ptr`, never empty.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Iovec {
     ptr: u32,
-    count: u32,
+    len: u32,
 }
 
 impl Iovecs {
-    /// How many buffers.
-    pub(crate) fn count(self) -> u32 {
-        self.count
+    /// The non-empty buffers, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Iovec> + Clone + '_ {
+        self.bufs.iter().copied()
     }
 }
 
@@ -123,46 +138,43 @@ impl<'a> GuestMemory<'a> {
         self.write(ptr, &value.to_le_bytes())
     }
 
-    /// Checks the array of `count` iovecs at `ptr` and every buffer it names.
+    /// Reads the array of `count` iovecs at `ptr` and checks every buffer it names.
     ///
-    /// Fails with `EFAULT` if any of them leaves memory, and with `EINVAL` if the
-    /// buffers (which may overlap) add up to more than `u32::MAX` bytes.
+    /// Fails with `EFAULT` if the array or any buffer leaves memory, and with `EINVAL` if
+    /// the buffers (which may overlap) add up to more than `u32::MAX` bytes. Every buffer
+    /// is checked, but only the first [`MAX_IOVECS`] non-empty ones are kept.
     pub(crate) fn iovecs(&self, ptr: u32, count: u32) -> Result<Iovecs, Errno> {
         self.check(ptr, u64::from(count) * u64::from(IOVEC_SIZE))?;
-        let iovecs = Iovecs { ptr, count };
+        let mut bufs = Vec::new();
         let mut total = 0u64;
         for i in 0..count {
-            let (buf, len) = self.iovec(iovecs, i)?;
-            self.check(buf, u64::from(len))?;
-            total += u64::from(len);
+            // The whole array lies in memory, so neither address wraps.
+            let at = ptr + i * IOVEC_SIZE;
+            let iovec = Iovec {
+                ptr: self.read_u32(at)?,
+                len: self.read_u32(at + 4)?,
+            };
+            self.check(iovec.ptr, u64::from(iovec.len))?;
+            total += u64::from(iovec.len);
+            if iovec.len > 0 && bufs.len() < MAX_IOVECS {
+                bufs.push(iovec);
+            }
         }
         if total > u64::from(u32::MAX) {
             return Err(Errno::Inval);
         }
-        Ok(iovecs)
+        Ok(Iovecs { bufs })
     }
 
-    /// The pointer and length of iovec `i`.
-    fn iovec(&self, iovecs: Iovecs, i: u32) -> Result<(u32, u32), Errno> {
-        let at = u64::from(iovecs.ptr) + u64::from(i) * u64::from(IOVEC_SIZE);
-        let at = u32::try_from(at).map_err(|_| Errno::Fault)?;
-        Ok((self.read_u32(at)?, self.read_u32(at.wrapping_add(4))?))
+    /// A buffer of [`Iovecs`] read from this memory.
+    pub(crate) fn buf(&self, iovec: Iovec) -> &[u8] {
+        // Checked when read, and a memory never shrinks during a call.
+        self.slice(iovec.ptr, iovec.len).unwrap_or(&[])
     }
 
-    /// Buffer `i` of checked iovecs (empty if `i` is out of range).
-    pub(crate) fn buf(&self, iovecs: Iovecs, i: u32) -> &[u8] {
-        match self.iovec(iovecs, i) {
-            Ok((ptr, len)) if i < iovecs.count => self.slice(ptr, len).unwrap_or(&[]),
-            _ => &[],
-        }
-    }
-
-    /// Buffer `i` of checked iovecs, mutably (empty if `i` is out of range).
-    pub(crate) fn buf_mut(&mut self, iovecs: Iovecs, i: u32) -> &mut [u8] {
-        match self.iovec(iovecs, i) {
-            Ok((ptr, len)) if i < iovecs.count => self.slice_mut(ptr, len).unwrap_or(&mut []),
-            _ => &mut [],
-        }
+    /// A buffer of [`Iovecs`] read from this memory, mutably.
+    pub(crate) fn buf_mut(&mut self, iovec: Iovec) -> &mut [u8] {
+        self.slice_mut(iovec.ptr, iovec.len).unwrap_or(&mut [])
     }
 }
 
@@ -204,14 +216,73 @@ mod tests {
         mem.write_u32(8, 40).unwrap();
         mem.write_u32(12, 0).unwrap();
         let iovecs = mem.iovecs(0, 2).unwrap();
-        assert_eq!(mem.buf(iovecs, 0).len(), 4);
-        assert!(mem.buf(iovecs, 1).is_empty());
-        assert!(mem.buf(iovecs, 2).is_empty());
+        // The empty buffer is left out.
+        let bufs: Vec<_> = iovecs.iter().collect();
+        assert_eq!(bufs, [Iovec { ptr: 32, len: 4 }]);
+        assert_eq!(mem.buf(bufs[0]).len(), 4);
         // A buffer whose end wraps around 2^32.
         mem.write_u32(12, u32::MAX).unwrap();
         assert_eq!(mem.iovecs(0, 2).err(), Some(Errno::Fault));
         // An array past the end.
         assert_eq!(mem.iovecs(60, 1).err(), Some(Errno::Fault));
         assert_eq!(mem.iovecs(0, u32::MAX).err(), Some(Errno::Fault));
+    }
+
+    #[test]
+    fn iovecs_are_copies() {
+        let mut bytes = vec![0u8; 64];
+        let mut mem = GuestMemory::new(&mut bytes);
+        // Two iovecs at 0, the first buffer holding both: (0, 16) and (32, 4).
+        mem.write_u32(0, 0).unwrap();
+        mem.write_u32(4, 16).unwrap();
+        mem.write_u32(8, 32).unwrap();
+        mem.write_u32(12, 4).unwrap();
+        let iovecs = mem.iovecs(0, 2).unwrap();
+        let mut bufs = iovecs.iter();
+        let first = bufs.next().unwrap();
+        mem.buf_mut(first).fill(0xff);
+        let second = bufs.next().unwrap();
+        assert_eq!(second, Iovec { ptr: 32, len: 4 });
+        assert_eq!(bufs.next(), None);
+    }
+
+    #[test]
+    fn iovecs_may_not_add_up_past_u32() {
+        // 4096 overlapping buffers of the whole mebibyte hold exactly 2^32 bytes.
+        let size = 1 << 20;
+        let mut bytes = vec![0u8; size as usize];
+        let mut mem = GuestMemory::new(&mut bytes);
+        for i in 0..4097 {
+            mem.write_u32(i * 8, 0).unwrap();
+            mem.write_u32(i * 8 + 4, size).unwrap();
+        }
+        assert_eq!(
+            mem.iovecs(0, 4095).map(|v| v.iter().count()),
+            Ok(MAX_IOVECS)
+        );
+        assert_eq!(mem.iovecs(0, 4096).err(), Some(Errno::Inval));
+        // One byte less fits.
+        mem.write_u32(4, size - 1).unwrap();
+        assert_eq!(
+            mem.iovecs(0, 4096).map(|v| v.iter().count()),
+            Ok(MAX_IOVECS)
+        );
+        assert_eq!(mem.iovecs(0, 4097).err(), Some(Errno::Inval));
+    }
+
+    #[test]
+    fn iovecs_keep_at_most_max_iovecs_buffers() {
+        let count = MAX_IOVECS as u32 + 5;
+        let mut bytes = vec![0u8; count as usize * 8 + 8];
+        let mut mem = GuestMemory::new(&mut bytes);
+        for i in 0..count {
+            mem.write_u32(i * 8, 0).unwrap();
+            mem.write_u32(i * 8 + 4, 1).unwrap();
+        }
+        let iovecs = mem.iovecs(0, count).unwrap();
+        assert_eq!(iovecs.iter().count(), MAX_IOVECS);
+        // Buffers past the kept ones are still checked.
+        mem.write_u32((count - 1) * 8, u32::MAX).unwrap();
+        assert_eq!(mem.iovecs(0, count).err(), Some(Errno::Fault));
     }
 }

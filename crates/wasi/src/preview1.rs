@@ -85,8 +85,10 @@ macro_rules! with_ctx {
 ///
 /// Guest mistakes (bad fds, missing rights, pointers outside memory) come back to the
 /// guest as errnos. The run ends with an error only when the guest calls `proc_exit`
-/// (read the status with [`strata::Error::i32_exit_status`]), or calls a function that
-/// needs memory without exporting one named `memory`.
+/// (read the status with [`strata::Error::i32_exit_status`]; a status outside `0..126`
+/// gives an error without one, as a host process keeps only a status's low 8 bits and
+/// shells reserve 126 and up), or calls a function that needs memory without exporting
+/// one named `memory`.
 ///
 /// # Errors
 /// Fails if `linker` already defines one of these names and does not allow shadowing.

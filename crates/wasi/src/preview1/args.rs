@@ -4,6 +4,9 @@
 //! reports how many there are and how many bytes they take, and the `*_get` call writes
 //! a pointer to each into one array and the strings themselves, back to back, into one
 //! buffer.
+//!
+//! A list the embedder gave a string the guest cannot receive intact (see
+//! [`WasiCtxBuilder`](crate::WasiCtxBuilder)) fails both calls with `EINVAL`.
 
 use crate::ctx::WasiCtx;
 use crate::errno::Errno;
@@ -16,7 +19,7 @@ pub(crate) fn args_sizes_get(
     count_ptr: u32,
     size_ptr: u32,
 ) -> Result<(), Errno> {
-    sizes_get(&cx.args, mem, count_ptr, size_ptr)
+    sizes_get(strings(cx.args.as_deref())?, mem, count_ptr, size_ptr)
 }
 
 /// `args_get`.
@@ -26,7 +29,7 @@ pub(crate) fn args_get(
     argv: u32,
     argv_buf: u32,
 ) -> Result<(), Errno> {
-    strings_get(&cx.args, mem, argv, argv_buf)
+    strings_get(strings(cx.args.as_deref())?, mem, argv, argv_buf)
 }
 
 /// `environ_sizes_get`.
@@ -36,7 +39,7 @@ pub(crate) fn environ_sizes_get(
     count_ptr: u32,
     size_ptr: u32,
 ) -> Result<(), Errno> {
-    sizes_get(&cx.env, mem, count_ptr, size_ptr)
+    sizes_get(strings(cx.env.as_deref())?, mem, count_ptr, size_ptr)
 }
 
 /// `environ_get`.
@@ -46,7 +49,12 @@ pub(crate) fn environ_get(
     environ: u32,
     environ_buf: u32,
 ) -> Result<(), Errno> {
-    strings_get(&cx.env, mem, environ, environ_buf)
+    strings_get(strings(cx.env.as_deref())?, mem, environ, environ_buf)
+}
+
+/// The strings of a list, or `EINVAL` if one cannot reach the guest intact.
+fn strings(list: Option<&[String]>) -> Result<&[String], Errno> {
+    list.ok_or(Errno::Inval)
 }
 
 /// How many strings, and their total size with a NUL after each.

@@ -1,11 +1,12 @@
 //! `fd_*` calls on any open descriptor: read, write (plain and positioned), seek and
 //! tell, fdstat flags and rights, advise, allocate, sync, close and renumber.
 //!
-//! Reads fill the guest's buffers in order and stop at the first short read; from a
-//! source that may block (inherited stdin, a socket) only the first non-empty buffer is
-//! filled, so a read never waits for more than the host has. Writes to files gather up
-//! to [`MAX_GATHER`] buffers into one `writev`; more come back as a short write, which
-//! guests retry.
+//! The iovec array of a read or write is read once, before any buffer is touched (see
+//! [`Iovecs`]). Reads fill the guest's buffers in order and stop at the first short
+//! read; from a source that may block (inherited stdin, a socket) only the first
+//! non-empty buffer is filled, so a read never waits for more than the host has. Writes
+//! to files gather up to [`MAX_GATHER`] buffers into one `writev`; more come back as a
+//! short write, which guests retry.
 
 use crate::abi::{FDSTAT_SIZE, FdFlags, Filetype, Rights, flags_u16, whence};
 use crate::ctx::WasiCtx;
@@ -34,24 +35,21 @@ pub(crate) fn retry<R>(mut op: impl FnMut() -> std::io::Result<R>) -> Result<R, 
 /// read. An error after some bytes were read ends the read early instead.
 pub(crate) fn read_into(
     mem: &mut GuestMemory<'_>,
-    iovecs: Iovecs,
+    iovecs: &Iovecs,
     once: bool,
     mut read: impl FnMut(&mut [u8]) -> Result<usize, Errno>,
 ) -> Result<u32, Errno> {
     let mut total = 0u32;
-    for i in 0..iovecs.count() {
-        let buf = mem.buf_mut(iovecs, i);
-        if buf.is_empty() {
-            continue;
-        }
+    for iovec in iovecs.iter() {
+        let buf = mem.buf_mut(iovec);
         let want = buf.len();
         let n = match read(buf) {
             Ok(n) => n.min(want),
             Err(_) if total > 0 => break,
             Err(e) => return Err(e),
         };
-        // `iovecs` checked that all buffers together hold at most `u32::MAX` bytes.
-        total += n as u32;
+        // All buffers together hold at most `u32::MAX` bytes, so neither saturates.
+        total = total.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
         if once || n < want {
             break;
         }
@@ -62,19 +60,12 @@ pub(crate) fn read_into(
 /// The first [`MAX_GATHER`] non-empty buffers of checked iovecs.
 fn gather<'m>(
     mem: &'m GuestMemory<'_>,
-    iovecs: Iovecs,
+    iovecs: &Iovecs,
     slices: &mut [IoSlice<'m>; MAX_GATHER],
 ) -> usize {
     let mut n = 0;
-    for i in 0..iovecs.count() {
-        let buf = mem.buf(iovecs, i);
-        if buf.is_empty() {
-            continue;
-        }
-        if n == MAX_GATHER {
-            break;
-        }
-        slices[n] = IoSlice::new(buf);
+    for (slice, iovec) in slices.iter_mut().zip(iovecs.iter()) {
+        *slice = IoSlice::new(mem.buf(iovec));
         n += 1;
     }
     n
@@ -83,7 +74,7 @@ fn gather<'m>(
 /// Writes checked iovecs with one vectored write.
 pub(crate) fn write_gathered(
     mem: &GuestMemory<'_>,
-    iovecs: Iovecs,
+    iovecs: &Iovecs,
     mut write: impl FnMut(&[IoSlice<'_>]) -> std::io::Result<usize>,
 ) -> Result<u32, Errno> {
     let mut slices = [IoSlice::new(&[]); MAX_GATHER];
@@ -109,12 +100,12 @@ pub(crate) fn fd_read(
     let entry = cx.table.get_mut(fd)?;
     entry.require(Rights::FD_READ)?;
     let n = match &mut entry.desc {
-        Descriptor::File(file) => read_into(mem, iovecs, false, |buf| retry(|| file.read(buf)))?,
+        Descriptor::File(file) => read_into(mem, &iovecs, false, |buf| retry(|| file.read(buf)))?,
         Descriptor::Input(input) => {
-            read_into(mem, iovecs, input.may_block(), |buf| input.read(buf))?
+            read_into(mem, &iovecs, input.may_block(), |buf| input.read(buf))?
         }
         Descriptor::Stream(stream) => {
-            read_into(mem, iovecs, true, |buf| retry(|| stream.read(buf)))?
+            read_into(mem, &iovecs, true, |buf| retry(|| stream.read(buf)))?
         }
         _ => return Err(Errno::Badf),
     };
@@ -139,7 +130,7 @@ pub(crate) fn fd_pread(
         return Err(Errno::Spipe);
     };
     let mut at = offset;
-    let n = read_into(mem, iovecs, false, |buf| {
+    let n = read_into(mem, &iovecs, false, |buf| {
         let n = retry(|| file.read_at(buf, at))?;
         at = at.saturating_add(n as u64);
         Ok(n)
@@ -162,13 +153,13 @@ pub(crate) fn fd_write(
     entry.require(Rights::FD_WRITE)?;
     let n = match &mut entry.desc {
         Descriptor::Output(output) => {
-            let bufs = (0..iovecs.count()).map(|i| mem.buf(iovecs, i));
+            let bufs = iovecs.iter().map(|iovec| mem.buf(iovec));
             let n = output.write_all(bufs)?;
             u32::try_from(n).map_err(|_| Errno::Overflow)?
         }
-        Descriptor::File(file) => write_gathered(mem, iovecs, |bufs| file.write_vectored(bufs))?,
+        Descriptor::File(file) => write_gathered(mem, &iovecs, |bufs| file.write_vectored(bufs))?,
         Descriptor::Stream(stream) => {
-            write_gathered(mem, iovecs, |bufs| stream.write_vectored(bufs))?
+            write_gathered(mem, &iovecs, |bufs| stream.write_vectored(bufs))?
         }
         _ => return Err(Errno::Badf),
     };
@@ -192,7 +183,7 @@ pub(crate) fn fd_pwrite(
     let Descriptor::File(file) = &entry.desc else {
         return Err(Errno::Spipe);
     };
-    let n = write_gathered(mem, iovecs, |bufs| file.write_vectored_at(bufs, offset))?;
+    let n = write_gathered(mem, &iovecs, |bufs| file.write_vectored_at(bufs, offset))?;
     mem.write_u32(nwritten_ptr, n)
 }
 

@@ -6,6 +6,9 @@
 //! deadline as its timeout. With nothing to poll, the call sleeps until the earliest
 //! clock. A subscription that cannot be served (a bad fd, a missing right, an unknown
 //! clock) becomes an event carrying that error, and is ready at once.
+//!
+//! The call returns as soon as anything is ready, with an event for everything ready by
+//! then, clocks already due included, in the order of the subscriptions.
 
 use crate::abi::{
     EVENT_FD_READWRITE_HANGUP, EVENT_SIZE, Rights, SUBSCRIPTION_CLOCK_ABSTIME, SUBSCRIPTION_SIZE,
@@ -177,15 +180,32 @@ pub(crate) fn poll_oneoff(
         subs.push((userdata, ty, wait));
     }
 
-    let mut events: Vec<[u8; EVENT_SIZE as usize]> = subs
+    // Events by subscription index, so that they come out in subscription order.
+    let mut events: Vec<(usize, [u8; EVENT_SIZE as usize])> = subs
         .iter()
-        .filter_map(|(userdata, ty, wait)| match wait {
-            Wait::Ready(ready) => Some(event(*userdata, *ty, ready)),
+        .enumerate()
+        .filter_map(|(i, (userdata, ty, wait))| match wait {
+            Wait::Ready(ready) => Some((i, event(*userdata, *ty, ready))),
             _ => None,
         })
         .collect();
-    while events.is_empty() {
+    loop {
+        // Every clock already due is reported, with whatever else is ready.
         let now = Instant::now();
+        for (i, (userdata, ty, wait)) in subs.iter().enumerate() {
+            if matches!(wait, Wait::Clock(Some(d)) if *d <= now) {
+                let ready = Ready {
+                    error: Errno::Success,
+                    nbytes: 0,
+                    hangup: false,
+                };
+                events.push((i, event(*userdata, *ty, &ready)));
+            }
+        }
+        if !events.is_empty() {
+            break;
+        }
+        // No clock is due yet, so the earliest is still ahead.
         let deadline = subs
             .iter()
             .filter_map(|(_, _, wait)| match wait {
@@ -193,24 +213,10 @@ pub(crate) fn poll_oneoff(
                 _ => None,
             })
             .min();
-        if deadline.is_some_and(|d| d <= now) {
-            for (userdata, ty, wait) in &subs {
-                if matches!(wait, Wait::Clock(Some(d)) if *d <= now) {
-                    events.push(event(
-                        *userdata,
-                        *ty,
-                        &Ready {
-                            error: Errno::Success,
-                            nbytes: 0,
-                            hangup: false,
-                        },
-                    ));
-                }
-            }
-            break;
-        }
         // A day at most per round, so that "never" needs no special case.
-        let timeout = deadline.map_or(Duration::from_secs(86_400), |d| d - now);
+        let timeout = deadline.map_or(Duration::from_secs(86_400), |d| {
+            d.saturating_duration_since(now)
+        });
         let mut polled = Vec::new();
         let mut pollfds = Vec::new();
         for (i, (_, ty, wait)) in subs.iter().enumerate() {
@@ -256,19 +262,18 @@ pub(crate) fn poll_oneoff(
             } else {
                 0
             };
-            events.push(event(
-                *userdata,
-                *ty,
-                &Ready {
-                    error,
-                    nbytes,
-                    hangup: revents.contains(PollFlags::HUP),
-                },
-            ));
+            let ready = Ready {
+                error,
+                nbytes,
+                hangup: revents.contains(PollFlags::HUP),
+            };
+            events.push((i, event(*userdata, *ty, &ready)));
         }
+        // The next round adds the clocks that came due meanwhile, and ends.
     }
+    events.sort_by_key(|(i, _)| *i);
 
-    for (k, event) in (0u32..).zip(&events) {
+    for (k, (_, event)) in (0u32..).zip(&events) {
         // At most one event per subscription, and the out array lies in memory.
         mem.write(out_ptr + k * EVENT_SIZE, event)?;
     }

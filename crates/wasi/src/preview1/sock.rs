@@ -58,7 +58,8 @@ pub(crate) fn sock_accept(
 }
 
 /// `sock_recv`. `RECV_PEEK` leaves the data queued; `RECV_WAITALL` fills every buffer
-/// unless the peer closes first.
+/// unless the peer closes first or a read fails (`EAGAIN` on a non-blocking socket
+/// with nothing more queued), which returns what was read so far, if anything.
 #[expect(
     clippy::too_many_arguments,
     reason = "one argument per parameter of the preview1 function"
@@ -79,20 +80,23 @@ pub(crate) fn sock_recv(
     mem.check(ro_flags_ptr, 2)?;
     let mut stream = stream(cx, fd, Rights::FD_READ)?;
     let n = if flags.contains(RiFlags::RECV_PEEK) {
-        read_into(mem, iovecs, true, |buf| retry(|| stream.peek(buf)))?
+        read_into(mem, &iovecs, true, |buf| retry(|| stream.peek(buf)))?
     } else if flags.contains(RiFlags::RECV_WAITALL) {
-        read_into(mem, iovecs, false, |buf| {
+        read_into(mem, &iovecs, false, |buf| {
             let mut filled = 0;
             while filled < buf.len() {
-                match retry(|| stream.read(&mut buf[filled..]))? {
-                    0 => break,
-                    n => filled += n,
+                match retry(|| stream.read(&mut buf[filled..])) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    // What was read is the guest's: `read_into` stops at this short read.
+                    Err(_) if filled > 0 => break,
+                    Err(e) => return Err(e),
                 }
             }
             Ok(filled)
         })?
     } else {
-        read_into(mem, iovecs, true, |buf| retry(|| stream.read(buf)))?
+        read_into(mem, &iovecs, true, |buf| retry(|| stream.read(buf)))?
     };
     mem.write_u32(ro_datalen_ptr, n)?;
     // TCP never truncates a message, so no `roflags` are set.
@@ -115,7 +119,7 @@ pub(crate) fn sock_send(
     let iovecs = mem.iovecs(si_data, si_data_len)?;
     mem.check(so_datalen_ptr, 4)?;
     let mut stream = stream(cx, fd, Rights::FD_WRITE)?;
-    let n = write_gathered(mem, iovecs, |bufs| stream.write_vectored(bufs))?;
+    let n = write_gathered(mem, &iovecs, |bufs| stream.write_vectored(bufs))?;
     mem.write_u32(so_datalen_ptr, n)
 }
 

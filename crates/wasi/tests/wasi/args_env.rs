@@ -106,3 +106,47 @@ fn inherited_args_and_env_match_the_host() {
     g.call("environ_sizes_get", &[at::OUT.into(), at::OUT2.into()]);
     assert_eq!(g.u32(at::OUT) as usize, std::env::vars_os().count());
 }
+
+#[test]
+fn strings_the_guest_cannot_receive_intact_fail_with_einval() {
+    /// The errnos of the sizes and the strings call of `args` or `environ`.
+    fn errnos(g: &mut Guest, what: &str) -> (i32, i32) {
+        (
+            g.call(
+                &format!("{what}_sizes_get"),
+                &[at::OUT.into(), at::OUT2.into()],
+            ),
+            g.call(&format!("{what}_get"), &[at::IOVS.into(), at::DATA.into()]),
+        )
+    }
+    const OK: (i32, i32) = (errno::SUCCESS, errno::SUCCESS);
+    const INVAL: (i32, i32) = (errno::INVAL, errno::INVAL);
+
+    // A NUL would end the string early in the guest.
+    let mut g = Guest::new(
+        WasiCtxBuilder::new()
+            .arg("prog")
+            .arg("nul\0inside")
+            .env("A", "b")
+            .build(),
+    );
+    assert_eq!(errnos(&mut g, "args"), INVAL);
+    assert_eq!(errnos(&mut g, "environ"), OK);
+
+    // A key with `=` or NUL, or a value with NUL, would make another variable.
+    for (key, value) in [("A=B", "c"), ("A\0B", "c"), ("A", "b\0C=d")] {
+        let mut g = Guest::new(
+            WasiCtxBuilder::new()
+                .arg("prog")
+                .env("OK", "1")
+                .env(key, value)
+                .build(),
+        );
+        assert_eq!(errnos(&mut g, "environ"), INVAL, "{key:?}={value:?}");
+        assert_eq!(errnos(&mut g, "args"), OK);
+        assert_eq!(g.u32(at::OUT), 1);
+    }
+    // `=` in a value is fine.
+    let mut g = Guest::new(WasiCtxBuilder::new().envs(&[("A", "b=c")]).build());
+    assert_eq!(errnos(&mut g, "environ"), OK);
+}

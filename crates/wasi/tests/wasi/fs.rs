@@ -76,6 +76,33 @@ fn files_are_created_written_read_and_sought() {
 }
 
 #[test]
+fn iovecs_are_read_before_any_buffer_is_filled() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join("f"), b"ABCDEFGHIJKLMNOPQRST").unwrap();
+    let mut g = guest_with_dir(&dir);
+    let fd = g.open(3, "f", 0, rights::FILE_RO, 0).unwrap();
+    // The iovec array lies in its own first buffer, which the read overwrites before it
+    // reaches the second buffer: [{0, 16}, {100, 4}].
+    let nread = 200;
+    for call in ["fd_read", "fd_pread"] {
+        g.write(0, &[0; 104]);
+        g.write_u32(0, 0);
+        g.write_u32(4, 16);
+        g.write_u32(8, 100);
+        g.write_u32(12, 4);
+        let args: &[i64] = if call == "fd_read" {
+            &[fd.into(), 0, 2, nread]
+        } else {
+            &[fd.into(), 0, 2, 0, nread]
+        };
+        assert_eq!(g.call(call, args), 0, "{call}");
+        assert_eq!(g.u32(nread as u32), 20, "{call}");
+        assert_eq!(g.read(0, 16), b"ABCDEFGHIJKLMNOP", "{call}");
+        assert_eq!(g.read(100, 4), b"QRST", "{call}");
+    }
+}
+
+#[test]
 fn filestat_size_and_times() {
     let dir = TempDir::new();
     std::fs::write(dir.path().join("f"), b"0123456789").unwrap();

@@ -6,11 +6,25 @@ use strata_wasi::{MemoryInputPipe, MemoryOutputPipe, WasiCtx, WasiCtxBuilder};
 
 #[test]
 fn proc_exit_ends_the_run_with_its_status() {
-    for status in [0, 3, 255] {
+    for status in [0, 3, 125] {
         let mut g = Guest::plain();
         let err = g.try_call("proc_exit", &[status]).unwrap_err();
         assert_eq!(err.i32_exit_status(), Some(status as i32));
         assert!(err.trap().is_none());
+    }
+}
+
+#[test]
+fn proc_exit_rejects_statuses_from_126_on() {
+    // A host keeps only the low 8 bits of a status, so 256 would look like success.
+    for (status, shown) in [(126, "126"), (256, "256"), (-1, "4294967295")] {
+        let mut g = Guest::plain();
+        let err = g.try_call("proc_exit", &[status]).unwrap_err();
+        assert_eq!(err.i32_exit_status(), None, "{err}");
+        assert!(err.trap().is_none());
+        let message = err.to_string();
+        assert!(message.contains(shown), "{message}");
+        assert!(message.contains("0..126"), "{message}");
     }
 }
 
@@ -187,6 +201,25 @@ fn poll_oneoff_reports_ready_fds_at_once() {
             (11, errno::BADF as u16, 2, 0, 0)
         ]
     );
+}
+
+#[test]
+fn poll_oneoff_reports_expired_clocks_with_ready_fds() {
+    let mut g = Guest::new(
+        WasiCtxBuilder::new()
+            .stdin(MemoryInputPipe::new("12345"))
+            .build(),
+    );
+    // A clock already due, an fd that is ready, a clock due much later and an absolute
+    // time in the past: both due clocks come with the fd, in subscription order.
+    clock_sub(&mut g, at::DATA, 1, 1, 0, false);
+    fd_sub(&mut g, at::DATA + 48, 2, 1, 0);
+    clock_sub(&mut g, at::DATA + 96, 3, 1, 10_000_000_000, false);
+    clock_sub(&mut g, at::DATA + 144, 4, 1, 1, true);
+    let start = Instant::now();
+    let events = poll(&mut g, 4).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(events, [(1, 0, 0, 0, 0), (2, 0, 1, 5, 0), (4, 0, 0, 0, 0)]);
 }
 
 #[test]

@@ -154,3 +154,31 @@ fn a_preopened_listener_accepts_and_talks() {
     assert_eq!(g.call("sock_shutdown", &[4, 3]), errno::NOTCONN);
     assert_eq!(g.call("fd_close", &[conn.into()]), 0);
 }
+
+#[test]
+fn recv_waitall_keeps_what_it_read_before_an_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut g = Guest::new(WasiCtxBuilder::new().preopened_socket(listener).build());
+    let mut host = TcpStream::connect(addr).unwrap();
+    // fd 3 is the listener; the connection is accepted non-blocking.
+    const NONBLOCK: i64 = 4;
+    const PEEK: i64 = 1;
+    const WAITALL: i64 = 2;
+    const AGAIN: i32 = 6;
+    assert_eq!(g.call("sock_accept", &[3, NONBLOCK, at::OUT.into()]), 0);
+    let conn = g.u32(at::OUT);
+    assert_eq!(g.fdstat(conn).unwrap().1, NONBLOCK as u16);
+    assert_eq!(recv(&mut g, conn, 100, 0), Err(AGAIN));
+
+    host.write_all(b"0123456789").unwrap();
+    let start = std::time::Instant::now();
+    while recv(&mut g, conn, 100, PEEK).map_or(0, |b| b.len()) < 10 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no data arrived");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The socket runs dry before the buffer is full: the bytes read so far come back
+    // instead of `EAGAIN`.
+    assert_eq!(recv(&mut g, conn, 100, WAITALL).unwrap(), b"0123456789");
+    assert_eq!(recv(&mut g, conn, 100, WAITALL), Err(AGAIN));
+}
