@@ -8,6 +8,7 @@ mod interrupt;
 mod limits;
 mod linking;
 mod pooling;
+mod regressions;
 mod traps;
 
 use strata::{Engine, Instance, Module, Store};

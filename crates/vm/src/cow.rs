@@ -66,7 +66,8 @@ impl MemoryImage {
         let len = (end - offset).next_multiple_of(page);
         debug_assert!(offset + len <= initial.next_multiple_of(page));
         let mut contents = vec![0u8; len];
-        for (o, data) in segments {
+        // Empty segments may lie anywhere, below `offset` too: they write nothing.
+        for (o, data) in segments.iter().filter(|(_, data)| !data.is_empty()) {
             contents[o - offset..o - offset + data.len()].copy_from_slice(data);
         }
         let fd = memfd("strata-memory-image")?;
