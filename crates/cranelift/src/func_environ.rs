@@ -137,6 +137,10 @@ impl FuncEnvironment<'_> {
     }
 
     /// Checks an access of `size` bytes at `index + static_offset` and returns where it is.
+    ///
+    /// An explicit check traps on an out-of-bounds access and also guards the address
+    /// against speculation past the trap (see [`FuncEnvironment::spectre_guard`]); an
+    /// access the guard region covers needs neither.
     pub(crate) fn heap_address(
         &self,
         b: &mut FunctionBuilder,
@@ -171,31 +175,57 @@ impl FuncEnvironment<'_> {
             }
             MemoryStyle::Dynamic { .. } => false,
         };
-        if !elide {
-            let length = self.memory_length(b, memory);
-            let oob = match i64::try_from(end) {
-                Ok(end) if !memory64 => {
-                    // index < 2^32 and end < 2^33: the sum cannot overflow.
-                    let last = b.ins().iadd_imm_s(index, end);
-                    b.ins().icmp(IntCC::UnsignedGreaterThan, last, length)
-                }
-                _ => {
-                    let end = b.ins().iconst(types::I64, end.cast_signed());
-                    let (last, overflow) = b.ins().uadd_overflow(index, end);
-                    let past = b.ins().icmp(IntCC::UnsignedGreaterThan, last, length);
-                    b.ins().bor(past, overflow)
+        if elide {
+            let addr = b.ins().iadd(base, index);
+            return match i32::try_from(static_offset) {
+                Ok(offset) => HeapAddress { addr, offset },
+                Err(_) => {
+                    let addr = b.ins().iadd_imm_s(addr, static_offset.cast_signed());
+                    HeapAddress { addr, offset: 0 }
                 }
             };
-            b.ins().trapnz(oob, trap_code(Trap::MemoryOutOfBounds));
         }
-        let addr = b.ins().iadd(base, index);
-        match i32::try_from(static_offset) {
-            Ok(offset) => HeapAddress { addr, offset },
-            Err(_) => {
-                let addr = b.ins().iadd_imm_s(addr, static_offset.cast_signed());
-                HeapAddress { addr, offset: 0 }
+
+        let length = self.memory_length(b, memory);
+        let oob = match i64::try_from(end) {
+            Ok(end) if !memory64 => {
+                // index < 2^32 and end < 2^33: the sum cannot overflow.
+                let last = b.ins().iadd_imm_s(index, end);
+                b.ins().icmp(IntCC::UnsignedGreaterThan, last, length)
             }
-        }
+            _ => {
+                let end = b.ins().iconst(types::I64, end.cast_signed());
+                let (last, overflow) = b.ins().uadd_overflow(index, end);
+                let past = b.ins().icmp(IntCC::UnsignedGreaterThan, last, length);
+                b.ins().bor(past, overflow)
+            }
+        };
+        b.ins().trapnz(oob, trap_code(Trap::MemoryOutOfBounds));
+        // The static offset goes into the address before the guard: were it left in the
+        // instruction, a mispredicted check would access `null + offset`, which may be
+        // any host address below 2 GiB.
+        let addr = b.ins().iadd(base, index);
+        let addr = if static_offset == 0 {
+            addr
+        } else {
+            b.ins().iadd_imm_s(addr, static_offset.cast_signed())
+        };
+        let addr = self.spectre_guard(b, oob, addr);
+        HeapAddress { addr, offset: 0 }
+    }
+
+    /// Masks `addr` to null when `oob` is set, without a branch, so that code running
+    /// past a mispredicted bounds check on `oob` cannot reach outside the memory or
+    /// table it checked. The explicit trap on `oob` stays in front of it: architecturally
+    /// the guard always yields `addr`, and a trap is reported by the check, never by an
+    /// access through null.
+    ///
+    /// This is always on, as wasmtime's `enable_heap_access_spectre_mitigation` and
+    /// `enable_table_access_spectre_mitigation` are by default. A switch would be a
+    /// `Tunables` flag, set from `Config` like `consume_fuel`, tested here.
+    pub(crate) fn spectre_guard(&self, b: &mut FunctionBuilder, oob: Value, addr: Value) -> Value {
+        let null = b.ins().iconst(self.pointer, 0);
+        b.ins().select_spectre_guard(oob, null, addr)
     }
 
     /// `memory.size`, in pages.
@@ -401,3 +431,6 @@ impl FuncEnvironment<'_> {
         b.inst_results(call).to_vec()
     }
 }
+
+#[cfg(test)]
+mod spectre_tests;

@@ -6,6 +6,8 @@
 //! the nesting of control frames.
 
 mod simd;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use crate::func_environ::{BulkOp, EpochDeadline, Fuel, FuncEnvironment};
 use crate::{trap_code, value_type};

@@ -88,8 +88,9 @@ impl FuncEnvironment<'_> {
         b.ins().trapz(ok, trap_code(trap));
     }
 
-    /// The address of element `index` of `table`, after checking it is in bounds, and
-    /// the index widened to 64 bits.
+    /// The address of element `index` of `table`, after checking it is in bounds and
+    /// masking it against speculation past the check (see
+    /// [`FuncEnvironment::spectre_guard`]), and the index widened to 64 bits.
     pub(super) fn table_slot(
         &self,
         b: &mut FunctionBuilder,
@@ -105,7 +106,8 @@ impl FuncEnvironment<'_> {
         let scaled = b
             .ins()
             .imul_imm_s(index, i64::from(self.offsets.pointer_size()));
-        (b.ins().iadd(base, scaled), index)
+        let slot = b.ins().iadd(base, scaled);
+        (self.spectre_guard(b, oob, slot), index)
     }
 
     fn is_funcref_table(&self, table: TableIndex) -> bool {

@@ -681,70 +681,12 @@ fn integer_shape(op: &Operator<'_>) -> Type {
 
 #[cfg(test)]
 mod tests {
-    use super::super::translate_function;
-    use crate::func_environ::{AliasRegions, FuncEnvironment};
-    use crate::{CraneliftCompiler, OptLevel, wasm_signature};
-    use cranelift_codegen::ir::{self, InstructionData, Opcode, UserFuncName, Value};
-    use cranelift_codegen::settings;
-    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+    use super::super::testing::{insts, translate};
+    use crate::{CraneliftCompiler, OptLevel};
+    use cranelift_codegen::ir::{self, InstructionData, Opcode};
     use strata_environ::{
-        Compiler, DefinedFuncIndex, EntityRef, Trap, Tunables, VMOffsets, WasmFeatures,
-        translate_module,
+        Compiler, DefinedFuncIndex, EntityRef, Trap, Tunables, WasmFeatures, translate_module,
     };
-
-    /// Translates the only function of the module `wat` into CLIF, unoptimized.
-    fn translate(wat: &str) -> ir::Function {
-        let wasm = wat::parse_str(wat).expect("test module parses");
-        let translation = translate_module(&wasm, WasmFeatures::default()).expect("valid module");
-        let module = &translation.module;
-        let (index, input) = translation
-            .function_bodies
-            .into_iter()
-            .next()
-            .expect("one function");
-        let isa = cranelift_native::builder()
-            .expect("host is supported")
-            .finish(settings::Flags::new(settings::builder()))
-            .expect("default flags are valid");
-        let pointer = isa.pointer_type();
-        let offsets = VMOffsets::new(isa.pointer_bytes(), module);
-        let tunables = Tunables::default_host();
-        let ty = module.func_type(module.func_index(index));
-        let mut func =
-            ir::Function::with_name_signature(UserFuncName::default(), wasm_signature(ty, pointer));
-        let mut fctx = FunctionBuilderContext::new();
-        let heap_region = AliasRegions::heap(&mut func);
-        let env = FuncEnvironment {
-            module,
-            offsets: &offsets,
-            tunables: &tunables,
-            pointer,
-            vmctx: Value::from_u32(0),
-            host_call_conv: isa.default_call_conv(),
-            heap_region,
-        };
-        let mut validator = input.validator.into_validator(Default::default());
-        translate_function(
-            env,
-            FunctionBuilder::new(&mut func, &mut fctx),
-            isa.frontend_config(),
-            &input.body,
-            &mut validator,
-            ty.params(),
-            ty.results(),
-        )
-        .expect("the function translates");
-        func
-    }
-
-    /// The instructions of `func` with `opcode`, in layout order.
-    fn insts(func: &ir::Function, opcode: Opcode) -> Vec<ir::Inst> {
-        func.layout
-            .blocks()
-            .flat_map(|block| func.layout.block_insts(block))
-            .filter(|&inst| func.dfg.insts[inst].opcode() == opcode)
-            .collect()
-    }
 
     #[test]
     fn an_operator_uses_the_previous_result_without_a_round_trip_through_i8x16() {

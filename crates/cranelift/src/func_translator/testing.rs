@@ -1,0 +1,68 @@
+//! Helpers for unit tests that translate a small module and look at the CLIF.
+
+use super::translate_function;
+use crate::func_environ::{AliasRegions, FuncEnvironment};
+use crate::wasm_signature;
+use cranelift_codegen::ir::{self, Opcode, UserFuncName, Value};
+use cranelift_codegen::settings;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use strata_environ::{Tunables, VMOffsets, WasmFeatures, translate_module};
+
+/// Translates the first function of the module `wat` into CLIF, unoptimized, with the
+/// host's default tunables.
+pub(crate) fn translate(wat: &str) -> ir::Function {
+    translate_with(wat, &Tunables::default_host())
+}
+
+/// Translates the first function of the module `wat` into CLIF, unoptimized.
+pub(crate) fn translate_with(wat: &str, tunables: &Tunables) -> ir::Function {
+    let wasm = wat::parse_str(wat).expect("test module parses");
+    let translation = translate_module(&wasm, WasmFeatures::default()).expect("valid module");
+    let module = &translation.module;
+    let (index, input) = translation
+        .function_bodies
+        .into_iter()
+        .next()
+        .expect("one function");
+    let isa = cranelift_native::builder()
+        .expect("host is supported")
+        .finish(settings::Flags::new(settings::builder()))
+        .expect("default flags are valid");
+    let pointer = isa.pointer_type();
+    let offsets = VMOffsets::new(isa.pointer_bytes(), module);
+    let ty = module.func_type(module.func_index(index));
+    let mut func =
+        ir::Function::with_name_signature(UserFuncName::default(), wasm_signature(ty, pointer));
+    let mut fctx = FunctionBuilderContext::new();
+    let heap_region = AliasRegions::heap(&mut func);
+    let env = FuncEnvironment {
+        module,
+        offsets: &offsets,
+        tunables,
+        pointer,
+        vmctx: Value::from_u32(0),
+        host_call_conv: isa.default_call_conv(),
+        heap_region,
+    };
+    let mut validator = input.validator.into_validator(Default::default());
+    translate_function(
+        env,
+        FunctionBuilder::new(&mut func, &mut fctx),
+        isa.frontend_config(),
+        &input.body,
+        &mut validator,
+        ty.params(),
+        ty.results(),
+    )
+    .expect("the function translates");
+    func
+}
+
+/// The instructions of `func` with `opcode`, in layout order.
+pub(crate) fn insts(func: &ir::Function, opcode: Opcode) -> Vec<ir::Inst> {
+    func.layout
+        .blocks()
+        .flat_map(|block| func.layout.block_insts(block))
+        .filter(|&inst| func.dfg.insts[inst].opcode() == opcode)
+        .collect()
+}
