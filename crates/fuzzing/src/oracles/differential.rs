@@ -1,0 +1,315 @@
+//! `differential`: the same module, run on strata and on the wasmi interpreter, must
+//! give the same results, the same traps, and leave the same memories and globals.
+
+use crate::generators::{self, limits};
+use arbitrary::{Result, Unstructured};
+use std::sync::OnceLock;
+
+/// Fuel that `ensure_termination` compiles into each module: every loop iteration and
+/// call spends one, and running out traps (`unreachable`) on both engines alike.
+const MODULE_FUEL: u32 = 1_000;
+
+/// The largest memory, on both engines (memories are compared byte by byte).
+const MEMORY_BYTES: usize = 16 << 20;
+
+/// The most elements of a table, on both engines: [`generators::differential`] keeps
+/// the modules' minimums below it.
+const TABLE_ELEMENTS: usize = limits::TABLE_ELEMENTS as usize;
+
+/// The most exported functions called per case.
+const MAX_CALLS: usize = 20;
+
+/// A value both engines can produce, compared bit for bit (the module canonicalizes
+/// NaNs, so correct engines agree on float bits too). References compare by nullness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Value {
+    I32(i32),
+    I64(i64),
+    F32(u32),
+    F64(u64),
+    V128(u128),
+    Ref { null: bool },
+}
+
+/// How a call or an instantiation ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Returned(Vec<Value>),
+    /// A trap, by name: both engines name trap codes as the spec's descriptions do.
+    Trapped(String),
+}
+
+impl Outcome {
+    /// Whether the outcome depends on resources that differ between the engines (stack
+    /// depth), so the rest of the case cannot be compared.
+    fn exhausted(&self) -> bool {
+        matches!(self, Outcome::Trapped(t) if t == "StackOverflow")
+    }
+}
+
+/// Generates a module that imports nothing and exports everything, instantiates it on
+/// both engines, calls up to [`MAX_CALLS`] exported functions with arbitrary arguments,
+/// and compares every outcome, then every exported memory and global.
+///
+/// # Panics
+/// On any divergence, or if strata rejects a module wasmi accepts.
+///
+/// # Errors
+/// Fails if the input runs out before a module is generated.
+pub fn differential(u: &mut Unstructured<'_>) -> Result<()> {
+    let config = generators::differential(u)?;
+    let mut module = wasm_smith::Module::new(config, u)?;
+    if module.ensure_termination(MODULE_FUEL).is_err() {
+        // wasm-smith could not instrument this module (it ran out of indices).
+        return Ok(());
+    }
+    let wasm = module.to_bytes();
+
+    let Ok(wasmi_module) = wasmi::Module::new(wasmi_engine(), &wasm) else {
+        // A limit of the reference interpreter, not a finding.
+        return Ok(());
+    };
+    let strata_engine = strata_engine();
+    let strata_module = strata::Module::new(strata_engine, &wasm)
+        .unwrap_or_else(|e| panic!("strata rejects a module wasmi accepts: {e:?}"));
+
+    // The same limits on both: growth past them fails alike, where each engine's own
+    // implementation limits would differ (the spec lets growth fail at any size).
+    let mut wasmi_store = wasmi::Store::new(
+        wasmi_engine(),
+        wasmi::StoreLimitsBuilder::new()
+            .memory_size(MEMORY_BYTES)
+            .table_elements(TABLE_ELEMENTS)
+            .build(),
+    );
+    wasmi_store.limiter(|limits| limits);
+    let mut strata_store = strata::Store::new(
+        strata_engine,
+        strata::StoreLimitsBuilder::new()
+            .memory_size(MEMORY_BYTES)
+            .table_elements(TABLE_ELEMENTS)
+            .build(),
+    );
+    strata_store.limiter(|limits| limits);
+    let wasmi_instance =
+        wasmi::Linker::new(wasmi_engine()).instantiate_and_start(&mut wasmi_store, &wasmi_module);
+    let strata_instance = strata::Instance::new(&mut strata_store, &strata_module, &[]);
+    let (wasmi_instance, strata_instance) = match (wasmi_instance, strata_instance) {
+        (Ok(a), Ok(b)) => (a, b),
+        // Both failed: the spec makes a failed segment initialization a trap, but wasmi
+        // reports some as plain errors, so only the failure itself is compared.
+        (Err(_), Err(_)) => return Ok(()),
+        (Err(e), Ok(_)) if Outcome::Trapped(wasmi_trap(&e)).exhausted() => return Ok(()),
+        (Ok(_), Err(e)) if Outcome::Trapped(strata_trap(&e)).exhausted() => return Ok(()),
+        (a, b) => panic!(
+            "instantiation: wasmi {:?}, strata {:?}",
+            a.map(|_| ()),
+            b.map(|_| ())
+        ),
+    };
+
+    let exports: Vec<(String, strata::ExternType)> = strata_module
+        .exports()
+        .map(|e| (e.name().to_string(), e.ty()))
+        .collect();
+    let funcs: Vec<&String> = exports
+        .iter()
+        .filter(|(_, ty)| matches!(ty, strata::ExternType::Func(_)))
+        .map(|(name, _)| name)
+        .collect();
+    for _ in 0..MAX_CALLS {
+        if funcs.is_empty() || u.is_empty() {
+            break;
+        }
+        let name = *u.choose(&funcs)?;
+        let strata_func = strata_instance
+            .get_func(&mut strata_store, name)
+            .expect("exported");
+        let wasmi_func = wasmi_instance
+            .get_func(&wasmi_store, name)
+            .expect("exported");
+        let ty = strata_func.ty(&strata_store);
+        let args = ty
+            .params()
+            .map(|t| arbitrary_value(u, &t))
+            .collect::<Result<Vec<_>>>()?;
+        let a = call_wasmi(&mut wasmi_store, &wasmi_func, &args);
+        let b = call_strata(&mut strata_store, &strata_func, &args);
+        if a.exhausted() || b.exhausted() {
+            return Ok(());
+        }
+        assert_eq!(a, b, "`{name}` with {args:?}: wasmi vs strata");
+    }
+
+    for (name, ty) in &exports {
+        match ty {
+            strata::ExternType::Memory(_) => {
+                let a = wasmi_instance
+                    .get_memory(&wasmi_store, name)
+                    .expect("exported");
+                let b = strata_instance
+                    .get_memory(&mut strata_store, name)
+                    .expect("exported");
+                let (a, b) = (a.data(&wasmi_store), b.data(&strata_store));
+                assert_eq!(a.len(), b.len(), "memory `{name}` size");
+                if let Some(at) = a.iter().zip(b).position(|(x, y)| x != y) {
+                    panic!(
+                        "memory `{name}` differs at byte {at}: wasmi {}, strata {}",
+                        a[at], b[at]
+                    );
+                }
+            }
+            strata::ExternType::Global(_) => {
+                let a = wasmi_instance
+                    .get_global(&wasmi_store, name)
+                    .expect("exported");
+                let b = strata_instance
+                    .get_global(&mut strata_store, name)
+                    .expect("exported");
+                let (a, b) = (
+                    from_wasmi(&a.get(&wasmi_store)),
+                    from_strata(&b.get(&mut strata_store)),
+                );
+                assert_eq!(a, b, "global `{name}`");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn strata_engine() -> &'static strata::Engine {
+    static ENGINE: OnceLock<strata::Engine> = OnceLock::new();
+    ENGINE.get_or_init(strata::Engine::default)
+}
+
+fn wasmi_engine() -> &'static wasmi::Engine {
+    static ENGINE: OnceLock<wasmi::Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = wasmi::Config::default();
+        config.wasm_simd(true);
+        wasmi::Engine::new(&config)
+    })
+}
+
+/// An argument of type `ty`: any bits for numbers (NaNs included), null for references.
+fn arbitrary_value(u: &mut Unstructured<'_>, ty: &strata::ValType) -> Result<Value> {
+    Ok(match ty {
+        strata::ValType::I32 => Value::I32(u.arbitrary()?),
+        strata::ValType::I64 => Value::I64(u.arbitrary()?),
+        strata::ValType::F32 => Value::F32(u.arbitrary()?),
+        strata::ValType::F64 => Value::F64(u.arbitrary()?),
+        strata::ValType::V128 => Value::V128(u.arbitrary()?),
+        strata::ValType::Ref(_) => Value::Ref { null: true },
+    })
+}
+
+fn call_strata(
+    store: &mut strata::Store<strata::StoreLimits>,
+    func: &strata::Func,
+    args: &[Value],
+) -> Outcome {
+    let ty = func.ty(&*store);
+    let params: Vec<strata::Val> = ty
+        .params()
+        .zip(args)
+        .map(|(t, v)| to_strata(&t, v))
+        .collect();
+    let mut results: Vec<strata::Val> = ty
+        .results()
+        .map(|t| to_strata(&t, &Value::I32(0)))
+        .collect();
+    match func.call(&mut *store, &params, &mut results) {
+        Ok(()) => Outcome::Returned(results.iter().map(from_strata).collect()),
+        Err(e) => Outcome::Trapped(strata_trap(&e)),
+    }
+}
+
+fn call_wasmi(
+    store: &mut wasmi::Store<wasmi::StoreLimits>,
+    func: &wasmi::Func,
+    args: &[Value],
+) -> Outcome {
+    let ty = func.ty(&*store);
+    let params: Vec<wasmi::Val> = ty
+        .params()
+        .iter()
+        .zip(args)
+        .map(|(t, v)| to_wasmi(*t, v))
+        .collect();
+    let mut results: Vec<wasmi::Val> = ty
+        .results()
+        .iter()
+        .map(|t| wasmi::Val::default(*t))
+        .collect();
+    match func.call(&mut *store, &params, &mut results) {
+        Ok(()) => Outcome::Returned(results.iter().map(from_wasmi).collect()),
+        Err(e) => Outcome::Trapped(wasmi_trap(&e)),
+    }
+}
+
+/// The trap code's name, or the whole error if it is not a trap.
+fn strata_trap(e: &strata::Error) -> String {
+    match e.trap() {
+        Some(trap) => format!("{trap:?}"),
+        None => format!("not a trap: {e}"),
+    }
+}
+
+/// The trap code's name, or the whole error if it is not a trap.
+fn wasmi_trap(e: &wasmi::Error) -> String {
+    match e.as_trap_code() {
+        Some(trap) => format!("{trap:?}"),
+        None => format!("not a trap: {e}"),
+    }
+}
+
+fn to_strata(ty: &strata::ValType, v: &Value) -> strata::Val {
+    match (*v, ty) {
+        (Value::I32(x), _) => strata::Val::I32(x),
+        (Value::I64(x), _) => strata::Val::I64(x),
+        (Value::F32(x), _) => strata::Val::F32(x),
+        (Value::F64(x), _) => strata::Val::F64(x),
+        (Value::V128(x), _) => strata::Val::V128(x),
+        (Value::Ref { .. }, strata::ValType::Ref(r)) if !r.is_func() => {
+            strata::Val::ExternRef(None)
+        }
+        (Value::Ref { .. }, _) => strata::Val::FuncRef(None),
+    }
+}
+
+fn to_wasmi(ty: wasmi::ValType, v: &Value) -> wasmi::Val {
+    match *v {
+        Value::I32(x) => wasmi::Val::I32(x),
+        Value::I64(x) => wasmi::Val::I64(x),
+        Value::F32(x) => wasmi::Val::F32(wasmi::F32::from_bits(x)),
+        Value::F64(x) => wasmi::Val::F64(wasmi::F64::from_bits(x)),
+        Value::V128(x) => wasmi::Val::V128(x.into()),
+        Value::Ref { .. } => wasmi::Val::default(ty),
+    }
+}
+
+fn from_strata(v: &strata::Val) -> Value {
+    match *v {
+        strata::Val::I32(x) => Value::I32(x),
+        strata::Val::I64(x) => Value::I64(x),
+        strata::Val::F32(x) => Value::F32(x),
+        strata::Val::F64(x) => Value::F64(x),
+        strata::Val::V128(x) => Value::V128(x),
+        strata::Val::FuncRef(f) => Value::Ref { null: f.is_none() },
+        strata::Val::ExternRef(r) => Value::Ref { null: r.is_none() },
+        ref other => panic!("a value of a kind the oracle does not know: {other:?}"),
+    }
+}
+
+fn from_wasmi(v: &wasmi::Val) -> Value {
+    match v {
+        wasmi::Val::I32(x) => Value::I32(*x),
+        wasmi::Val::I64(x) => Value::I64(*x),
+        wasmi::Val::F32(x) => Value::F32(x.to_bits()),
+        wasmi::Val::F64(x) => Value::F64(x.to_bits()),
+        wasmi::Val::V128(x) => Value::V128(x.as_u128()),
+        wasmi::Val::FuncRef(f) => Value::Ref { null: f.is_null() },
+        wasmi::Val::ExternRef(r) => Value::Ref { null: r.is_null() },
+    }
+}
