@@ -11,6 +11,7 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use std::collections::HashMap;
 use strata_environ::{
     CompileError, CompiledModule, Compiler, DefinedFuncIndex, EntityRef, FunctionBodyInput,
     FunctionLoc, Module, PrimaryMap, TrapSite, Tunables, VMOffsets,
@@ -67,8 +68,12 @@ impl CraneliftCompiler {
             OptLevel::Speed => "speed",
             OptLevel::SpeedAndSize => "speed_and_size",
         };
-        let settings: [(&str, &str); 7] = [
+        let settings: [(&str, &str); 8] = [
             ("opt_level", opt),
+            // Wasm functions may return more values than there are return registers
+            // (wasmparser allows 1,000); the rest go through a return area that Cranelift
+            // adds. Only Cranelift-made code calls them, so the ABI is ours to choose.
+            ("enable_multi_ret_implicit_sret", "true"),
             // Backtraces and trap unwinding walk frame pointers.
             ("preserve_frame_pointers", "true"),
             // Big frames touch their pages in order so the stack guard is never skipped.
@@ -227,6 +232,7 @@ impl CraneliftCompiler {
         functions: Vec<CompiledFunction>,
         array_to_wasm: Vec<(DefinedFuncIndex, CompiledFunction)>,
         wasm_to_array: Vec<CompiledFunction>,
+        trampoline_of_type: &[usize],
     ) -> Result<CompiledModule, CompileError> {
         let mut text = self.isa.text_section_builder(functions.len());
         let mut ctrl = ControlPlane::default();
@@ -260,9 +266,12 @@ impl CraneliftCompiler {
             let loc = place(f, false, &mut out)?;
             out.array_to_wasm_trampolines.push((*index, loc));
         }
-        for f in &wasm_to_array {
-            let loc = place(f, false, &mut out)?;
-            out.wasm_to_array_trampolines.push(loc);
+        let placed = wasm_to_array
+            .iter()
+            .map(|f| place(f, false, &mut out))
+            .collect::<Result<Vec<_>, _>>()?;
+        for &index in trampoline_of_type {
+            out.wasm_to_array_trampolines.push(placed[index]);
         }
         out.text = text.finish(&mut ctrl);
         out.traps.sort_by_key(|t| t.offset);
@@ -330,13 +339,22 @@ impl Compiler for CraneliftCompiler {
             trampoline::array_to_wasm(&mut ctx.func, fctx, target, def, ty);
             array_to_wasm.push((def, self.finish(ctx)?));
         }
+        // One wasm-to-host trampoline per distinct signature: a type section may repeat
+        // one signature any number of times (100,000 `(func)` types are 300 KB).
         let mut wasm_to_array = Vec::new();
+        let mut by_signature = HashMap::new();
+        let mut trampoline_of_type = Vec::with_capacity(module.types.len());
         for ty in module.types.values() {
-            ctx.clear();
-            trampoline::wasm_to_array(&mut ctx.func, fctx, target, ty);
-            wasm_to_array.push(self.finish(ctx)?);
+            let next = wasm_to_array.len();
+            let index = *by_signature.entry(ty).or_insert(next);
+            if index == next {
+                ctx.clear();
+                trampoline::wasm_to_array(&mut ctx.func, fctx, target, ty);
+                wasm_to_array.push(self.finish(ctx)?);
+            }
+            trampoline_of_type.push(index);
         }
-        self.link(functions, array_to_wasm, wasm_to_array)
+        self.link(functions, array_to_wasm, wasm_to_array, &trampoline_of_type)
     }
 }
 

@@ -330,10 +330,16 @@ impl<'data> Translator<'data> {
         match name {
             Name::Module { name, .. } => self.module.name = Some(name.to_owned()),
             Name::Function(names) => {
+                // Custom sections are not validated: a name may be for a function that does
+                // not exist (even index `u32::MAX`, which no `FuncIndex` can hold). Only names
+                // of functions declared before the name section are kept.
+                let declared = self.module.functions.len();
                 for naming in names.into_iter().flatten() {
-                    self.module
-                        .func_names
-                        .insert(FuncIndex::from_u32(naming.index), naming.name.to_owned());
+                    if (naming.index as usize) < declared {
+                        self.module
+                            .func_names
+                            .insert(FuncIndex::from_u32(naming.index), naming.name.to_owned());
+                    }
                 }
             }
             _ => {}

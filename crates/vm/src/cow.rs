@@ -10,9 +10,10 @@
 //! when an instance writes them. Resetting a memory to its image again (for reuse of a
 //! pooled slot) is one `madvise(MADV_DONTNEED)`, which drops the private copies.
 //!
-//! A memory gets an image only when initialization can never trap: every active data
-//! segment for it has a constant offset and lies within its minimum size. Otherwise
-//! the segments are copied at instantiation as usual.
+//! A memory gets an image only when initialization can never trap (every active data
+//! segment for it has a constant offset and lies within its minimum size) and the image
+//! would not be mostly zeros (see [`SPARSE_IMAGE_MIN`]). Otherwise the segments are
+//! copied at instantiation as usual.
 
 use crate::VmError;
 use std::fs::File;
@@ -20,6 +21,10 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use strata_environ::{DefinedMemoryIndex, Module, PrimaryMap};
+
+/// Images up to this size are built however sparse their segments are; larger ones only
+/// if the segments fill at least half of them.
+pub(crate) const SPARSE_IMAGE_MIN: usize = 1 << 20;
 
 /// The initial contents of one linear memory, in a memfd.
 #[derive(Debug)]
@@ -48,7 +53,8 @@ impl MemoryImage {
     }
 
     /// Builds the image of `segments` (offset and bytes, applied in order) for a memory
-    /// whose initial size is `initial` bytes; `None` if there is nothing to map.
+    /// whose initial size is `initial` bytes; `None` if there is nothing to map, or if
+    /// the image would be larger than [`SPARSE_IMAGE_MIN`] and mostly zeros.
     ///
     /// # Errors
     /// Fails if the memfd cannot be created or written.
@@ -61,9 +67,20 @@ impl MemoryImage {
         let Some(start) = non_empty.clone().map(|(o, _)| *o).min() else {
             return Ok(None);
         };
-        let end = non_empty.map(|(o, d)| o + d.len()).max().unwrap_or(start);
+        let end = non_empty
+            .clone()
+            .map(|(o, d)| o + d.len())
+            .max()
+            .unwrap_or(start);
         let offset = start - start % page;
         let len = (end - offset).next_multiple_of(page);
+        // An image holds the zeros between segments too. When those would be most of a
+        // large image (two bytes 4 GiB apart), copying the segments at instantiation is
+        // cheaper than writing, and keeping, the image.
+        let data: usize = non_empty.map(|(_, d)| d.len()).sum();
+        if len > SPARSE_IMAGE_MIN && len / 2 > data {
+            return Ok(None);
+        }
         debug_assert!(offset + len <= initial.next_multiple_of(page));
         let mut contents = vec![0u8; len];
         // Empty segments may lie anywhere, below `offset` too: they write nothing.
@@ -215,6 +232,28 @@ mod tests {
         // SAFETY: as above.
         let fresh = unsafe { core::slice::from_raw_parts(other.as_ptr(), 4 * page) };
         assert_eq!(&fresh[page + 10..page + 13], b"aXY");
+    }
+
+    #[test]
+    fn sparse_images_are_left_to_copying_and_dense_ones_are_built() {
+        let far = 64 * SPARSE_IMAGE_MIN;
+        assert!(
+            MemoryImage::build(far + 1, &[(0, b"a"), (far, b"b")])
+                .unwrap()
+                .is_none()
+        );
+        let half = vec![7u8; SPARSE_IMAGE_MIN];
+        let dense = [(0, &half[..]), (2 * SPARSE_IMAGE_MIN - 1, &b"x"[..])];
+        let image = MemoryImage::build(2 * SPARSE_IMAGE_MIN, &dense)
+            .unwrap()
+            .unwrap();
+        assert_eq!(image.len(), 2 * SPARSE_IMAGE_MIN);
+        let small = [(0, &b"a"[..]), (SPARSE_IMAGE_MIN - 1, &b"b"[..])];
+        assert!(
+            MemoryImage::build(SPARSE_IMAGE_MIN, &small)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
