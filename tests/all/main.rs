@@ -4,6 +4,7 @@ mod api;
 mod async_calls;
 mod bad_input;
 mod cli;
+mod hostile;
 mod interrupt;
 mod limits;
 mod linking;

@@ -34,6 +34,10 @@ pub enum UnwindReason {
 /// One entry into wasm on this thread.
 struct CallThreadState {
     unwind: UnsafeCell<Option<(UnwindReason, Backtrace)>>,
+    /// The store context's fields when this activation began, restored when it ends.
+    /// While it runs they describe the store's previous activation, if any: where its
+    /// wasm last left for the host (the call that led here) and where it was entered.
+    saved: SavedContext,
     /// The activation below this one. It changes when a fiber running this activation
     /// is suspended and resumed on top of another list (see [`attach_activations`]).
     prev: Cell<*const CallThreadState>,
@@ -175,6 +179,7 @@ pub unsafe fn catch_traps(
     }
     let state = CallThreadState {
         unwind: UnsafeCell::new(None),
+        saved,
         prev: Cell::new(activation()),
         store_context,
     };
@@ -184,7 +189,7 @@ pub unsafe fn catch_traps(
     // activation list `prev` now continues.
     set_activation(state.prev.get());
     // SAFETY: as above.
-    unsafe { saved.restore(ctx) };
+    unsafe { state.saved.restore(ctx) };
     if ok {
         return Ok(());
     }
@@ -194,6 +199,40 @@ pub unsafe fn catch_traps(
             Backtrace::default(),
         )
     }))
+}
+
+/// Appends to `backtrace` the frames of the activations of the same store below `state`:
+/// wasm that called the host that called into the store again (a host function calling
+/// an export, say), outermost last.
+///
+/// # Safety
+/// `state` must be a live activation of this thread, and so must the activations below
+/// it; each one's wasm is suspended in the host call that led to the next.
+unsafe fn add_outer_activations(mut state: *const CallThreadState, backtrace: &mut Backtrace) {
+    // SAFETY: per the contract, every activation in the list is live, and each saved
+    // exit record is that of a wasm-to-host trampoline frame still on a live stack.
+    unsafe {
+        while backtrace.0.len() < crate::backtrace::MAX_FRAMES {
+            let [_, exit_fp, exit_pc, _, entry_fp, _] = (*state).saved.0;
+            if exit_fp == 0 {
+                // The store was not in wasm when this activation began.
+                break;
+            }
+            let caller_fp = *(exit_fp as *const usize);
+            let outer = Backtrace::capture(exit_pc, caller_fp, entry_fp, true);
+            let room = crate::backtrace::MAX_FRAMES - backtrace.0.len();
+            backtrace.0.extend(outer.0.into_iter().take(room));
+            // The store's previous activation, whose own saved record goes further out.
+            let store = (*state).store_context;
+            state = (*state).prev.get();
+            while !state.is_null() && (*state).store_context != store {
+                state = (*state).prev.get();
+            }
+            if state.is_null() {
+                break;
+            }
+        }
+    }
 }
 
 /// Records why the innermost wasm activation of this thread must unwind. A host
@@ -235,6 +274,7 @@ pub(crate) unsafe extern "C" fn raise(vmctx: *mut VMContext) -> ! {
         {
             let caller_fp = *(exit_fp as *const usize);
             *backtrace = Backtrace::capture(exit_pc, caller_fp, entry_fp, true);
+            add_outer_activations(state, backtrace);
         }
         resume_to_handler(
             *ctx.last_wasm_entry_trap_handler.get(),
@@ -382,7 +422,8 @@ unsafe extern "C" fn trap_handler(
             unsafe {
                 let store = &*(*state).store_context;
                 let entry_fp = *store.last_wasm_entry_fp.get();
-                let backtrace = crate::backtrace::Backtrace::capture(pc, fp, entry_fp, false);
+                let mut backtrace = crate::backtrace::Backtrace::capture(pc, fp, entry_fp, false);
+                add_outer_activations(state, &mut backtrace);
                 // A libcall that made its caller trap may have recorded a more precise
                 // reason (an embedder's error, a panic); the trap only carries it out.
                 let reason = match (*(*state).unwind.get()).take() {

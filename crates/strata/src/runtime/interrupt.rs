@@ -233,11 +233,15 @@ unsafe fn new_epoch<T>(data: *mut ()) -> Result<(), UnwindReason> {
                     "the epoch deadline was reached again inside the epoch callback".into(),
                 ));
             };
-            let decision = callback(StoreContextMut(store));
-            // Put the callback back unless it replaced the policy itself.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                callback(StoreContextMut(&mut *store))
+            }));
+            // Put the callback back unless it replaced the policy itself, also when it
+            // panicked: the panic goes on to the caller, and the store keeps its policy.
             if let EpochPolicy::Callback(slot @ None) = &mut store.epoch_policy {
                 *slot = Some(callback);
             }
+            let decision = outcome.unwrap_or_else(|payload| std::panic::resume_unwind(payload));
             decision.map_err(|e| UnwindReason::Host(Box::new(e)))?
         }
     };
