@@ -72,7 +72,8 @@ pub enum VmError {
 impl core::fmt::Display for VmError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            VmError::Mmap(e) => write!(f, "failed to map memory: {e}"),
+            // The OS error is the source, which error chains print after this.
+            VmError::Mmap(_) => f.write_str("failed to map memory"),
             VmError::Limit(msg) => f.write_str(msg),
             #[cfg(feature = "pooling-allocator")]
             VmError::PoolLimit(e) => e.fmt(f),
@@ -85,8 +86,9 @@ impl std::error::Error for VmError {
         match self {
             VmError::Mmap(e) => Some(e),
             VmError::Limit(_) => None,
+            // Displayed as itself above, so not repeated as a source.
             #[cfg(feature = "pooling-allocator")]
-            VmError::PoolLimit(e) => Some(e),
+            VmError::PoolLimit(_) => None,
         }
     }
 }
@@ -99,4 +101,17 @@ pub fn host_page_size() -> usize {
         let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         usize::try_from(size).unwrap_or(4096)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VmError;
+
+    #[test]
+    fn an_os_error_is_the_source_and_not_repeated_in_the_message() {
+        let e = VmError::Mmap(std::io::Error::from_raw_os_error(libc::ENOMEM));
+        assert_eq!(e.to_string(), "failed to map memory");
+        let source = std::error::Error::source(&e).expect("the OS error");
+        assert!(source.to_string().contains("os error 12"), "{source}");
+    }
 }
