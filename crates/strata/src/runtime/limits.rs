@@ -374,9 +374,17 @@ impl<T> StoreInner<T> {
         }
     }
 
-    /// The counts the limiter allows, if there is one.
-    fn count_limits(&mut self) -> Option<CountLimits> {
-        Some(match self.limiter.as_mut()? {
+    /// The counts the limiter allows; without a limiter, the defaults (as in wasmtime,
+    /// a store never holds more than 10,000 instances, memories or tables).
+    fn count_limits(&mut self) -> CountLimits {
+        let Some(limiter) = self.limiter.as_mut() else {
+            return CountLimits {
+                instances: DEFAULT_INSTANCE_LIMIT,
+                memories: DEFAULT_MEMORY_LIMIT,
+                tables: DEFAULT_TABLE_LIMIT,
+            };
+        };
+        match limiter {
             Limiter::Sync(accessor) => {
                 let limiter = accessor(&mut self.data);
                 CountLimits {
@@ -394,16 +402,17 @@ impl<T> StoreInner<T> {
                     tables: limiter.tables(),
                 }
             }
-        })
+        }
     }
 
-    /// Checks that an instance of `module` stays within the limiter's counts and that
-    /// the limiter allows the initial sizes of its memories and tables.
+    /// Checks that an instance of `module` stays within the store's counts (the
+    /// limiter's, or the defaults) and that the limiter allows the initial sizes of its
+    /// memories and tables.
     pub(crate) fn limit_instantiation(&mut self, module: &strata_environ::Module) -> Result<()> {
+        self.check_counts(module.num_defined_memories(), module.num_defined_tables())?;
         if self.limiter.is_none() {
             return Ok(());
         }
-        self.check_counts(module.num_defined_memories(), module.num_defined_tables())?;
         // Creating a memory or table at its minimum size is growing it from nothing.
         let memories = module.memories.values().skip(module.num_imported_memories);
         let tables = module.tables.values().skip(module.num_imported_tables);
@@ -444,9 +453,7 @@ impl<T> StoreInner<T> {
     /// stays within the limiter's counts.
     fn check_counts(&mut self, memories: usize, tables: usize) -> Result<()> {
         let counts = self.opaque.counts;
-        let Some(limits) = self.count_limits() else {
-            return Ok(());
-        };
+        let limits = self.count_limits();
         let over = |what: &str, now: usize, more: usize, limit: usize| {
             if now.saturating_add(more) > limit {
                 Err(Error::msg(format!(
