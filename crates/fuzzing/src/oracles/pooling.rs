@@ -71,7 +71,7 @@ struct Tenant {
     instance: Instance,
 }
 
-/// Runs up to [`MAX_OPS`] operations (instantiate, drop, grow, scribble) chosen by the
+/// Runs up to 64 operations (instantiate, drop, grow, scribble) chosen by the
 /// input on one of the pooling engines.
 ///
 /// # Panics
