@@ -100,6 +100,17 @@ where
     strata_command(args).output().expect("strata starts")
 }
 
+/// `strata run -W OPTION WASM ARG`: a C program with one limit and one argument.
+fn run_with_option(wasm: &Path, option: &str, arg: &str) -> Output {
+    strata([
+        OsStr::new("run"),
+        OsStr::new("-W"),
+        OsStr::new(option),
+        wasm.as_os_str(),
+        OsStr::new(arg),
+    ])
+}
+
 /// Runs `command` with `input` on its stdin and waits for it, killing it (and
 /// failing the test) if it takes longer than `limit`.
 fn run_bounded(mut command: Command, input: &[u8], limit: Duration) -> Output {
@@ -738,13 +749,7 @@ fn traps_exit_134_with_a_wasm_backtrace() {
 #[test]
 fn fuel_bounds_how_long_a_guest_runs() {
     let wasm = build("spin");
-    let output = strata([
-        OsStr::new("run"),
-        OsStr::new("-W"),
-        OsStr::new("fuel=1000"),
-        wasm.as_os_str(),
-        OsStr::new("1000000000"),
-    ]);
+    let output = run_with_option(&wasm, "fuel=1000", "1000000000");
     assert_failure(
         &output,
         134,
@@ -752,13 +757,7 @@ fn fuel_bounds_how_long_a_guest_runs() {
     );
     assert!(output.stdout.is_empty(), "{}", describe(&output));
 
-    let output = strata([
-        OsStr::new("run"),
-        OsStr::new("-W"),
-        OsStr::new("fuel=10000000"),
-        wasm.as_os_str(),
-        OsStr::new("1000"),
-    ]);
+    let output = run_with_option(&wasm, "fuel=10000000", "1000");
     assert_output(&output, 0, "counted to 1000\n", "");
 }
 
@@ -775,35 +774,17 @@ fn timeout_interrupts_an_endless_loop() {
     let output = run_bounded(command, b"", Duration::from_secs(30));
     assert_failure(&output, 134, &["failed to run main module", "interrupt"]);
 
-    let output = strata([
-        OsStr::new("run"),
-        OsStr::new("-W"),
-        OsStr::new("timeout=1m"),
-        wasm.as_os_str(),
-        OsStr::new("1000"),
-    ]);
+    let output = run_with_option(&wasm, "timeout=1m", "1000");
     assert_output(&output, 0, "counted to 1000\n", "");
 }
 
 #[test]
 fn max_memory_size_makes_large_mallocs_fail() {
     let wasm = build("memory");
-    let output = strata([
-        OsStr::new("run"),
-        OsStr::new("-W"),
-        OsStr::new("max-memory-size=4194304"),
-        wasm.as_os_str(),
-        OsStr::new("64"),
-    ]);
+    let output = run_with_option(&wasm, "max-memory-size=4194304", "64");
     assert_output(&output, 0, "malloc failed\n", "");
 
-    let output = strata([
-        OsStr::new("run"),
-        OsStr::new("-W"),
-        OsStr::new("max-memory-size=4194304"),
-        wasm.as_os_str(),
-        OsStr::new("1"),
-    ]);
+    let output = run_with_option(&wasm, "max-memory-size=4194304", "1");
     assert_output(&output, 0, "malloc ok, 256 pages touched\n", "");
 
     let output = strata([OsStr::new("run"), wasm.as_os_str(), OsStr::new("64")]);
