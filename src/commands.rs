@@ -1,7 +1,10 @@
 //! The subcommands of `strata`, one module each.
 
+mod compile;
 mod run;
+mod wasm_options;
 mod wast;
 
+pub use compile::CompileCommand;
 pub use run::RunCommand;
 pub use wast::WastCommand;

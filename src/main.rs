@@ -1,10 +1,13 @@
 //! The `strata` command-line tool.
 //!
 //! `strata run` executes a WebAssembly module (binary or text) as a WASI preview1
-//! command, with the options and exit statuses of `wasmtime run`; `strata wast` runs
+//! command, with the options and exit statuses of `wasmtime run`; `strata compile`
+//! precompiles a module into a `.swasm` file that `strata run` loads; `strata wast` runs
 //! WebAssembly spec test scripts and reports failing directives.
 
-#![forbid(unsafe_code)]
+// Unsafe code is denied, with one exception allowed where it is used: loading a
+// precompiled module in `strata run`, whose machine code the user vouches for.
+#![deny(unsafe_code)]
 
 mod commands;
 
@@ -12,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{RunCommand, WastCommand};
+use commands::{CompileCommand, RunCommand, WastCommand};
 
 /// A WebAssembly runtime built on Cranelift.
 #[derive(Parser)]
@@ -26,8 +29,12 @@ struct Cli {
 /// The subcommands of `strata`.
 #[derive(Subcommand)]
 enum Command {
-    /// Compile, instantiate and run a WebAssembly module as a WASI command.
+    /// Compile (or load, if precompiled), instantiate and run a WebAssembly module as a
+    /// WASI command.
     Run(RunCommand),
+    /// Compile a WebAssembly module ahead of time into a precompiled `.swasm` file that
+    /// `strata run` loads without compiling.
+    Compile(CompileCommand),
     /// Run WebAssembly spec test scripts (`.wast`).
     Wast(WastCommand),
 }
@@ -36,6 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(command) => command.execute(),
+        Command::Compile(command) => command.execute(),
         Command::Wast(command) => command.execute(),
     };
     match result {

@@ -6,7 +6,6 @@
 
 mod guest_error;
 mod invoke;
-mod wasm_options;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -15,11 +14,11 @@ use std::process::ExitCode;
 use std::thread;
 
 use anyhow::{Context as _, anyhow};
-use strata::{Config, Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
+use strata::{Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
 use strata_wasi::{DirPerms, FilePerms, WasiCtx, WasiCtxBuilder};
 
+use super::wasm_options::{self, WasmOptionList, WasmOptions};
 use guest_error::{Ending, GuestError};
-use wasm_options::{WasmOptionList, WasmOptions};
 
 /// The exit status after a trap: that of a process killed by SIGABRT.
 const TRAP_EXIT_STATUS: i32 = 134;
@@ -97,6 +96,26 @@ fn parse_env(arg: &str) -> Result<EnvVar, String> {
     })
 }
 
+/// Compiles the module in `path`, or loads it if it is precompiled (by `strata
+/// compile`).
+fn load_module(engine: &Engine, path: &Path) -> strata::Result<Module> {
+    if engine.detect_precompiled_file(path)?.is_none() {
+        return Module::from_file(engine, path);
+    }
+    // The one unsafe operation of the command-line tool.
+    #[allow(
+        unsafe_code,
+        reason = "running a precompiled module means trusting its machine code"
+    )]
+    // SAFETY: the user named this file to run, as they would a native program: its
+    // code is trusted as theirs. Loading still refuses, with an error naming the
+    // mismatch, files that are truncated, corrupted, or precompiled by another strata,
+    // for another host or with other code-affecting options (`-W fuel`, `-W timeout`).
+    unsafe {
+        Module::deserialize_file(engine, path)
+    }
+}
+
 /// The data of the store the guest runs in.
 struct Host {
     /// The guest's WASI state.
@@ -114,11 +133,8 @@ impl RunCommand {
     /// other than a trap or an exit.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let options = WasmOptions::new(&self.wasm);
-        let mut config = Config::new();
-        config.consume_fuel(options.fuel.is_some());
-        config.epoch_interruption(options.timeout.is_some());
-        let engine = Engine::new(&config).map_err(GuestError::from)?;
-        let module = Module::from_file(&engine, self.file()).map_err(GuestError::from)?;
+        let engine = Engine::new(&options.config()).map_err(GuestError::from)?;
+        let module = load_module(&engine, self.file()).map_err(GuestError::from)?;
 
         let mut limits = StoreLimitsBuilder::new();
         if let Some(bytes) = options.max_memory_size {

@@ -42,8 +42,7 @@ fn unknown_section_order_is_malformed() {
 fn ill_typed_function_bodies_are_invalid() {
     let engine = Engine::default();
     let err = Module::new(&engine, r#"(module (func (result i32) (i64.const 1)))"#)
-        .err()
-        .expect("an i64 where an i32 is due is invalid");
+        .expect_err("an i64 where an i32 is due is invalid");
     let message = err.to_string();
     assert!(message.contains("type mismatch"), "{message}");
     assert!(message.contains("offset"), "{message}");
@@ -75,8 +74,7 @@ fn disabled_features_are_refused() {
         &engine,
         "(module (func (result i32 i32) i32.const 1 i32.const 2))",
     )
-    .err()
-    .expect("multi-value is off");
+    .expect_err("multi-value is off");
     assert!(err.to_string().contains("multi"), "{err}");
 }
 

@@ -299,6 +299,84 @@ fn wasm_options_limit_text_modules_too() {
 }
 
 #[test]
+fn compiled_modules_run_without_compiling() {
+    let dir = scratch_dir("compile_hello");
+    let hello = repo().join("examples/hello.wat");
+    let swasm = dir.join("hello.swasm");
+    let output = strata([
+        OsStr::new("compile"),
+        hello.as_os_str(),
+        OsStr::new("-o"),
+        swasm.as_os_str(),
+    ]);
+    assert_output(&output, 0, "", "");
+    let output = strata([OsStr::new("run"), swasm.as_os_str()]);
+    assert_output(&output, 0, "55\n", "");
+    let output = strata([
+        OsStr::new("run"),
+        OsStr::new("--invoke"),
+        OsStr::new("fib"),
+        swasm.as_os_str(),
+        OsStr::new("20"),
+    ]);
+    assert_output(&output, 0, "6765\n", "");
+
+    // Without `-o`, the artifact goes beside the input.
+    let copy = dir.join("copy.wat");
+    std::fs::copy(&hello, &copy).unwrap();
+    assert_output(
+        &strata([OsStr::new("compile"), copy.as_os_str()]),
+        0,
+        "",
+        "",
+    );
+    assert!(dir.join("copy.swasm").exists());
+}
+
+#[test]
+fn compiled_modules_need_the_options_they_were_compiled_with() {
+    let dir = scratch_dir("compile_options");
+    let hello = repo().join("examples/hello.wat");
+    let plain = dir.join("plain.swasm");
+    let fueled = dir.join("fueled.swasm");
+    let compile = |out: &Path, extra: &[&str]| {
+        let mut args = vec![OsStr::new("compile"), hello.as_os_str()];
+        args.extend(extra.iter().map(OsStr::new));
+        args.extend([OsStr::new("-o"), out.as_os_str()]);
+        assert_output(&strata(args), 0, "", "");
+    };
+    compile(&plain, &[]);
+    compile(&fueled, &["-W", "fuel=1"]);
+
+    let output = run_with_option(&plain, "fuel=100", "");
+    assert_failure(
+        &output,
+        1,
+        &["setting `consume_fuel` = false", "this engine has true"],
+    );
+    let output = strata([
+        OsStr::new("run"),
+        OsStr::new("-W"),
+        OsStr::new("fuel=100"),
+        fueled.as_os_str(),
+    ]);
+    assert_failure(&output, 134, &["all fuel consumed", "fib"]);
+
+    // A damaged artifact is refused, never run.
+    let mut bytes = std::fs::read(&plain).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let damaged = dir.join("damaged.swasm");
+    std::fs::write(&damaged, bytes).unwrap();
+    let output = strata([OsStr::new("run"), damaged.as_os_str()]);
+    assert_failure(
+        &output,
+        1,
+        &["damaged.swasm", "precompiled code is corrupted", "not run"],
+    );
+}
+
+#[test]
 fn proc_exit_from_a_text_module_sets_the_exit_status() {
     let dir = scratch_dir("proc_exit_wat");
     let wat = dir.join("exit.wat");

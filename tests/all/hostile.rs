@@ -24,6 +24,7 @@
 //!
 //! Tests documented as "Was a finding" guard bugs this corpus found, fixed since.
 
+use crate::call_f;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -219,14 +220,6 @@ fn one_function(locals: &[(u32, u8)], code: &[u8]) -> Vec<u8> {
         section(EXPORT, &counted(1, &[1, b'f', 0x00, 0])),
         section(CODE, &counted(1, &entry)),
     ])
-}
-
-/// Instantiates `module` with no imports in a fresh store and calls its export `f`.
-fn call_f(engine: &Engine, module: &Module) -> strata::Result<i32> {
-    let mut store = Store::new(engine, ());
-    let instance = Instance::new(&mut store, module, &[])?;
-    let f = instance.get_typed_func::<(), i32>(&mut store, "f")?;
-    f.call(&mut store, ())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -107,6 +107,17 @@ impl CraneliftCompiler {
         Ok(CraneliftCompiler { isa, tunables })
     }
 
+    /// The CPU features the generated code may use: the code generator's boolean ISA
+    /// flags that are on (such as `has_avx2`), detected from the host.
+    pub fn cpu_features(&self) -> Vec<String> {
+        self.isa
+            .isa_flags()
+            .iter()
+            .filter(|flag| flag.as_bool() == Some(true))
+            .map(|flag| flag.name.to_string())
+            .collect()
+    }
+
     fn pointer(&self) -> ir::Type {
         self.isa.pointer_type()
     }

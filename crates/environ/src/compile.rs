@@ -1,8 +1,7 @@
 //! The compiler interface: what a compiler is given and what it returns.
 
-use crate::{DefinedFuncIndex, FunctionBodyInput, Module, Trap, TypeIndex};
+use crate::{DefinedFuncIndex, FunctionBodyInput, Module, PrimaryMap, Trap, TypeIndex};
 use core::fmt;
-use cranelift_entity::PrimaryMap;
 
 /// Why a module could not be compiled.
 #[derive(Clone, Debug, PartialEq, Eq)]

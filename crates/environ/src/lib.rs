@@ -14,8 +14,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod artifact;
 mod builtin;
 mod compile;
+mod entity;
 mod fuel;
 mod index;
 mod module;
@@ -26,17 +28,21 @@ mod tunables;
 mod types;
 mod vmoffsets;
 
+pub use artifact::{
+    ARTIFACT_MAGIC, ArtifactError, ArtifactLayout, ArtifactTarget, CodeTables, FORMAT_VERSION,
+    Section, TEXT_ALIGN, TEXT_CHUNK, host_target, is_artifact, settings_hash, write_artifact,
+};
 pub use builtin::{BuiltinFunctionIndex, GROW_TRAPPED};
 pub use compile::{
     CompileError, CompiledModule, Compiler, FunctionLoc, TrapSite, address_of_wasm_offset,
     lookup_trap,
 };
-pub use cranelift_entity::{EntityRef, PrimaryMap, SecondaryMap, packed_option};
+pub use entity::{EntityRef, Iter, PrimaryMap};
 pub use fuel::operator_fuel_cost;
 pub use index::*;
 pub use module::{
-    ConstExpr, ConstOp, DataSegment, ElemSegment, ElemSegmentMode, EntityIndex, Export, Import,
-    Module, ModuleFunction,
+    ConstExpr, ConstOp, DataSegment, ElemSegment, ElemSegmentMode, EntityIndex, Export, FuncNames,
+    Import, Module, ModuleFunction,
 };
 pub use table_init::{FUNCREF_INIT_BIT, TableInitialization};
 pub use translate::{FunctionBodyInput, ModuleTranslation, translate_module};

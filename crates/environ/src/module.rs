@@ -2,14 +2,14 @@
 
 use crate::{
     DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex,
-    ElemIndex, FuncIndex, FuncRefIndex, Global, GlobalIndex, Memory, MemoryIndex, Table,
-    TableIndex, TypeIndex, WasmFuncType,
+    ElemIndex, EntityRef, FuncIndex, FuncRefIndex, Global, GlobalIndex, Memory, MemoryIndex,
+    PrimaryMap, Table, TableIndex, TypeIndex, WasmFuncType,
 };
-use cranelift_entity::{EntityRef, PrimaryMap};
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 
 /// An entity in one of the module's index spaces.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EntityIndex {
     /// A function.
     Function(FuncIndex),
@@ -22,7 +22,7 @@ pub enum EntityIndex {
 }
 
 /// One import of the module.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Import {
     /// The module name.
     pub module: String,
@@ -33,7 +33,7 @@ pub struct Import {
 }
 
 /// One export of the module.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Export {
     /// The export's name.
     pub name: String,
@@ -42,7 +42,7 @@ pub struct Export {
 }
 
 /// A function in the module's function index space.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModuleFunction {
     /// Its type.
     pub signature: TypeIndex,
@@ -52,7 +52,7 @@ pub struct ModuleFunction {
 }
 
 /// One operation of a constant expression.
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ConstOp {
     /// `i32.const`.
     I32Const(i32),
@@ -85,7 +85,7 @@ pub enum ConstOp {
 }
 
 /// A constant expression, evaluated at instantiation on a small value stack.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConstExpr {
     /// The operations in order.
     pub ops: Box<[ConstOp]>,
@@ -103,7 +103,7 @@ impl ConstExpr {
 }
 
 /// Where an element segment's items go.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ElemSegmentMode {
     /// Copied into a table at instantiation.
     Active {
@@ -119,7 +119,7 @@ pub enum ElemSegmentMode {
 }
 
 /// An element segment.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ElemSegment {
     /// Its mode.
     pub mode: ElemSegmentMode,
@@ -128,16 +128,134 @@ pub struct ElemSegment {
 }
 
 /// A data segment.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataSegment {
     /// For an active segment, the memory and the offset expression.
     pub active: Option<(MemoryIndex, ConstExpr)>,
     /// The bytes.
+    #[serde(with = "byte_string")]
     pub data: Box<[u8]>,
 }
 
+/// Serializes bytes as one byte string rather than a sequence of numbers, so that they
+/// load with one copy.
+pub(crate) mod byte_string {
+    use core::fmt;
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::ser::Serializer;
+
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(bytes: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes.as_ref())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: From<Vec<u8>>>(d: D) -> Result<T, D::Error> {
+        d.deserialize_byte_buf(Bytes).map(T::from)
+    }
+
+    struct Bytes;
+
+    impl<'de> Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(byte) = seq.next_element()? {
+                out.push(byte);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The names of functions from the name section: one string and an index sorted by
+/// function, so that however many names a module has, they load with two copies.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FuncNames {
+    /// The names, one after another.
+    text: String,
+    /// `(function, end of its name in text)` as little-endian `u32` pairs, sorted by
+    /// function; a name starts where the previous one ends.
+    #[serde(with = "byte_string")]
+    index: Vec<u8>,
+}
+
+impl FuncNames {
+    fn entry(&self, i: usize) -> (u32, usize) {
+        let at = i * 8;
+        let word =
+            |at: usize| u32::from_le_bytes(self.index[at..at + 4].try_into().expect("4 bytes"));
+        (word(at), word(at + 4) as usize)
+    }
+
+    fn len(&self) -> usize {
+        self.index.len() / 8
+    }
+
+    /// The name of function `index`.
+    pub fn get(&self, index: FuncIndex) -> Option<&str> {
+        let key = index.as_u32();
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry(mid).0.cmp(&key) {
+                core::cmp::Ordering::Less => lo = mid + 1,
+                core::cmp::Ordering::Greater => hi = mid,
+                core::cmp::Ordering::Equal => {
+                    let start = mid.checked_sub(1).map_or(0, |p| self.entry(p).1);
+                    return self.text.get(start..self.entry(mid).1);
+                }
+            }
+        }
+        None
+    }
+
+    /// Every name with its function, in function order.
+    pub fn iter(&self) -> impl Iterator<Item = (FuncIndex, &str)> + '_ {
+        (0..self.len()).map(|i| {
+            let start = i.checked_sub(1).map_or(0, |p| self.entry(p).1);
+            let (func, end) = self.entry(i);
+            (FuncIndex::from_u32(func), &self.text[start..end])
+        })
+    }
+
+    /// Names function `index`, replacing an earlier name.
+    ///
+    /// # Panics
+    /// Panics if the names grow beyond 4 GiB.
+    pub fn insert(&mut self, index: FuncIndex, name: &str) {
+        let last = self.len().checked_sub(1).map(|i| self.entry(i).0);
+        if last.is_some_and(|last| last >= index.as_u32()) {
+            // Out of order (name sections list functions in order, so this is rare).
+            let mut all: BTreeMap<FuncIndex, String> =
+                self.iter().map(|(f, n)| (f, n.to_owned())).collect();
+            all.insert(index, name.to_owned());
+            *self = FuncNames::default();
+            for (f, n) in &all {
+                self.insert(*f, n);
+            }
+            return;
+        }
+        self.text.push_str(name);
+        let end = u32::try_from(self.text.len()).expect("names shorter than 4 GiB");
+        self.index.extend_from_slice(&index.as_u32().to_le_bytes());
+        self.index.extend_from_slice(&end.to_le_bytes());
+    }
+}
+
 /// The metadata of a validated module.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Module {
     /// The module's name from the name section.
     pub name: Option<String>,
@@ -157,7 +275,8 @@ pub struct Module {
     pub imports: Vec<Import>,
     /// Exports in declaration order.
     pub exports: Vec<Export>,
-    /// Export positions by name.
+    /// Export positions by name. Not serialized: see [`Module::rebuild_export_names`].
+    #[serde(skip)]
     pub export_names: HashMap<String, usize>,
     /// The start function.
     pub start_func: Option<FuncIndex>,
@@ -165,8 +284,9 @@ pub struct Module {
     pub elem_segments: PrimaryMap<ElemIndex, ElemSegment>,
     /// Data segments.
     pub data_segments: PrimaryMap<DataIndex, DataSegment>,
-    /// Function names from the name section.
-    pub func_names: HashMap<FuncIndex, String>,
+    /// Function names from the name section. Ordered so that serializing a module always
+    /// writes the same bytes.
+    pub func_names: FuncNames,
     /// Number of imported functions.
     pub num_imported_funcs: usize,
     /// Number of imported tables.
@@ -259,6 +379,17 @@ impl Module {
         &self.types[self.functions[index].signature]
     }
 
+    /// Fills [`Module::export_names`] from [`Module::exports`]. Serialization skips the
+    /// name index, so call this after deserializing a module.
+    pub fn rebuild_export_names(&mut self) {
+        self.export_names = self
+            .exports
+            .iter()
+            .enumerate()
+            .map(|(i, export)| (export.name.clone(), i))
+            .collect();
+    }
+
     /// The export called `name`.
     pub fn export(&self, name: &str) -> Option<&Export> {
         self.export_names.get(name).map(|&i| &self.exports[i])
@@ -266,7 +397,7 @@ impl Module {
 
     /// The name of function `index` from the name section, if any.
     pub fn func_name(&self, index: FuncIndex) -> Option<&str> {
-        self.func_names.get(&index).map(String::as_str)
+        self.func_names.get(index)
     }
 }
 
@@ -302,5 +433,58 @@ mod tests {
             ops: Box::new([ConstOp::GlobalGet(GlobalIndex::new(0))]),
         };
         assert_eq!(e.as_constant_offset(), None);
+    }
+
+    #[test]
+    fn modules_round_trip_through_serde() {
+        let wasm = wat::parse_str(
+            r#"(module $m
+                (import "env" "f" (func $f (param i32)))
+                (import "env" "g" (global $g i32))
+                (table 4 funcref)
+                (memory (export "mem") 1 2)
+                (global (mut i64) (i64.const -5))
+                (func $h (export "h") (result i32) i32.const 1)
+                (elem (i32.const 1) $h $f)
+                (elem declare func $h)
+                (data (global.get $g) "hi")
+                (start $h2)
+                (func $h2))"#,
+        )
+        .unwrap();
+        let module = crate::translate_module(&wasm, wasmparser::WasmFeatures::default())
+            .unwrap()
+            .module;
+        let bytes = postcard::to_allocvec(&module).unwrap();
+        let mut back: Module = postcard::from_bytes(&bytes).unwrap();
+        assert!(back.export_names.is_empty());
+        back.rebuild_export_names();
+        assert_eq!(back, module);
+        // Serializing is deterministic: the copy writes the same bytes.
+        assert_eq!(postcard::to_allocvec(&back).unwrap(), bytes);
+        assert_eq!(
+            back.export("h").unwrap().index,
+            module.export("h").unwrap().index
+        );
+        assert_eq!(back.func_name(FuncIndex::new(1)), Some("h"));
+        assert_eq!(back.name.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn func_names_are_found_in_any_insertion_order() {
+        let mut names = FuncNames::default();
+        names.insert(FuncIndex::from_u32(2), "two");
+        names.insert(FuncIndex::from_u32(5), "five");
+        names.insert(FuncIndex::from_u32(0), "zero");
+        names.insert(FuncIndex::from_u32(5), "FIVE");
+        assert_eq!(names.get(FuncIndex::from_u32(0)), Some("zero"));
+        assert_eq!(names.get(FuncIndex::from_u32(2)), Some("two"));
+        assert_eq!(names.get(FuncIndex::from_u32(5)), Some("FIVE"));
+        assert_eq!(names.get(FuncIndex::from_u32(1)), None);
+        assert_eq!(names.get(FuncIndex::from_u32(9)), None);
+        let all: Vec<_> = names.iter().map(|(f, n)| (f.as_u32(), n)).collect();
+        assert_eq!(all, [(0, "zero"), (2, "two"), (5, "FIVE")]);
+        let bytes = postcard::to_allocvec(&names).unwrap();
+        assert_eq!(postcard::from_bytes::<FuncNames>(&bytes).unwrap(), names);
     }
 }

@@ -9,9 +9,10 @@
 //! kernel is not touched at all until the program uses the table.
 
 use crate::{
-    ConstOp, DefinedTableIndex, ElemIndex, ElemSegmentMode, FuncIndex, Module, WasmHeapType,
+    ConstOp, DefinedTableIndex, ElemIndex, ElemSegmentMode, EntityRef, FuncIndex, Module,
+    PrimaryMap, WasmHeapType,
 };
-use cranelift_entity::{EntityRef, PrimaryMap};
+use serde::{Deserialize, Serialize};
 
 /// The bit set in every initialized element of a `funcref` table: such a table stores
 /// the function reference's address with this bit set (`1` alone for null) and zero for
@@ -23,14 +24,52 @@ pub const FUNCREF_INIT_BIT: usize = 1;
 const MAX_PLANNED_ELEMENTS: usize = 1 << 20;
 
 /// How a module's defined funcref tables get their initial elements.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TableInitialization {
     /// For each defined table, the function each leading element starts with (`None` for
     /// null). Elements past the end start null. Empty for tables of `externref`.
+    #[serde(with = "packed_plans")]
     pub initial: PrimaryMap<DefinedTableIndex, Box<[Option<FuncIndex>]>>,
     /// The element segments this plan covers are those before this index; the active
     /// ones from it on are applied at instantiation, in order, after the plan.
     pub eager_from: ElemIndex,
+}
+
+/// Serializes each table's plan as one byte string of little-endian `u32`s
+/// (`u32::MAX` for null), so that a plan of many elements loads with one copy.
+mod packed_plans {
+    use super::{DefinedTableIndex, FuncIndex, PrimaryMap};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    type Plans = PrimaryMap<DefinedTableIndex, Box<[Option<FuncIndex>]>>;
+
+    #[derive(Serialize, Deserialize)]
+    struct Packed(#[serde(with = "crate::module::byte_string")] Vec<u8>);
+
+    pub fn serialize<S: Serializer>(plans: &Plans, s: S) -> Result<S::Ok, S::Error> {
+        let packed: Vec<Packed> = plans
+            .values()
+            .map(|plan| {
+                let words = plan.iter().map(|f| f.map_or(u32::MAX, FuncIndex::as_u32));
+                Packed(words.flat_map(u32::to_le_bytes).collect())
+            })
+            .collect();
+        packed.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Plans, D::Error> {
+        let packed = Vec::<Packed>::deserialize(d)?;
+        Ok(packed
+            .into_iter()
+            .map(|Packed(bytes)| {
+                bytes
+                    .chunks_exact(4)
+                    .map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes")))
+                    .map(|w| (w != u32::MAX).then_some(FuncIndex::from_u32(w)))
+                    .collect()
+            })
+            .collect())
+    }
 }
 
 impl TableInitialization {

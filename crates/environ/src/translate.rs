@@ -6,10 +6,10 @@
 
 use crate::{
     CompileError, ConstExpr, ConstOp, DataSegment, DefinedFuncIndex, ElemSegment, ElemSegmentMode,
-    EntityIndex, Export, FuncIndex, FuncRefIndex, Global, GlobalIndex, Import, Memory, MemoryIndex,
-    Module, ModuleFunction, Table, TableIndex, TypeIndex, WasmFuncType, WasmRefType, WasmValType,
+    EntityIndex, EntityRef, Export, FuncIndex, FuncRefIndex, Global, GlobalIndex, Import, Memory,
+    MemoryIndex, Module, ModuleFunction, PrimaryMap, Table, TableIndex, TypeIndex, WasmFuncType,
+    WasmRefType, WasmValType,
 };
-use cranelift_entity::{EntityRef, PrimaryMap};
 use wasmparser::{
     ElementItems, ElementKind, FuncToValidate, FunctionBody, KnownCustom, Name, Operator, Parser,
     Payload, TypeRef, Validator, ValidatorResources, WasmFeatures,
@@ -57,8 +57,10 @@ pub fn translate_module(
         }
         t.payload(payload)?;
     }
+    t.module.rebuild_export_names();
     t.assign_func_refs();
     t.module.table_initialization = crate::TableInitialization::plan(&t.module);
+    t.forget_dropped_elements();
     Ok(ModuleTranslation {
         module: t.module,
         function_bodies: t.function_bodies,
@@ -247,8 +249,6 @@ impl<'data> Translator<'data> {
                         }
                         wasmparser::ExternalKind::Tag => return Err(unsupported("exception tags")),
                     };
-                    m.export_names
-                        .insert(export.name.to_owned(), m.exports.len());
                     m.exports.push(Export {
                         name: export.name.to_owned(),
                         index,
@@ -338,11 +338,28 @@ impl<'data> Translator<'data> {
                     if (naming.index as usize) < declared {
                         self.module
                             .func_names
-                            .insert(FuncIndex::from_u32(naming.index), naming.name.to_owned());
+                            .insert(FuncIndex::from_u32(naming.index), naming.name);
                     }
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Empties the element segments that instantiation drops before anything can read
+    /// them: declared ones, and active ones the table initialization plan covers. Their
+    /// items would only make the module bigger to keep and to load.
+    fn forget_dropped_elements(&mut self) {
+        let eager_from = self.module.table_initialization.eager_from;
+        for (index, segment) in self.module.elem_segments.iter_mut() {
+            let dropped = match segment.mode {
+                crate::ElemSegmentMode::Active { .. } => index < eager_from,
+                crate::ElemSegmentMode::Declared => true,
+                crate::ElemSegmentMode::Passive => false,
+            };
+            if dropped {
+                segment.items = Box::new([]);
+            }
         }
     }
 

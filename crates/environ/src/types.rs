@@ -1,12 +1,13 @@
 //! WebAssembly types as strata records them, independent of the parser's own types.
 
 use core::fmt;
+use serde::{Deserialize, Serialize};
 
 /// The size of a WebAssembly page in bytes.
 pub const WASM_PAGE_SIZE: u64 = 0x1_0000;
 
 /// The heap type of a reference.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum WasmHeapType {
     /// Any function.
     Func,
@@ -15,7 +16,7 @@ pub enum WasmHeapType {
 }
 
 /// A reference type.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WasmRefType {
     /// Whether `null` is a value of this type.
     pub nullable: bool,
@@ -48,7 +49,7 @@ impl fmt::Display for WasmRefType {
 }
 
 /// A value type.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum WasmValType {
     /// 32-bit integer.
     I32,
@@ -114,7 +115,7 @@ impl WasmRefType {
 }
 
 /// A function type.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WasmFuncType {
     params: Box<[WasmValType]>,
     results: Box<[WasmValType]>,
@@ -171,7 +172,7 @@ impl fmt::Display for WasmFuncType {
 }
 
 /// A linear memory's type.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Memory {
     /// Minimum size in pages.
     pub minimum: u64,
@@ -225,7 +226,7 @@ impl fmt::Display for Memory {
 }
 
 /// A table's type.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Table {
     /// The element type.
     pub element: WasmRefType,
@@ -248,7 +249,7 @@ impl fmt::Display for Table {
 }
 
 /// A global's type.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Global {
     /// The type of the value.
     pub ty: WasmValType,

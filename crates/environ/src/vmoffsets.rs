@@ -20,10 +20,9 @@
 //! ```
 
 use crate::{
-    BuiltinFunctionIndex, DefinedGlobalIndex, FuncIndex, FuncRefIndex, GlobalIndex, MemoryIndex,
-    Module, TableIndex,
+    BuiltinFunctionIndex, DefinedGlobalIndex, EntityRef, FuncIndex, FuncRefIndex, GlobalIndex,
+    MemoryIndex, Module, TableIndex,
 };
-use cranelift_entity::EntityRef;
 
 /// The value of the magic word at offset 0 of every instance's vmctx.
 pub const VM_CONTEXT_MAGIC: u32 = u32::from_le_bytes(*b"core");
@@ -297,8 +296,7 @@ pub const HOST_PTR: u8 = {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Global, Memory, ModuleFunction, TypeIndex, WasmValType};
-    use cranelift_entity::EntityRef;
+    use crate::{EntityRef, Global, Memory, ModuleFunction, TypeIndex, WasmValType};
 
     fn sample() -> Module {
         let mut m = Module::default();

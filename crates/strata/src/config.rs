@@ -32,7 +32,17 @@ pub struct Config {
     pub(crate) async_stack_size: usize,
     #[cfg(feature = "async")]
     pub(crate) async_stack_zeroing: bool,
+    /// Where compiled modules are cached, if anywhere.
+    #[cfg(feature = "cache")]
+    pub(crate) cache_dir: Option<std::path::PathBuf>,
+    /// The most bytes the cache's entries may take together.
+    #[cfg(feature = "cache")]
+    pub(crate) cache_max_size: u64,
 }
+
+/// The default of [`Config::cache_max_size`]: 512 MiB.
+#[cfg(feature = "cache")]
+pub(crate) const DEFAULT_CACHE_MAX_SIZE: u64 = 512 << 20;
 
 /// Stack a fiber must have beyond [`Config::max_wasm_stack`] for the host code that
 /// wasm calls (host functions, libcalls) and for strata's own frames.
@@ -84,6 +94,10 @@ impl Config {
             async_stack_size: 2 << 20,
             #[cfg(feature = "async")]
             async_stack_zeroing: false,
+            #[cfg(feature = "cache")]
+            cache_dir: None,
+            #[cfg(feature = "cache")]
+            cache_max_size: DEFAULT_CACHE_MAX_SIZE,
         }
     }
 
@@ -210,6 +224,45 @@ impl Config {
         self
     }
 
+    /// Caches compiled modules in the directory `dir` (created if missing; off by
+    /// default): [`Module::new`](crate::Module::new) and
+    /// [`Module::from_binary`](crate::Module::from_binary) look for an entry made from
+    /// the same bytes by an engine with the same strata version, target, CPU features
+    /// and code-affecting settings, and load it, mapped from its file, instead of
+    /// compiling; otherwise they compile and write the entry. Any number of engines,
+    /// threads and processes may share a directory. An entry that fails to load
+    /// (truncated, corrupted, or mismatched) is logged, deleted and written again;
+    /// failing to write one (a read-only directory, a full disk) is logged and does not
+    /// fail the compilation. The directory is kept under
+    /// [`Config::cache_max_size`] by deleting the least recently used entries; strata
+    /// only ever touches the files it writes there: entries named after their key (64
+    /// hex digits, then `.swasm`) and temporary `.tmp-*` files.
+    ///
+    /// # Trust
+    /// Entries are machine code that is run as it is, like the precompiled modules of
+    /// [`Module::deserialize_file`](crate::Module::deserialize_file), and like those of
+    /// wasmtime's cache. Loading an entry catches accidents (every section has a
+    /// checksum, and the target and settings are compared), not an attacker: whoever
+    /// can write to `dir` can make this process run any code. The directory must
+    /// therefore be writable only by the user, and the processes, that use it: never a
+    /// shared or world-writable location such as `/tmp` itself. A missing directory is
+    /// created readable and writable by its owner only (on Unix).
+    #[cfg(feature = "cache")]
+    pub fn cache_dir(&mut self, dir: impl Into<std::path::PathBuf>) -> &mut Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The most bytes the entries of the [`Config::cache_dir`] may take together
+    /// (default 512 MiB). After writing an entry, strata deletes the entries used least
+    /// recently (by modification time, which a cache hit refreshes) until the total is
+    /// within this bound; an entry larger than the bound is not kept.
+    #[cfg(feature = "cache")]
+    pub fn cache_max_size(&mut self, bytes: u64) -> &mut Self {
+        self.cache_max_size = bytes;
+        self
+    }
+
     /// Checks that the settings agree with one another.
     #[cfg(feature = "async")]
     pub(crate) fn validate(&self) -> crate::Result<()> {
@@ -231,6 +284,41 @@ impl Config {
     pub fn memory_reservation_for_growth(&mut self, bytes: u64) -> &mut Self {
         self.tunables.memory_reservation_for_growth = bytes;
         self
+    }
+
+    /// Every setting that changes generated code, by the name of its `Config` method,
+    /// as precompiled modules record them: a module loads only into an engine whose
+    /// values are the same.
+    #[cfg(feature = "runtime")]
+    pub(crate) fn code_settings(&self) -> Vec<(String, String)> {
+        let opt_level = match self.opt_level {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+            OptLevel::SpeedAndSize => "speed_and_size",
+        };
+        let t = &self.tunables;
+        let mut settings: Vec<(String, String)> = [
+            ("cranelift_opt_level", opt_level.to_string()),
+            (
+                "cranelift_nan_canonicalization",
+                self.nan_canonicalization.to_string(),
+            ),
+            ("memory_reservation", t.memory_reservation.to_string()),
+            ("memory_guard_size", t.memory_guard_size.to_string()),
+            ("consume_fuel", t.consume_fuel.to_string()),
+            ("epoch_interruption", t.epoch_interruption.to_string()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+        // Features decide which modules validate, and so which code can exist.
+        for (name, flag) in WasmFeatures::all().iter_names() {
+            settings.push((
+                format!("wasm_{}", name.to_ascii_lowercase()),
+                self.features.contains(flag).to_string(),
+            ));
+        }
+        settings
     }
 }
 

@@ -31,6 +31,7 @@
 //! | `wat`                  | yes     | accept the text format wherever bytes are accepted      |
 //! | `pooling-allocator`    | yes     | the pooling instance allocator                          |
 //! | `async`                | yes     | async calls into wasm on fibers, async host functions   |
+//! | `cache`                | no      | cache compiled modules on disk (`Config::cache_dir`)    |
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![doc(test(attr(deny(warnings))))]

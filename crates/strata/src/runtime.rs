@@ -1,5 +1,7 @@
 //! The part of the API that instantiates and runs modules.
 
+#[cfg(feature = "cache")]
+mod cache;
 mod engine;
 mod externals;
 #[cfg(feature = "async")]
@@ -13,7 +15,7 @@ mod module;
 mod store;
 mod values;
 
-pub use engine::Engine;
+pub use engine::{Engine, Precompiled};
 pub use externals::{Extern, Global, Memory, MemoryAccessError, Table};
 pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use instance::Instance;

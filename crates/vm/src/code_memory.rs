@@ -1,26 +1,172 @@
 //! Executable code of a module and the process-wide registry of code ranges.
 //!
-//! Code is copied into a fresh mapping that is writable only while it is filled, then
-//! made read+execute (never writable and executable at once). Each published
-//! [`CodeObject`] registers its text range so that the signal handler and the backtrace
-//! walker can tell wasm code from host code.
+//! A module's code arrives as an artifact (see [`strata_environ::ArtifactLayout`]),
+//! freshly compiled or loaded from bytes or a file, and is published from an
+//! [`ArtifactImage`]: a private mapping of the whole artifact whose text is made
+//! read+execute and everything else read-only (never writable and executable at once).
+//! A file's text is mapped straight from the file when its offset is page-aligned;
+//! otherwise, as for bytes, the artifact is copied into fresh memory first. Each
+//! published [`CodeObject`] registers its text range so that the signal handler and the
+//! backtrace walker can tell wasm code from host code.
+//!
+//! Loaded text is checked against its checksums lazily, one [`TEXT_CHUNK`] at a time,
+//! so that loading costs nothing per byte of code: the text starts readable but not
+//! executable, and the first attempt to execute a chunk faults into the signal handler,
+//! which checks the chunk ([`on_text_fault`]) and makes it executable if it matches. A
+//! chunk that does not match is never made executable; the call that reached it fails
+//! with [`UnwindReason::CorruptedCode`](crate::UnwindReason::CorruptedCode).
 
 use crate::VmError;
 use crate::mmap::Mmap;
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use strata_environ::{
-    CompiledModule, DefinedFuncIndex, FuncIndex, Module, Trap, TypeIndex, address_of_wasm_offset,
-    lookup_trap,
+    ArtifactLayout, CodeTables, DefinedFuncIndex, FuncIndex, Module, Section, TEXT_CHUNK, Trap,
+    TypeIndex,
 };
+
+/// An artifact's bytes in a private mapping of their own, read-only until published.
+pub struct ArtifactImage {
+    mmap: Mmap,
+    /// Where the artifact starts in the mapping: chosen so that its text section is
+    /// page-aligned.
+    start: usize,
+    len: usize,
+    /// Whether the mapping is of a file (else anonymous memory holding a copy).
+    from_file: bool,
+}
+
+impl ArtifactImage {
+    /// Copies `bytes` into a fresh mapping, placed so that the text section at
+    /// `text_offset` (or any offset, if the artifact has no text) is page-aligned.
+    ///
+    /// # Errors
+    /// Fails if the memory cannot be mapped.
+    pub fn copy_of(bytes: &[u8], text_offset: usize) -> Result<ArtifactImage, VmError> {
+        let page = crate::host_page_size();
+        let start = (page - text_offset % page) % page;
+        let size = (start + bytes.len()).next_multiple_of(page).max(page);
+        let mut mmap = Mmap::reserve(size)?;
+        mmap.make_accessible(0, size)?;
+        // SAFETY: the mapping has `size >= start + bytes.len()` writable bytes, and is
+        // fresh, so it cannot overlap `bytes`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), mmap.as_ptr().add(start), bytes.len());
+        }
+        mmap.protect(0, size, libc::PROT_READ)?;
+        Ok(ArtifactImage {
+            mmap,
+            start,
+            len: bytes.len(),
+            from_file: false,
+        })
+    }
+
+    /// Maps `file` privately and read-only.
+    ///
+    /// # Errors
+    /// Fails if the file's length cannot be read or the file cannot be mapped.
+    pub fn map_file(file: &File) -> Result<ArtifactImage, VmError> {
+        let len = file.metadata().map_err(VmError::Mmap)?.len();
+        let len = usize::try_from(len)
+            .map_err(|_| VmError::Mmap(std::io::Error::other("file too large to map")))?;
+        let mmap = Mmap::map_file(file, len)?;
+        Ok(ArtifactImage {
+            mmap,
+            start: 0,
+            len,
+            from_file: true,
+        })
+    }
+
+    /// The artifact's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `[start, start + len)` lies in the mapping, which is readable and
+        // never written while `self` lives (it is private, and read-only or
+        // read+execute).
+        unsafe { core::slice::from_raw_parts(self.mmap.as_ptr().add(self.start), self.len) }
+    }
+
+    /// Gives `text` (a range of [`bytes`](Self::bytes)) the protection `prot`, copying
+    /// the artifact into fresh memory first if the text is not page-aligned in a file
+    /// mapping, or the file system does not allow executing it.
+    fn protect_text(
+        self,
+        text: &core::ops::Range<usize>,
+        prot: libc::c_int,
+    ) -> Result<ArtifactImage, VmError> {
+        let page = crate::host_page_size();
+        if text.is_empty() {
+            return Ok(self);
+        }
+        let mut image = self;
+        if !(image.start + text.start).is_multiple_of(page) {
+            image = ArtifactImage::copy_of(image.bytes(), text.start)?;
+        }
+        // A `noexec` mount refuses executable file mappings, and would refuse them
+        // later too; anonymous memory is always allowed.
+        if image.from_file && image.exec_refused(text) {
+            image = ArtifactImage::copy_of(image.bytes(), text.start)?;
+        }
+        let at = image.start + text.start;
+        let len = (image.start + text.end).next_multiple_of(page) - at;
+        image.mmap.protect(at, len, prot)?;
+        Ok(image)
+    }
+
+    /// Whether the system refuses to make the first page of `text` executable.
+    fn exec_refused(&mut self, text: &core::ops::Range<usize>) -> bool {
+        let page = crate::host_page_size();
+        let at = self.start + text.start;
+        let refused = self
+            .mmap
+            .protect(at, page, libc::PROT_READ | libc::PROT_EXEC)
+            .is_err();
+        refused || self.mmap.protect(at, page, libc::PROT_READ).is_err()
+    }
+}
+
+/// How far a chunk of text has been checked.
+const UNCHECKED: u8 = 0;
+/// A thread is checking the chunk.
+const CHECKING: u8 = 1;
+/// The chunk matched its checksum and is executable.
+const CHECKED: u8 = 2;
+/// The chunk does not match its checksum; it stays non-executable.
+const CORRUPTED: u8 = 3;
 
 /// A module's published machine code with the tables that describe it.
 pub struct CodeObject {
-    mmap: Mmap,
-    compiled: CompiledModule,
+    image: ArtifactImage,
+    layout: ArtifactLayout,
     module: Arc<Module>,
-    /// Entry trampolines by defined function.
-    array_to_wasm: Vec<Option<usize>>,
+    text_start: usize,
+    text_len: usize,
+    /// The state of each [`TEXT_CHUNK`] of the text: `UNCHECKED`, `CHECKING`, `CHECKED`
+    /// or `CORRUPTED`.
+    chunks: Box<[AtomicU8]>,
+}
+
+/// What the signal handler should do about a fault at an address (see
+/// [`on_text_fault`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TextFault {
+    /// The address is not in unchecked text: handle the fault as usual.
+    NotText,
+    /// The chunk is now checked and executable: retry the instruction.
+    Retry,
+    /// The chunk `[start, end)` of the text does not match its checksum.
+    Corrupted {
+        /// Text offset of the chunk.
+        start: u32,
+        /// Text offset of its end.
+        end: u32,
+    },
 }
 
 /// `text end -> (text start, code)`, for every live [`CodeObject`].
@@ -29,45 +175,142 @@ type Registry = BTreeMap<usize, (usize, Weak<CodeObject>)>;
 static GLOBAL_CODE: RwLock<Registry> = RwLock::new(BTreeMap::new());
 
 impl CodeObject {
-    /// Publishes `compiled.text` as executable code and registers it.
+    /// Publishes the code of the artifact in `image`, described by `layout` and
+    /// `module`, and registers it. With `checked`, the text is made executable at once;
+    /// otherwise each chunk of it is checked against its checksum before it first runs.
+    ///
+    /// # Safety
+    /// The artifact's code is executed when the module's functions are called: it must
+    /// be code strata compiled for `module` with the settings of the engine that will
+    /// run it (which [`ArtifactLayout::check_compatible`] checks for accidents), and
+    /// `layout` must have been parsed from `image`'s bytes, with its tables verified
+    /// ([`ArtifactLayout::verify_tables`]). With `checked`, the text must be known to
+    /// be intact. A file under `image` must not change while the code lives.
     ///
     /// # Errors
     /// Fails if the memory cannot be mapped or protected.
-    pub fn new(compiled: CompiledModule, module: Arc<Module>) -> Result<Arc<CodeObject>, VmError> {
-        let page = crate::host_page_size();
-        let len = compiled.text.len().next_multiple_of(page).max(page);
-        let mut mmap = Mmap::reserve(len)?;
-        mmap.make_accessible(0, len)?;
-        // SAFETY: the mapping is `len >= text.len()` writable bytes we own.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                compiled.text.as_ptr(),
-                mmap.as_ptr(),
-                compiled.text.len(),
-            );
-        }
-        mmap.protect(0, len, libc::PROT_READ | libc::PROT_EXEC)?;
-        let mut array_to_wasm = vec![None; compiled.functions.len()];
-        for (index, loc) in &compiled.array_to_wasm_trampolines {
-            array_to_wasm[index.as_u32() as usize] = Some(loc.start as usize);
-        }
+    pub unsafe fn publish(
+        image: ArtifactImage,
+        layout: ArtifactLayout,
+        module: Arc<Module>,
+        checked: bool,
+    ) -> Result<Arc<CodeObject>, VmError> {
+        let text = layout.range(Section::Text);
+        let (prot, state) = if checked {
+            (libc::PROT_READ | libc::PROT_EXEC, CHECKED)
+        } else {
+            (libc::PROT_READ, UNCHECKED)
+        };
+        let image = image.protect_text(&text, prot)?;
+        let text_start = image.bytes().as_ptr() as usize + text.start;
+        let chunks = (0..text.len().div_ceil(TEXT_CHUNK))
+            .map(|_| AtomicU8::new(state))
+            .collect();
         let code = Arc::new(CodeObject {
-            mmap,
-            compiled,
+            image,
+            layout,
             module,
-            array_to_wasm,
+            text_start,
+            text_len: text.len(),
+            chunks,
         });
-        let start = code.text_start();
-        let end = start + code.compiled.text.len().max(1);
+        let end = text_start + code.text_len.max(1);
         GLOBAL_CODE
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(end, (start, Arc::downgrade(&code)));
+            .insert(end, (text_start, Arc::downgrade(&code)));
+        if !checked {
+            code.check_trampolines()?;
+        }
         Ok(code)
     }
 
-    fn text_start(&self) -> usize {
-        self.mmap.as_ptr() as usize
+    /// Checks the chunks holding the trampolines, which follow the functions in the
+    /// text. The host calls into wasm through entry trampolines, and only once one has
+    /// run can a fault be unwound; so they are checked now, not when they first run.
+    fn check_trampolines(&self) -> Result<(), VmError> {
+        let tables = self.tables();
+        let last = tables
+            .num_functions()
+            .checked_sub(1)
+            .map(<DefinedFuncIndex as strata_environ::EntityRef>::new);
+        let after_functions = last
+            .and_then(|f| tables.function(f))
+            .map_or(0, |loc| loc.start as usize + loc.length as usize);
+        for index in after_functions / TEXT_CHUNK..self.chunks.len() {
+            if let TextFault::Corrupted { start, end } = self.check_chunk(index) {
+                return Err(VmError::CorruptedCode { start, end });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks chunk `index` of the text against its checksum, unless that was done,
+    /// and makes it executable if it matches. Safe to call from a signal handler: it
+    /// neither allocates nor takes locks, and threads racing on one chunk wait for the
+    /// one that checks it.
+    fn check_chunk(&self, index: usize) -> TextFault {
+        let start = index * TEXT_CHUNK;
+        let end = (start + TEXT_CHUNK).min(self.text_len);
+        let corrupted = TextFault::Corrupted {
+            // Text offsets fit in `u32` (see `FunctionLoc`).
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(end).unwrap_or(u32::MAX),
+        };
+        let state = &self.chunks[index];
+        loop {
+            match state.compare_exchange(UNCHECKED, CHECKING, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(CHECKED) => return TextFault::Retry,
+                Err(CORRUPTED) => return corrupted,
+                Err(_) => core::hint::spin_loop(),
+            }
+        }
+        let matches = self.layout.text_chunk_intact(self.image.bytes(), index);
+        let page = crate::host_page_size();
+        let len = end.next_multiple_of(page) - start;
+        // SAFETY: the chunk's pages (up to the page holding the text's last byte) lie in
+        // this object's mapping; making intact code executable is what publishing does.
+        let made_executable = matches
+            && unsafe {
+                crate::mmap::protect(
+                    (self.text_start + start) as *mut u8,
+                    len,
+                    libc::PROT_READ | libc::PROT_EXEC,
+                )
+            }
+            .is_ok();
+        if made_executable {
+            state.store(CHECKED, Ordering::Release);
+            TextFault::Retry
+        } else {
+            state.store(CORRUPTED, Ordering::Release);
+            corrupted
+        }
+    }
+
+    /// Checks every chunk of the text not yet checked, as the signal handler would when
+    /// it first runs.
+    ///
+    /// # Errors
+    /// Returns the text range of the first chunk that does not match its checksum.
+    pub fn check_text(&self) -> Result<(), (u32, u32)> {
+        for index in 0..self.chunks.len() {
+            if let TextFault::Corrupted { start, end } = self.check_chunk(index) {
+                return Err((start, end));
+            }
+        }
+        Ok(())
+    }
+
+    fn tables(&self) -> CodeTables<'_> {
+        self.layout.tables(self.image.bytes())
+    }
+
+    /// The whole artifact the code was published from.
+    pub fn artifact(&self) -> &[u8] {
+        self.image.bytes()
     }
 
     /// The module this code was compiled from.
@@ -77,57 +320,63 @@ impl CodeObject {
 
     /// The wasm-convention entry of defined function `index`.
     pub fn function(&self, index: DefinedFuncIndex) -> *const u8 {
-        let loc = self.compiled.functions[index];
-        self.text_start().wrapping_add(loc.start as usize) as *const u8
+        let loc = self.tables().function(index).unwrap_or_default();
+        self.text_start.wrapping_add(loc.start as usize) as *const u8
     }
 
     /// The array-call entry trampoline of defined function `index`, if it escapes.
     pub fn array_to_wasm_trampoline(&self, index: DefinedFuncIndex) -> Option<*const u8> {
-        let offset = self
-            .array_to_wasm
-            .get(index.as_u32() as usize)
-            .copied()
-            .flatten()?;
-        Some(self.text_start().wrapping_add(offset) as *const u8)
+        let offset = self.tables().array_to_wasm(index)?;
+        Some(self.text_start.wrapping_add(offset as usize) as *const u8)
     }
 
     /// The wasm-to-host trampoline for functions of type `ty`.
     pub fn wasm_to_array_trampoline(&self, ty: TypeIndex) -> *const u8 {
-        let loc = self.compiled.wasm_to_array_trampolines[ty];
-        self.text_start().wrapping_add(loc.start as usize) as *const u8
+        let loc = self.tables().wasm_to_array(ty).unwrap_or_default();
+        self.text_start.wrapping_add(loc.start as usize) as *const u8
     }
 
     /// The trap raised by the instruction at text offset `offset`.
     pub fn lookup_trap(&self, offset: u32) -> Option<Trap> {
-        lookup_trap(&self.compiled.traps, offset)
+        self.tables().lookup_trap(offset)
     }
 
     /// The wasm function containing text offset `offset`, and the instruction's wasm byte
     /// offset. `None` for trampolines.
     pub fn lookup_function(&self, offset: u32) -> Option<(FuncIndex, Option<u32>)> {
-        let funcs = &self.compiled.functions;
-        let i = funcs
-            .values()
-            .as_slice()
-            .partition_point(|loc| loc.start <= offset);
-        let def = DefinedFuncIndex::from_u32(u32::try_from(i.checked_sub(1)?).ok()?);
-        let loc = funcs[def];
-        if offset >= loc.start + loc.length {
-            return None;
-        }
-        let wasm_offset = address_of_wasm_offset(&self.compiled.address_map, offset);
-        Some((self.module.func_index(def), wasm_offset))
+        let tables = self.tables();
+        let def = tables.function_at(offset)?;
+        Some((self.module.func_index(def), tables.wasm_offset(offset)))
     }
 }
 
 impl Drop for CodeObject {
     fn drop(&mut self) {
-        let end = self.text_start() + self.compiled.text.len().max(1);
+        let end = self.text_start + self.text_len.max(1);
         GLOBAL_CODE
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&end);
     }
+}
+
+/// Handles a SIGSEGV at `addr` by the instruction at `pc` if it is the first attempt
+/// to execute a chunk of text not yet checked (see the module documentation). Only for
+/// SIGSEGV: other signals at a `pc` in checked text are traps.
+pub(crate) fn on_text_fault(addr: usize, pc: usize) -> TextFault {
+    // An instruction fetch faults at an address within the instruction (which may
+    // begin in the chunk before); anything else is a data access, which checking
+    // would not cure.
+    const MAX_INSTRUCTION: usize = 16;
+    if addr.wrapping_sub(pc) >= MAX_INSTRUCTION {
+        return TextFault::NotText;
+    }
+    let Some((code, offset)) = lookup_code(addr) else {
+        return TextFault::NotText;
+    };
+    // A chunk checked since the fault (by another thread) is executable now: the
+    // retry runs.
+    code.check_chunk(offset as usize / TEXT_CHUNK)
 }
 
 /// The code object containing `pc` and the offset of `pc` in its text, if `pc` is in
@@ -145,12 +394,14 @@ pub fn lookup_code(pc: usize) -> Option<(Arc<CodeObject>, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_environ::{FunctionLoc, PrimaryMap, TrapSite};
+    use strata_environ::{
+        ArtifactTarget, CompiledModule, FunctionLoc, PrimaryMap, TrapSite, write_artifact,
+    };
 
     /// Serializes these tests: a dropped object's address may be reused by another.
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    fn sample() -> Arc<CodeObject> {
+    fn artifact() -> (Vec<u8>, ArtifactLayout) {
         let mut functions = PrimaryMap::new();
         functions.push(FunctionLoc {
             start: 0,
@@ -170,11 +421,29 @@ mod tests {
             address_map: vec![(16, 40), (20, 44)],
             ..CompiledModule::default()
         };
-        let module = Module {
+        let target = ArtifactTarget {
+            strata_version: "test".into(),
+            target: strata_environ::host_target(),
+            cpu_features: Vec::new(),
+            settings: Vec::new(),
+        };
+        let bytes = write_artifact(&target, &sample_module(), &compiled);
+        let layout = ArtifactLayout::parse(&bytes).unwrap();
+        (bytes, layout)
+    }
+
+    fn sample_module() -> Arc<Module> {
+        Arc::new(Module {
             num_imported_funcs: 1,
             ..Module::default()
-        };
-        CodeObject::new(compiled, Arc::new(module)).unwrap()
+        })
+    }
+
+    fn sample() -> Arc<CodeObject> {
+        let (bytes, layout) = artifact();
+        let image = ArtifactImage::copy_of(&bytes, layout.range(Section::Text).start).unwrap();
+        // SAFETY: the text is `ret` instructions and nothing calls them.
+        unsafe { CodeObject::publish(image, layout, sample_module(), true) }.unwrap()
     }
 
     #[test]
@@ -203,5 +472,29 @@ mod tests {
         let start = code.function(DefinedFuncIndex::from_u32(0)) as usize;
         drop(code);
         assert!(lookup_code(start).is_none());
+    }
+
+    #[test]
+    fn file_artifacts_run_from_the_file_mapping() {
+        let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let (bytes, layout) = artifact();
+        let path = std::env::temp_dir().join(format!("strata-code-{}.swasm", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        let image = ArtifactImage::map_file(&file).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(image.bytes(), &bytes[..]);
+        // SAFETY: as in `sample`.
+        let code = unsafe { CodeObject::publish(image, layout, sample_module(), true) }.unwrap();
+        let start = code.function(DefinedFuncIndex::from_u32(1)) as usize;
+        let (found, offset) = lookup_code(start + 2).unwrap();
+        assert!(Arc::ptr_eq(&found, &code));
+        assert_eq!(
+            found.lookup_trap(offset),
+            Some(Trap::UnreachableCodeReached)
+        );
+        // SAFETY: the text is mapped readable and executable.
+        assert_eq!(unsafe { (start as *const u8).read() }, 0xc3);
+        assert_eq!(code.artifact(), &bytes[..]);
     }
 }

@@ -42,8 +42,31 @@ pub struct ModuleRuntimeInfo {
     /// Its compiled code; `None` for the code-less modules that hold host-made memories,
     /// tables and globals.
     pub code: Option<Arc<CodeObject>>,
-    /// Copy-on-write images of its defined memories (empty when images are off).
-    pub memory_images: crate::ModuleMemoryImages,
+    /// Whether its memories start from copy-on-write images.
+    pub memory_init_cow: bool,
+    /// Copy-on-write images of its defined memories, built at the first instantiation
+    /// (empty when images are off); see [`ModuleRuntimeInfo::memory_images`].
+    pub memory_images: std::sync::OnceLock<crate::ModuleMemoryImages>,
+}
+
+impl ModuleRuntimeInfo {
+    /// The images of the module's defined memories, built on first use so that
+    /// loading a module costs nothing per data segment.
+    ///
+    /// # Errors
+    /// Fails if an image cannot be built (a memfd cannot be created or written).
+    pub fn memory_images(&self) -> Result<&crate::ModuleMemoryImages, VmError> {
+        if let Some(images) = self.memory_images.get() {
+            return Ok(images);
+        }
+        let images = if self.memory_init_cow {
+            crate::ModuleMemoryImages::new(&self.module)?
+        } else {
+            crate::ModuleMemoryImages::default()
+        };
+        // Two threads may build images at once; the loser's are dropped.
+        Ok(self.memory_images.get_or_init(|| images))
+    }
 }
 
 /// The value of a constant expression.
@@ -418,7 +441,7 @@ impl InstanceHandle {
         let result = (|| {
             for (index, ty) in module.memories.iter() {
                 if let Some(def) = module.defined_memory_index(index) {
-                    let image = runtime.memory_images.get(def);
+                    let image = runtime.memory_images()?.get(def);
                     memories.push(allocator.allocate_memory(ty, tunables, image)?);
                 }
             }

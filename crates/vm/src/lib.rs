@@ -15,6 +15,7 @@ mod allocator;
 mod backtrace;
 mod code_memory;
 mod cow;
+mod cpu;
 #[cfg(feature = "async")]
 mod fiber;
 mod instance;
@@ -31,8 +32,9 @@ mod vmcontext;
 
 pub use allocator::{InstanceAllocator, InstanceSlot, OnDemandInstanceAllocator};
 pub use backtrace::{Backtrace, BacktraceFrame};
-pub use code_memory::{CodeObject, lookup_code};
+pub use code_memory::{ArtifactImage, CodeObject, lookup_code};
 pub use cow::{MemoryImage, ModuleMemoryImages};
+pub use cpu::host_has_cpu_feature;
 #[cfg(feature = "async")]
 pub use fiber::{AsyncCx, Cancelled, FiberFuture};
 pub use instance::{
@@ -67,6 +69,13 @@ pub enum VmError {
     /// A pooling allocator had no free slot.
     #[cfg(feature = "pooling-allocator")]
     PoolLimit(PoolConcurrencyLimitError),
+    /// Precompiled code does not match its checksum.
+    CorruptedCode {
+        /// Text offset of the first chunk that does not match.
+        start: u32,
+        /// Text offset of its end.
+        end: u32,
+    },
 }
 
 impl core::fmt::Display for VmError {
@@ -77,6 +86,11 @@ impl core::fmt::Display for VmError {
             VmError::Limit(msg) => f.write_str(msg),
             #[cfg(feature = "pooling-allocator")]
             VmError::PoolLimit(e) => e.fmt(f),
+            VmError::CorruptedCode { start, end } => write!(
+                f,
+                "precompiled code is corrupted: text bytes {start:#x}..{end:#x} do not match \
+                 their checksum, so they were not run"
+            ),
         }
     }
 }
@@ -85,7 +99,7 @@ impl std::error::Error for VmError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             VmError::Mmap(e) => Some(e),
-            VmError::Limit(_) => None,
+            VmError::Limit(_) | VmError::CorruptedCode { .. } => None,
             // Displayed as itself above, so not repeated as a source.
             #[cfg(feature = "pooling-allocator")]
             VmError::PoolLimit(_) => None,

@@ -45,6 +45,34 @@ impl Mmap {
         Ok(Mmap { ptr, len })
     }
 
+    /// Maps the first `len` bytes of `file` privately and read-only; the mapping's
+    /// length is `len` rounded up to whole pages, the bytes past the file reading as 0.
+    pub(crate) fn map_file(file: &std::fs::File, len: usize) -> Result<Mmap, VmError> {
+        use std::os::fd::AsRawFd;
+        if len == 0 {
+            return Mmap::reserve(0);
+        }
+        let size = len.next_multiple_of(crate::host_page_size());
+        // SAFETY: a fresh private mapping at an address the kernel picks touches no
+        // existing memory; writes to it (after a `protect`) never reach the file.
+        let ptr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                size,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(VmError::Mmap(std::io::Error::last_os_error()));
+        }
+        let ptr = NonNull::new(ptr.cast())
+            .ok_or_else(|| VmError::Mmap(std::io::Error::other("null mapping")))?;
+        Ok(Mmap { ptr, len: size })
+    }
+
     /// Makes `[start, start + len)` of the mapping readable and writable.
     pub(crate) fn make_accessible(&mut self, start: usize, len: usize) -> Result<(), VmError> {
         self.protect(start, len, libc::PROT_READ | libc::PROT_WRITE)

@@ -10,7 +10,7 @@
 //! `false`, and [`catch_traps`] returns the recorded reason.
 
 use crate::backtrace::Backtrace;
-use crate::code_memory::lookup_code;
+use crate::code_memory::{TextFault, lookup_code, on_text_fault};
 use crate::vmcontext::{VMContext, VMStoreContext};
 use core::cell::{Cell, UnsafeCell};
 use core::ptr;
@@ -29,6 +29,13 @@ pub enum UnwindReason {
     Host(HostError),
     /// A host function panicked; the payload is re-thrown once wasm frames are gone.
     Panic(Box<dyn Any + Send>),
+    /// Precompiled code about to run did not match its checksum, so it was not run.
+    CorruptedCode {
+        /// Text offset of the chunk that does not match.
+        start: u32,
+        /// Text offset of its end.
+        end: u32,
+    },
 }
 
 /// One entry into wasm on this thread.
@@ -409,14 +416,27 @@ unsafe extern "C" fn trap_handler(
     info: *mut libc::siginfo_t,
     ctx: *mut libc::c_void,
 ) {
+    // SAFETY: `ctx` is the kernel's ucontext for this signal.
+    let (pc, fp) = unsafe { context_registers(ctx) };
+    let mut corrupted = None;
+    if signal == libc::SIGSEGV {
+        // SAFETY: the kernel fills in `si_addr` for SIGSEGV.
+        let addr = unsafe { (*info).si_addr() } as usize;
+        match on_text_fault(addr, pc) {
+            TextFault::NotText => {}
+            TextFault::Retry => return,
+            TextFault::Corrupted { start, end } => corrupted = Some((start, end)),
+        }
+    }
     let state = activation();
     if !state.is_null() {
-        // SAFETY: `ctx` is the kernel's ucontext for this signal.
-        let (pc, fp) = unsafe { context_registers(ctx) };
-        if let Some((code, offset)) = lookup_code(pc)
-            && let Some(trap) = code.lookup_trap(offset)
-        {
-            drop(code);
+        let ours = match corrupted {
+            Some((start, end)) => Some(UnwindReason::CorruptedCode { start, end }),
+            None => lookup_code(pc)
+                .and_then(|(code, offset)| code.lookup_trap(offset))
+                .map(UnwindReason::Trap),
+        };
+        if let Some(ours) = ours {
             // SAFETY: the activation and its store context live on this thread, which
             // was running wasm when it faulted.
             unsafe {
@@ -426,9 +446,10 @@ unsafe extern "C" fn trap_handler(
                 add_outer_activations(state, &mut backtrace);
                 // A libcall that made its caller trap may have recorded a more precise
                 // reason (an embedder's error, a panic); the trap only carries it out.
-                let reason = match (*(*state).unwind.get()).take() {
-                    Some((recorded, _)) => recorded,
-                    None => UnwindReason::Trap(trap),
+                let reason = match ((*(*state).unwind.get()).take(), ours) {
+                    (_, corrupted @ UnwindReason::CorruptedCode { .. }) => corrupted,
+                    (Some((recorded, _)), _) => recorded,
+                    (None, ours) => ours,
                 };
                 *(*state).unwind.get() = Some((reason, backtrace));
                 resume_in_context(

@@ -4,8 +4,17 @@ use crate::{Config, OptLevel, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use strata_environ::WasmFuncType;
+use strata_environ::{ArtifactTarget, WasmFuncType};
 use strata_vm::{InstanceAllocator, OnDemandInstanceAllocator};
+
+/// What [`Engine::detect_precompiled`] finds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Precompiled {
+    /// A module artifact, from [`Engine::precompile_module`] or
+    /// [`Module::serialize`](crate::Module::serialize).
+    Module,
+}
 
 /// Shared, thread-safe context for compiling and running modules. Cheap to clone.
 #[derive(Clone)]
@@ -21,6 +30,8 @@ struct EngineInner {
     #[cfg(feature = "cranelift")]
     compiler: strata_cranelift::CraneliftCompiler,
     types: Mutex<TypeRegistry>,
+    /// What this engine's code is compiled for, as artifacts record it.
+    artifact_target: ArtifactTarget,
     allocator: Arc<dyn InstanceAllocator>,
     #[cfg(feature = "pooling-allocator")]
     pooling: Option<Arc<strata_vm::PoolingInstanceAllocator>>,
@@ -108,6 +119,16 @@ impl Engine {
         };
         #[cfg(not(feature = "cranelift"))]
         let _ = OptLevel::None;
+        let artifact_target = ArtifactTarget {
+            strata_version: env!("CARGO_PKG_VERSION").to_string(),
+            target: strata_environ::host_target(),
+            #[cfg(feature = "cranelift")]
+            cpu_features: compiler.cpu_features(),
+            // A runtime-only engine checks an artifact's features against the host.
+            #[cfg(not(feature = "cranelift"))]
+            cpu_features: Vec::new(),
+            settings: config.code_settings(),
+        };
         #[cfg(feature = "pooling-allocator")]
         let (allocator, pooling) = allocators(config)?;
         #[cfg(not(feature = "pooling-allocator"))]
@@ -118,6 +139,7 @@ impl Engine {
                 #[cfg(feature = "cranelift")]
                 compiler,
                 types: Mutex::new(TypeRegistry::default()),
+                artifact_target,
                 allocator,
                 #[cfg(feature = "pooling-allocator")]
                 pooling,
@@ -158,6 +180,49 @@ impl Engine {
     /// Prepares this thread for calling into wasm now instead of at the first call.
     pub fn tls_eager_initialize() {
         strata_vm::tls_eager_initialize();
+    }
+
+    /// Compiles `bytes` (a module in binary or, with the `wat` feature, text form) into
+    /// an artifact that [`Module::deserialize`](crate::Module::deserialize) loads into
+    /// an engine with the same code-affecting settings, on a host like this one. Nothing
+    /// is instantiated or made executable.
+    ///
+    /// # Errors
+    /// As [`Module::new`](crate::Module::new).
+    #[cfg(feature = "cranelift")]
+    pub fn precompile_module(&self, bytes: &[u8]) -> Result<Vec<u8>> {
+        crate::Module::precompile(self, bytes)
+    }
+
+    /// Tells whether `bytes` are a precompiled artifact (which
+    /// [`Module::deserialize`](crate::Module::deserialize) loads) rather than a module
+    /// to compile. Looks only at the magic number: loading checks the rest.
+    pub fn detect_precompiled(&self, bytes: &[u8]) -> Option<Precompiled> {
+        strata_environ::is_artifact(bytes).then_some(Precompiled::Module)
+    }
+
+    /// Like [`Engine::detect_precompiled`] for the file at `path`, reading only its
+    /// first bytes.
+    ///
+    /// # Errors
+    /// Fails if the file cannot be opened or read.
+    pub fn detect_precompiled_file(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<Option<Precompiled>> {
+        use std::io::Read;
+        let path = path.as_ref();
+        let context =
+            |e| crate::Error::new(e).context(format!("failed to read {}", path.display()));
+        let mut head = Vec::with_capacity(strata_environ::ARTIFACT_MAGIC.len());
+        std::fs::File::open(path)
+            .and_then(|f| f.take(head.capacity() as u64).read_to_end(&mut head))
+            .map_err(context)?;
+        Ok(self.detect_precompiled(&head))
+    }
+
+    pub(crate) fn artifact_target(&self) -> &ArtifactTarget {
+        &self.inner.artifact_target
     }
 
     pub(crate) fn config(&self) -> &Config {

@@ -93,7 +93,8 @@ fn host_instance(store: &mut StoreOpaque, module: ModuleInfo) -> Result<usize> {
         module,
         type_ids: Box::new([]),
         code: None,
-        memory_images: strata_vm::ModuleMemoryImages::default(),
+        memory_init_cow: false,
+        memory_images: std::sync::OnceLock::new(),
     });
     let id = store.instances.len();
     let req = InstanceAllocationRequest {

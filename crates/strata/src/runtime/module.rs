@@ -5,8 +5,8 @@ use crate::types::{
 };
 use crate::{Engine, Error, Result};
 use std::sync::Arc;
-use strata_environ::{EntityIndex, Module as ModuleInfo};
-use strata_vm::ModuleRuntimeInfo;
+use strata_environ::{ArtifactLayout, EntityIndex, Module as ModuleInfo, Section};
+use strata_vm::{ArtifactImage, CodeObject, ModuleRuntimeInfo};
 
 /// A compiled WebAssembly module. Cheap to clone.
 #[derive(Clone)]
@@ -40,15 +40,29 @@ impl Module {
     /// See [`Module::new`].
     #[cfg(feature = "cranelift")]
     pub fn from_binary(engine: &Engine, wasm: &[u8]) -> Result<Module> {
-        use strata_environ::Compiler;
-        let translation = strata_environ::translate_module(wasm, engine.config().features)
-            .map_err(|e| Error::new(e).context("failed to parse WebAssembly module"))?;
-        let module = Arc::new(translation.module);
-        let compiled = engine
-            .compiler()
-            .compile_module(&module, translation.function_bodies)
-            .map_err(|e| Error::new(e).context("failed to compile WebAssembly module"))?;
-        let code = strata_vm::CodeObject::new(compiled, module.clone()).map_err(Error::new)?;
+        #[cfg(feature = "cache")]
+        if let Some(dir) = &engine.config().cache_dir {
+            return super::cache::module_from_cache(engine, dir, wasm);
+        }
+        let (module, artifact) = compile_artifact(engine, wasm)?;
+        Module::from_compiled(engine, module, artifact)
+    }
+
+    /// Publishes `artifact`, just compiled for `module` by `engine`'s compiler.
+    #[cfg(feature = "cranelift")]
+    pub(super) fn from_compiled(
+        engine: &Engine,
+        module: Arc<ModuleInfo>,
+        artifact: Vec<u8>,
+    ) -> Result<Module> {
+        let layout = ArtifactLayout::parse(&artifact).map_err(artifact_error)?;
+        let image = ArtifactImage::copy_of(&artifact, layout.range(Section::Text).start)
+            .map_err(Error::new)?;
+        drop(artifact);
+        // SAFETY: the code was just compiled for `module` by this engine's compiler, and
+        // the bytes are intact: they never left this process.
+        let code = unsafe { CodeObject::publish(image, layout, module.clone(), true) }
+            .map_err(Error::new)?;
         Module::from_parts(engine, module, Some(code))
     }
 
@@ -76,7 +90,139 @@ impl Module {
         })
     }
 
+    /// Compiles `bytes` (binary or, with the `wat` feature, text) into the artifact
+    /// [`Engine::precompile_module`] returns.
     #[cfg(feature = "cranelift")]
+    pub(crate) fn precompile(engine: &Engine, bytes: &[u8]) -> Result<Vec<u8>> {
+        #[cfg(feature = "wat")]
+        let bytes = &*wat::parse_bytes(bytes)
+            .map_err(|e| Error::msg(e).context("failed to parse the WebAssembly text"))?;
+        Ok(compile_artifact(engine, bytes)?.1)
+    }
+
+    /// Writes this module as a precompiled artifact that [`Module::deserialize`] and
+    /// [`Module::deserialize_file`] load, in this or another process, without compiling
+    /// it again. The format is described in `docs/precompiled.md`.
+    ///
+    /// # Errors
+    /// Fails if the module was loaded from an artifact whose code is corrupted.
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        let Some(code) = &self.inner.runtime.code else {
+            return Ok(Vec::new());
+        };
+        // Never pass on a loaded artifact whose text turned out to be damaged.
+        self.check_code()
+            .map_err(|e| e.context("cannot serialize the module"))?;
+        Ok(code.artifact().to_vec())
+    }
+
+    /// Loads a module from an artifact made by [`Module::serialize`] or
+    /// [`Engine::precompile_module`], without compiling anything.
+    ///
+    /// # Safety
+    /// The artifact's machine code is run as it is: `bytes` must be an artifact that
+    /// strata wrote, not bytes an untrusted party could have crafted. Loading checks
+    /// for accidents and refuses, with an error naming the problem, bytes that are not
+    /// an artifact, are truncated or corrupted (every section has a checksum), or were
+    /// written by another strata version, for another target or CPU, or with other
+    /// code-affecting settings (the error names the setting); but a deliberately
+    /// consistent artifact with malicious code would be run.
+    ///
+    /// # Errors
+    /// Fails on any of the mismatches above.
+    pub unsafe fn deserialize(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
+        let bytes = bytes.as_ref();
+        let context = |e: Error| e.context("failed to load precompiled module");
+        let layout = ArtifactLayout::parse(bytes).map_err(|e| context(artifact_error(e)))?;
+        let image = ArtifactImage::copy_of(bytes, layout.range(Section::Text).start)
+            .map_err(|e| context(Error::new(e)))?;
+        // SAFETY: the caller vouches for the artifact.
+        unsafe { Module::load(engine, image, layout) }.map_err(context)
+    }
+
+    /// Loads a module from an artifact file, as [`Module::deserialize`] does, mapping it
+    /// into memory: its code runs straight from the file's pages when the text is
+    /// page-aligned, which it is in artifacts strata writes.
+    ///
+    /// # Safety
+    /// As for [`Module::deserialize`]; besides, the file must not be modified or
+    /// truncated while the module or any instance of it lives, since its pages are used
+    /// in place.
+    ///
+    /// # Errors
+    /// Fails if the file cannot be opened or mapped, or as [`Module::deserialize`].
+    pub unsafe fn deserialize_file(
+        engine: &Engine,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<Module> {
+        let path = path.as_ref();
+        let context = || format!("failed to load precompiled module {}", path.display());
+        let file = std::fs::File::open(path).map_err(|e| Error::new(e).context(context()))?;
+        // SAFETY: the caller's obligations are those of `Module::deserialize_file`.
+        unsafe { Module::load_file(engine, &file, path) }
+    }
+
+    /// Loads a module from `file`, opened from `path`, as [`Module::deserialize_file`]
+    /// does.
+    ///
+    /// # Safety
+    /// As for [`Module::deserialize_file`].
+    pub(super) unsafe fn load_file(
+        engine: &Engine,
+        file: &std::fs::File,
+        path: &std::path::Path,
+    ) -> Result<Module> {
+        let context = || format!("failed to load precompiled module {}", path.display());
+        let image = ArtifactImage::map_file(file).map_err(|e| Error::new(e).context(context()))?;
+        let layout = ArtifactLayout::parse(image.bytes())
+            .map_err(|e| artifact_error(e).context(context()))?;
+        // SAFETY: the caller vouches for the artifact and that the file stays as it is.
+        unsafe { Module::load(engine, image, layout) }.map_err(|e| e.context(context()))
+    }
+
+    /// Checks and publishes the artifact in `image`, parsed into `layout`.
+    ///
+    /// # Safety
+    /// As for [`Module::deserialize_file`].
+    unsafe fn load(
+        engine: &Engine,
+        image: ArtifactImage,
+        layout: ArtifactLayout,
+    ) -> Result<Module> {
+        layout
+            .check_compatible(engine.artifact_target(), strata_vm::host_has_cpu_feature)
+            .map_err(artifact_error)?;
+        // The text is checked chunk by chunk as it first runs (see `CodeObject`), so
+        // that loading costs nothing per byte of code.
+        layout
+            .verify_tables(image.bytes())
+            .map_err(artifact_error)?;
+        let module = Arc::new(
+            layout
+                .decode_module(image.bytes())
+                .map_err(artifact_error)?,
+        );
+        // SAFETY: the caller vouches for the artifact, which was checked to have been
+        // compiled for this engine's settings and host, and whose tables are intact.
+        let code = unsafe { CodeObject::publish(image, layout, module.clone(), false) }
+            .map_err(Error::new)?;
+        Module::from_parts(engine, module, Some(code))
+    }
+
+    /// Checks all of the module's code against the artifact's checksums now, rather
+    /// than each part as it first runs (see `docs/precompiled.md`).
+    ///
+    /// # Errors
+    /// Names the first part of the text that does not match.
+    pub(super) fn check_code(&self) -> Result<()> {
+        match &self.inner.runtime.code {
+            Some(code) => code.check_text().map_err(|(start, end)| {
+                Error::new(strata_vm::VmError::CorruptedCode { start, end })
+            }),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn from_parts(
         engine: &Engine,
         module: Arc<ModuleInfo>,
@@ -84,12 +230,6 @@ impl Module {
     ) -> Result<Module> {
         let type_ids = module.types.values().map(|t| engine.type_id(t)).collect();
         let offsets = strata_environ::VMOffsets::for_host(&module);
-        let memory_images = if engine.config().memory_init_cow {
-            strata_vm::ModuleMemoryImages::new(&module)
-                .map_err(|e| Error::new(e).context("failed to build memory images"))?
-        } else {
-            strata_vm::ModuleMemoryImages::default()
-        };
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 engine: engine.clone(),
@@ -98,7 +238,8 @@ impl Module {
                     offsets,
                     type_ids,
                     code,
-                    memory_images,
+                    memory_init_cow: engine.config().memory_init_cow,
+                    memory_images: std::sync::OnceLock::new(),
                 }),
             }),
         })
@@ -152,6 +293,33 @@ impl Module {
     pub fn get_export(&self, name: &str) -> Option<ExternType> {
         self.info().export(name).map(|e| self.entity_type(e.index))
     }
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("name", &self.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Translates and compiles `wasm` into an artifact for `engine`.
+#[cfg(feature = "cranelift")]
+pub(super) fn compile_artifact(engine: &Engine, wasm: &[u8]) -> Result<(Arc<ModuleInfo>, Vec<u8>)> {
+    use strata_environ::Compiler;
+    let translation = strata_environ::translate_module(wasm, engine.config().features)
+        .map_err(|e| Error::new(e).context("failed to parse WebAssembly module"))?;
+    let module = Arc::new(translation.module);
+    let compiled = engine
+        .compiler()
+        .compile_module(&module, translation.function_bodies)
+        .map_err(|e| Error::new(e).context("failed to compile WebAssembly module"))?;
+    let artifact = strata_environ::write_artifact(engine.artifact_target(), &module, &compiled);
+    Ok((module, artifact))
+}
+
+fn artifact_error(e: strata_environ::ArtifactError) -> Error {
+    Error::new(e)
 }
 
 const _: () = {

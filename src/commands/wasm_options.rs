@@ -1,6 +1,6 @@
-//! The `-W KEY=VALUE[,KEY=VALUE..]` options of `strata run`: how much fuel, memory
-//! and time the guest may use. The keys and value formats are those of
-//! `wasmtime run -W`.
+//! The `-W KEY=VALUE[,KEY=VALUE..]` options of `strata run` and `strata compile`: how
+//! much fuel, memory and time the guest may use. The keys and value formats are those
+//! of `wasmtime run -W`.
 
 use std::time::Duration;
 
@@ -45,6 +45,16 @@ impl WasmOptions {
             }
         }
         options
+    }
+
+    /// The engine configuration these options need. Fuel and timeouts change the
+    /// generated code, so `strata compile` takes the same options as the `strata run`
+    /// that loads its output.
+    pub fn config(&self) -> strata::Config {
+        let mut config = strata::Config::new();
+        config.consume_fuel(self.fuel.is_some());
+        config.epoch_interruption(self.timeout.is_some());
+        config
     }
 }
 

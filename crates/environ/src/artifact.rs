@@ -1,0 +1,804 @@
+//! The precompiled-module artifact: a compiled module as bytes, to be loaded without a
+//! compiler.
+//!
+//! ```text
+//!  0   magic            8 bytes   "\x7fstrata\0"
+//!  8   format version   u32       FORMAT_VERSION
+//! 12   header length    u32       bytes from 0 to the end of the section table
+//! 16   header checksum  u32       CRC-32 of bytes 20 .. header length
+//! 20   strata version   string    (u32 length, then UTF-8)
+//!      target           string    "x86_64-linux-gnu": architecture, OS, environment
+//!      CPU features     u32 count, then strings: the code generator's ISA flags in use
+//!      settings         u32 count, then (name, value) strings: every code-affecting
+//!                       engine setting
+//!      settings hash    u64       FNV-1a of the settings, "name=value\n" each
+//!      sections         u32 count, then (kind u32, offset u64, length u64, CRC-32 u32)
+//!  …   sections, each at its offset; the text at a multiple of TEXT_ALIGN
+//! ```
+//!
+//! All integers are little-endian. The tables the runtime searches (function locations,
+//! traps, address map) are arrays of little-endian `u32`s read in place, so loading an
+//! artifact decodes only the module's metadata ([`Section::Meta`]) and never a table
+//! with an entry per instruction. The text has no relocations (see [`CompiledModule`]).
+//!
+//! Every section carries a CRC-32; the text also has one per [`TEXT_CHUNK`] bytes in
+//! [`Section::TextChecksums`] so that it can be checked piece by piece.
+//!
+//! An artifact's code is trusted: the checks here catch accidents (a truncated or
+//! corrupted file, another strata version or target, other settings), not an attacker
+//! who writes a consistent artifact with malicious code.
+
+use crate::{CompiledModule, DefinedFuncIndex, EntityRef, FunctionLoc, Module, Trap, TypeIndex};
+use core::fmt;
+use core::ops::Range;
+
+/// The first eight bytes of every artifact.
+pub const ARTIFACT_MAGIC: [u8; 8] = *b"\x7fstrata\0";
+
+/// The version of the layout described in this module; bumped on every change to it,
+/// or to the encoding of [`Module`].
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The text section starts at a multiple of this, so that it can be mapped straight
+/// from a file on hosts with pages up to this size.
+pub const TEXT_ALIGN: usize = 0x1000;
+
+/// The text is checksummed in pieces of this many bytes (the last may be shorter).
+pub const TEXT_CHUNK: usize = 0x1_0000;
+
+/// The fixed part of the header: magic, format version, header length and checksum.
+const FIXED_HEADER: usize = 20;
+
+/// A section of an artifact.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Section {
+    /// The module's metadata, encoded with postcard.
+    Meta = 1,
+    /// Per defined function, its `(start, length)` in the text.
+    Functions = 2,
+    /// Per defined function, the text offset of its array-call entry trampoline, or
+    /// `u32::MAX` if it has none.
+    ArrayToWasm = 3,
+    /// Per type, the `(start, length)` of its wasm-to-host trampoline.
+    WasmToArray = 4,
+    /// `(text offset, trap code)` of every trapping instruction, sorted by offset.
+    Traps = 5,
+    /// `(text offset, wasm offset)` pairs sorted by text offset.
+    AddressMap = 6,
+    /// CRC-32 of each [`TEXT_CHUNK`] bytes of the text.
+    TextChecksums = 7,
+    /// The machine code.
+    Text = 8,
+}
+
+impl Section {
+    const ALL: [Section; 8] = [
+        Section::Meta,
+        Section::Functions,
+        Section::ArrayToWasm,
+        Section::WasmToArray,
+        Section::Traps,
+        Section::AddressMap,
+        Section::TextChecksums,
+        Section::Text,
+    ];
+
+    /// Its name in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Meta => "metadata",
+            Section::Functions => "function table",
+            Section::ArrayToWasm => "entry trampoline table",
+            Section::WasmToArray => "exit trampoline table",
+            Section::Traps => "trap table",
+            Section::AddressMap => "address map",
+            Section::TextChecksums => "text checksums",
+            Section::Text => "text",
+        }
+    }
+
+    fn from_u32(kind: u32) -> Option<Section> {
+        Section::ALL.into_iter().find(|s| *s as u32 == kind)
+    }
+}
+
+/// What code was compiled for, or what an engine runs: artifacts load only into
+/// engines whose description matches theirs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactTarget {
+    /// The strata version that wrote the artifact.
+    pub strata_version: String,
+    /// Architecture, OS and environment, as [`host_target`] gives them.
+    pub target: String,
+    /// The CPU features the code may use (code generator flag names, e.g. `has_avx2`).
+    pub cpu_features: Vec<String>,
+    /// Every engine setting that changes generated code, by name.
+    pub settings: Vec<(String, String)>,
+}
+
+impl ArtifactTarget {
+    /// The hash of [`settings`](Self::settings) recorded in the header: 64-bit FNV-1a
+    /// over `name=value\n` of each setting in order. Stable across strata versions.
+    pub fn settings_hash(&self) -> u64 {
+        settings_hash(&self.settings)
+    }
+}
+
+/// See [`ArtifactTarget::settings_hash`].
+pub fn settings_hash(settings: &[(String, String)]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let bytes = settings
+        .iter()
+        .flat_map(|(n, v)| [n.as_bytes(), b"=", v.as_bytes(), b"\n"])
+        .flatten();
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// The host as [`ArtifactTarget::target`] names it, e.g. `x86_64-linux-gnu`.
+pub fn host_target() -> String {
+    let env = if cfg!(target_env = "gnu") {
+        "gnu"
+    } else if cfg!(target_env = "musl") {
+        "musl"
+    } else {
+        "unknown"
+    };
+    format!("{}-{}-{env}", std::env::consts::ARCH, std::env::consts::OS)
+}
+
+/// Why bytes could not be loaded as an artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArtifactError {
+    /// The bytes do not start with [`ARTIFACT_MAGIC`]; `wasm` if they are a wasm module.
+    NotAnArtifact {
+        /// Whether the bytes start like a WebAssembly binary or text module instead.
+        wasm: bool,
+    },
+    /// Written in another layout.
+    FormatVersion {
+        /// The artifact's format version.
+        found: u32,
+    },
+    /// The bytes end before something the header says is there.
+    Truncated {
+        /// What is cut off.
+        what: String,
+        /// Bytes needed to hold it.
+        needed: u64,
+        /// Bytes there are.
+        len: u64,
+    },
+    /// A checksum does not match.
+    Corrupted {
+        /// The part whose checksum failed.
+        what: String,
+    },
+    /// The header is inconsistent although its checksum matches.
+    Malformed(String),
+    /// Written by another version of strata.
+    StrataVersion {
+        /// The version that wrote the artifact.
+        found: String,
+        /// This version.
+        expected: String,
+    },
+    /// Compiled for another platform.
+    Target {
+        /// The artifact's target.
+        found: String,
+        /// The host's.
+        expected: String,
+    },
+    /// The code uses a CPU feature this host lacks.
+    CpuFeature(String),
+    /// Compiled with another value of a code-affecting setting.
+    Setting {
+        /// The setting.
+        name: String,
+        /// Its value in the artifact.
+        artifact: String,
+        /// Its value in the engine.
+        engine: String,
+    },
+}
+
+impl fmt::Display for ArtifactError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArtifactError::NotAnArtifact { wasm: true } => f.write_str(
+                "not a precompiled module: these are WebAssembly bytes, which must be compiled",
+            ),
+            ArtifactError::NotAnArtifact { wasm: false } => {
+                f.write_str("not a precompiled strata module (wrong magic number)")
+            }
+            ArtifactError::FormatVersion { found } => write!(
+                f,
+                "precompiled module has format version {found}, but this strata reads version \
+                 {FORMAT_VERSION}"
+            ),
+            ArtifactError::Truncated { what, needed, len } => write!(
+                f,
+                "precompiled module is truncated: its {what} needs {needed} bytes, there are {len}"
+            ),
+            ArtifactError::Corrupted { what } => {
+                write!(
+                    f,
+                    "precompiled module is corrupted: checksum mismatch in its {what}"
+                )
+            }
+            ArtifactError::Malformed(what) => {
+                write!(f, "precompiled module is malformed: {what}")
+            }
+            ArtifactError::StrataVersion { found, expected } => write!(
+                f,
+                "module was precompiled by strata {found}, but this is strata {expected}"
+            ),
+            ArtifactError::Target { found, expected } => write!(
+                f,
+                "module was precompiled for target {found}, but this host is {expected}"
+            ),
+            ArtifactError::CpuFeature(feature) => write!(
+                f,
+                "module was precompiled for a CPU with `{feature}`, which this host lacks"
+            ),
+            ArtifactError::Setting {
+                name,
+                artifact,
+                engine,
+            } => write!(
+                f,
+                "module was precompiled with setting `{name}` = {artifact}, but this engine has \
+                 {engine}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ArtifactError {}
+
+/// Whether `bytes` start like an artifact.
+pub fn is_artifact(bytes: &[u8]) -> bool {
+    bytes.starts_with(&ARTIFACT_MAGIC)
+}
+
+/// Whether `bytes` start like a WebAssembly module, binary or (for the `wat` reader)
+/// text.
+fn looks_like_wasm(bytes: &[u8]) -> bool {
+    if bytes.starts_with(b"\0asm") {
+        return true;
+    }
+    let text = bytes.trim_ascii_start();
+    text.starts_with(b"(") || text.starts_with(b";;")
+}
+
+/// Writes the artifact of `module`, compiled to `compiled` for `target`.
+///
+/// # Panics
+/// Panics if the text is 4 GiB or larger, which [`CompiledModule`] offsets rule out.
+pub fn write_artifact(
+    target: &ArtifactTarget,
+    module: &Module,
+    compiled: &CompiledModule,
+) -> Vec<u8> {
+    let meta = postcard::to_allocvec(module).expect("module metadata encodes in memory");
+    let num_funcs = compiled.functions.len();
+    let mut entries = vec![u32::MAX; num_funcs];
+    for (index, loc) in &compiled.array_to_wasm_trampolines {
+        entries[index.index()] = loc.start;
+    }
+    let text_checksums: Vec<u32> = compiled
+        .text
+        .chunks(TEXT_CHUNK)
+        .map(crc32fast::hash)
+        .collect();
+    let sections: [(Section, Vec<u8>); 7] = [
+        (Section::Meta, meta),
+        (
+            Section::Functions,
+            words(
+                compiled
+                    .functions
+                    .values()
+                    .flat_map(|l| [l.start, l.length]),
+            ),
+        ),
+        (Section::ArrayToWasm, words(entries)),
+        (
+            Section::WasmToArray,
+            words(
+                compiled
+                    .wasm_to_array_trampolines
+                    .values()
+                    .flat_map(|l| [l.start, l.length]),
+            ),
+        ),
+        (
+            Section::Traps,
+            words(
+                compiled
+                    .traps
+                    .iter()
+                    .flat_map(|t| [t.offset, u32::from(t.trap.as_u8())]),
+            ),
+        ),
+        (
+            Section::AddressMap,
+            words(compiled.address_map.iter().flat_map(|&(t, w)| [t, w])),
+        ),
+        (Section::TextChecksums, words(text_checksums)),
+    ];
+
+    let mut header = Vec::new();
+    header.extend_from_slice(&ARTIFACT_MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&[0; 8]); // length and checksum, filled in below
+    put_str(&mut header, &target.strata_version);
+    put_str(&mut header, &target.target);
+    put_u32(&mut header, count(target.cpu_features.len()));
+    for feature in &target.cpu_features {
+        put_str(&mut header, feature);
+    }
+    put_u32(&mut header, count(target.settings.len()));
+    for (name, value) in &target.settings {
+        put_str(&mut header, name);
+        put_str(&mut header, value);
+    }
+    header.extend_from_slice(&target.settings_hash().to_le_bytes());
+    put_u32(&mut header, count(Section::ALL.len()));
+    let header_len = header.len() + Section::ALL.len() * 24;
+
+    // Lay the sections out after the header, tables 4-aligned, the text page-aligned.
+    let mut offset = header_len;
+    let mut table = Vec::new();
+    let mut place = |section: Section, bytes: &[u8], align: usize| {
+        offset = offset.next_multiple_of(align);
+        table.push((section, offset, bytes.len(), crc32fast::hash(bytes)));
+        offset += bytes.len();
+    };
+    for (section, bytes) in &sections {
+        place(*section, bytes, 4);
+    }
+    place(Section::Text, &compiled.text, TEXT_ALIGN);
+    let total = offset;
+
+    for &(section, offset, len, crc) in &table {
+        put_u32(&mut header, section as u32);
+        header.extend_from_slice(&(offset as u64).to_le_bytes());
+        header.extend_from_slice(&(len as u64).to_le_bytes());
+        put_u32(&mut header, crc);
+    }
+    debug_assert_eq!(header.len(), header_len);
+    header[12..16].copy_from_slice(&count(header_len).to_le_bytes());
+    let crc = crc32fast::hash(&header[FIXED_HEADER..]);
+    header[16..20].copy_from_slice(&crc.to_le_bytes());
+
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&header);
+    for (&(_, offset, ..), bytes) in table.iter().zip(
+        sections
+            .iter()
+            .map(|(_, b)| &b[..])
+            .chain([&compiled.text[..]]),
+    ) {
+        out.resize(offset, 0);
+        out.extend_from_slice(bytes);
+    }
+    debug_assert_eq!(out.len(), total);
+    out
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).expect("artifact parts are smaller than 4 GiB")
+}
+
+fn put_u32(out: &mut Vec<u8>, value: u32) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_u32(out, count(s.len()));
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn words(values: impl IntoIterator<Item = u32>) -> Vec<u8> {
+    values.into_iter().flat_map(u32::to_le_bytes).collect()
+}
+
+/// Where one section lies in an artifact, and its checksum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SectionEntry {
+    range: Range<usize>,
+    crc: u32,
+}
+
+/// A parsed artifact header: the description of its target and where its sections are.
+///
+/// Parsing checks the header's own integrity and that every section lies inside the
+/// bytes; [`check_compatible`](Self::check_compatible) and
+/// [`verify`](Self::verify) check the rest.
+#[derive(Clone, Debug)]
+pub struct ArtifactLayout {
+    /// What the code was compiled for.
+    pub target: ArtifactTarget,
+    settings_hash: u64,
+    sections: [SectionEntry; 8],
+}
+
+/// Reads the header from the front of `bytes`.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ArtifactError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or_else(|| ArtifactError::Malformed("header fields overrun it".into()))?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> Result<u32, ArtifactError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, ArtifactError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    fn string(&mut self) -> Result<String, ArtifactError> {
+        let len = self.u32()? as usize;
+        let bytes = self.take(len)?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| ArtifactError::Malformed("a header string is not UTF-8".into()))
+    }
+}
+
+impl ArtifactLayout {
+    /// Parses the header of `bytes`.
+    ///
+    /// # Errors
+    /// Fails on a wrong magic number or format version, if `bytes` end before the header
+    /// or any section does, or if the header's checksum does not match.
+    pub fn parse(bytes: &[u8]) -> Result<ArtifactLayout, ArtifactError> {
+        if !is_artifact(bytes) {
+            return Err(ArtifactError::NotAnArtifact {
+                wasm: looks_like_wasm(bytes),
+            });
+        }
+        let truncated = |what: &str, needed: usize| ArtifactError::Truncated {
+            what: what.into(),
+            needed: needed as u64,
+            len: bytes.len() as u64,
+        };
+        if bytes.len() < FIXED_HEADER {
+            return Err(truncated("header", FIXED_HEADER));
+        }
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let version = word(8);
+        if version != FORMAT_VERSION {
+            return Err(ArtifactError::FormatVersion { found: version });
+        }
+        let header_len = word(12) as usize;
+        if header_len < FIXED_HEADER {
+            return Err(ArtifactError::Malformed("header length too small".into()));
+        }
+        if bytes.len() < header_len {
+            return Err(truncated("header", header_len));
+        }
+        if crc32fast::hash(&bytes[FIXED_HEADER..header_len]) != word(16) {
+            return Err(ArtifactError::Corrupted {
+                what: "header".into(),
+            });
+        }
+
+        let mut r = Reader {
+            bytes: &bytes[..header_len],
+            pos: FIXED_HEADER,
+        };
+        let strata_version = r.string()?;
+        let target = r.string()?;
+        let cpu_features = (0..r.u32()?)
+            .map(|_| r.string())
+            .collect::<Result<Vec<_>, _>>()?;
+        let settings = (0..r.u32()?)
+            .map(|_| Ok((r.string()?, r.string()?)))
+            .collect::<Result<Vec<_>, ArtifactError>>()?;
+        let settings_hash = r.u64()?;
+        let num_sections = r.u32()?;
+        let mut sections: [Option<SectionEntry>; 8] = Default::default();
+        for _ in 0..num_sections {
+            let kind = r.u32()?;
+            let (offset, len, crc) = (r.u64()?, r.u64()?, r.u32()?);
+            let section = Section::from_u32(kind)
+                .ok_or_else(|| ArtifactError::Malformed(format!("unknown section kind {kind}")))?;
+            let end = offset
+                .checked_add(len)
+                .ok_or_else(|| ArtifactError::Malformed("section bounds overflow".into()))?;
+            if end > bytes.len() as u64 {
+                return Err(ArtifactError::Truncated {
+                    what: format!("{} section", section.name()),
+                    needed: end,
+                    len: bytes.len() as u64,
+                });
+            }
+            let slot = &mut sections[section as usize - 1];
+            if slot.is_some() {
+                return Err(ArtifactError::Malformed(format!(
+                    "two {} sections",
+                    section.name()
+                )));
+            }
+            *slot = Some(SectionEntry {
+                range: offset as usize..end as usize,
+                crc,
+            });
+        }
+        if r.pos != header_len {
+            return Err(ArtifactError::Malformed("header length mismatch".into()));
+        }
+        let sections = sections.map(|s| {
+            s.unwrap_or(SectionEntry {
+                range: 0..0,
+                crc: 0,
+            })
+        });
+        if let Some(missing) = Section::ALL
+            .into_iter()
+            .find(|&s| sections[s as usize - 1].range.end == 0)
+            .filter(|&s| s != Section::Text && s != Section::TextChecksums)
+        {
+            return Err(ArtifactError::Malformed(format!(
+                "no {} section",
+                missing.name()
+            )));
+        }
+        Ok(ArtifactLayout {
+            target: ArtifactTarget {
+                strata_version,
+                target,
+                cpu_features,
+                settings,
+            },
+            settings_hash,
+            sections,
+        })
+    }
+
+    /// Checks that code compiled for this artifact's target can run in an engine that
+    /// describes itself as `engine`, on a host where `host_has` tells which CPU features
+    /// are present (`None` for a feature it cannot check).
+    ///
+    /// # Errors
+    /// Names the first difference: strata version, target, a missing CPU feature, or a
+    /// setting (with both values).
+    pub fn check_compatible(
+        &self,
+        engine: &ArtifactTarget,
+        host_has: impl Fn(&str) -> Option<bool>,
+    ) -> Result<(), ArtifactError> {
+        let ours = &self.target;
+        if ours.strata_version != engine.strata_version {
+            return Err(ArtifactError::StrataVersion {
+                found: ours.strata_version.clone(),
+                expected: engine.strata_version.clone(),
+            });
+        }
+        if ours.target != engine.target {
+            return Err(ArtifactError::Target {
+                found: ours.target.clone(),
+                expected: engine.target.clone(),
+            });
+        }
+        if let Some(missing) = ours.cpu_features.iter().find(|f| host_has(f) != Some(true)) {
+            return Err(ArtifactError::CpuFeature(missing.clone()));
+        }
+        for (name, value) in &engine.settings {
+            let theirs = ours.settings.iter().find(|(n, _)| n == name);
+            let theirs = theirs.map_or("(not recorded)", |(_, v)| v.as_str());
+            if theirs != value {
+                return Err(ArtifactError::Setting {
+                    name: name.clone(),
+                    artifact: theirs.into(),
+                    engine: value.clone(),
+                });
+            }
+        }
+        if let Some((name, value)) = ours
+            .settings
+            .iter()
+            .find(|(n, _)| !engine.settings.iter().any(|(e, _)| e == n))
+        {
+            return Err(ArtifactError::Setting {
+                name: name.clone(),
+                artifact: value.clone(),
+                engine: "(unknown setting)".into(),
+            });
+        }
+        if self.settings_hash != ours.settings_hash() {
+            return Err(ArtifactError::Corrupted {
+                what: "settings hash".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The bytes of `section` in `bytes`, which must be those the layout was parsed from.
+    pub fn range(&self, section: Section) -> Range<usize> {
+        self.sections[section as usize - 1].range.clone()
+    }
+
+    /// Checks the checksums of every section but the text, whose chunks
+    /// [`verify_text_chunk`](Self::verify_text_chunk) checks.
+    ///
+    /// # Errors
+    /// Names the first section whose checksum does not match.
+    pub fn verify_tables(&self, bytes: &[u8]) -> Result<(), ArtifactError> {
+        for section in Section::ALL {
+            if section == Section::Text {
+                continue;
+            }
+            let entry = &self.sections[section as usize - 1];
+            if crc32fast::hash(&bytes[entry.range.clone()]) != entry.crc {
+                return Err(ArtifactError::Corrupted {
+                    what: format!("{} section", section.name()),
+                });
+            }
+        }
+        let chunks = self.range(Section::Text).len().div_ceil(TEXT_CHUNK);
+        if self.range(Section::TextChecksums).len() != chunks * 4 {
+            return Err(ArtifactError::Malformed(
+                "text checksums do not match the text's length".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the checksum of every section, the text included.
+    ///
+    /// # Errors
+    /// Names the first section whose checksum does not match.
+    pub fn verify(&self, bytes: &[u8]) -> Result<(), ArtifactError> {
+        self.verify_tables(bytes)?;
+        let text = &self.sections[Section::Text as usize - 1];
+        if crc32fast::hash(&bytes[text.range.clone()]) != text.crc {
+            return Err(ArtifactError::Corrupted {
+                what: "text section".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Decodes the module's metadata, checking that it agrees with the tables.
+    ///
+    /// # Errors
+    /// Fails if the metadata does not decode or does not fit the tables.
+    pub fn decode_module(&self, bytes: &[u8]) -> Result<Module, ArtifactError> {
+        let mut module: Module = postcard::from_bytes(&bytes[self.range(Section::Meta)])
+            .map_err(|e| ArtifactError::Malformed(format!("metadata does not decode: {e}")))?;
+        module.rebuild_export_names();
+        let tables = self.tables(bytes);
+        if tables.num_functions() != module.num_defined_funcs()
+            || tables.array_to_wasm.len() != module.num_defined_funcs() * 4
+            || tables.wasm_to_array.len() != module.types.len() * 8
+        {
+            return Err(ArtifactError::Malformed(
+                "metadata and code tables disagree on the number of functions or types".into(),
+            ));
+        }
+        Ok(module)
+    }
+
+    /// The code tables inside `bytes`.
+    pub fn tables<'a>(&self, bytes: &'a [u8]) -> CodeTables<'a> {
+        let at = |s| &bytes[self.range(s)];
+        CodeTables {
+            functions: at(Section::Functions),
+            array_to_wasm: at(Section::ArrayToWasm),
+            wasm_to_array: at(Section::WasmToArray),
+            traps: at(Section::Traps),
+            address_map: at(Section::AddressMap),
+        }
+    }
+
+    /// Whether text chunk `index` (bytes `index * TEXT_CHUNK` up to the next chunk or
+    /// the text's end) matches its checksum. Allocates nothing, so a signal handler may
+    /// call it.
+    pub fn text_chunk_intact(&self, bytes: &[u8], index: usize) -> bool {
+        let text = &bytes[self.range(Section::Text)];
+        let start = index.saturating_mul(TEXT_CHUNK).min(text.len());
+        let end = start.saturating_add(TEXT_CHUNK).min(text.len());
+        let expected = word(&bytes[self.range(Section::TextChecksums)], index);
+        start < end && expected == Some(crc32fast::hash(&text[start..end]))
+    }
+}
+
+/// The `index`th little-endian `u32` of `bytes`.
+fn word(bytes: &[u8], index: usize) -> Option<u32> {
+    let at = index.checked_mul(4)?;
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+}
+
+/// The tables that describe an artifact's text, read in place.
+#[derive(Copy, Clone, Debug)]
+pub struct CodeTables<'a> {
+    functions: &'a [u8],
+    array_to_wasm: &'a [u8],
+    wasm_to_array: &'a [u8],
+    traps: &'a [u8],
+    address_map: &'a [u8],
+}
+
+impl<'a> CodeTables<'a> {
+    /// The number of defined functions.
+    pub fn num_functions(&self) -> usize {
+        self.functions.len() / 8
+    }
+
+    /// The `(u32, u32)` pair at `index` of a table of pairs.
+    fn pair(table: &[u8], index: usize) -> Option<(u32, u32)> {
+        Some((word(table, index * 2)?, word(table, index * 2 + 1)?))
+    }
+
+    /// Binary search of a table of pairs sorted by their first word: the number of pairs
+    /// whose first word is at most `key`.
+    fn partition(table: &[u8], key: u32) -> usize {
+        let (mut lo, mut hi) = (0, table.len() / 8);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match Self::pair(table, mid) {
+                Some((k, _)) if k <= key => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo
+    }
+
+    /// Where defined function `index` lies in the text.
+    pub fn function(&self, index: DefinedFuncIndex) -> Option<FunctionLoc> {
+        let (start, length) = Self::pair(self.functions, index.index())?;
+        Some(FunctionLoc { start, length })
+    }
+
+    /// The text offset of the array-call entry trampoline of `index`, if it has one.
+    pub fn array_to_wasm(&self, index: DefinedFuncIndex) -> Option<u32> {
+        word(self.array_to_wasm, index.index()).filter(|&o| o != u32::MAX)
+    }
+
+    /// Where the wasm-to-host trampoline of type `ty` lies.
+    pub fn wasm_to_array(&self, ty: TypeIndex) -> Option<FunctionLoc> {
+        let (start, length) = Self::pair(self.wasm_to_array, ty.index())?;
+        Some(FunctionLoc { start, length })
+    }
+
+    /// The trap raised by the instruction at text `offset`, which must match exactly.
+    pub fn lookup_trap(&self, offset: u32) -> Option<Trap> {
+        let i = Self::partition(self.traps, offset).checked_sub(1)?;
+        let (at, code) = Self::pair(self.traps, i)?;
+        (at == offset).then(|| Trap::from_u8(u8::try_from(code).ok()?))?
+    }
+
+    /// The defined function whose body contains text `offset`.
+    pub fn function_at(&self, offset: u32) -> Option<DefinedFuncIndex> {
+        let i = Self::partition(self.functions, offset).checked_sub(1)?;
+        let (start, length) = Self::pair(self.functions, i)?;
+        (offset - start < length).then(|| DefinedFuncIndex::new(i))
+    }
+
+    /// The wasm byte offset of the instruction at text `offset`.
+    pub fn wasm_offset(&self, offset: u32) -> Option<u32> {
+        let i = Self::partition(self.address_map, offset).checked_sub(1)?;
+        Some(Self::pair(self.address_map, i)?.1)
+    }
+}
