@@ -428,3 +428,66 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn threads_first_running_the_same_code_all_run_it() {
+    let engine = Engine::default();
+    let bytes = engine
+        .precompile_module(crate::big_code_module().as_bytes())
+        .unwrap();
+    for _ in 0..5 {
+        // Fresh each round, so that every chunk but the trampolines' is unchecked and
+        // the threads race to be the first to run it.
+        let module = load(&engine, &bytes).unwrap();
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let mut store = Store::new(&engine, ());
+                    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+                    let big = instance
+                        .get_typed_func::<(), i32>(&mut store, "big")
+                        .unwrap();
+                    barrier.wait();
+                    assert_eq!(big.call(&mut store, ()).unwrap(), 7);
+                });
+            }
+        });
+    }
+}
+
+#[test]
+fn loaded_code_is_checked_on_fiber_stacks_too() {
+    let mut config = Config::new();
+    config.async_support(true);
+    let engine = Engine::new(&config).unwrap();
+    let bytes = engine
+        .precompile_module(crate::big_code_module().as_bytes())
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for damaged in [false, true] {
+        let mut bytes = bytes.clone();
+        if damaged {
+            let at = text_range(&bytes).0 + 10;
+            bytes[at] ^= 0x40;
+        }
+        let module = load(&engine, &bytes).unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = rt
+            .block_on(Instance::new_async(&mut store, &module, &[]))
+            .unwrap();
+        let big = instance
+            .get_typed_func::<(), i32>(&mut store, "big")
+            .unwrap();
+        let result = rt.block_on(big.call_async(&mut store, ()));
+        match result {
+            Ok(value) => assert!(!damaged && value == 7),
+            Err(e) => assert!(
+                damaged && format!("{e:?}").contains("precompiled code is corrupted"),
+                "{e:?}"
+            ),
+        }
+    }
+}
