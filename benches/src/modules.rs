@@ -196,6 +196,374 @@ pub fn fib(n: u32) -> i32 {
     a
 }
 
+/// Number of generated functions in [`large_module`] at full size (its `answer` export
+/// comes on top).
+pub const LARGE_FUNCS: u32 = 25_000;
+/// Size in bytes of [`large_module`]'s active data segment.
+pub const LARGE_DATA_BYTES: u32 = 1 << 20;
+/// Offset of that data segment: 1024, as wasi-sdk's default global base, so it is not
+/// page-aligned.
+pub const LARGE_DATA_OFFSET: u32 = 1024;
+/// Size of [`large_module`]'s memory in 64 KiB pages (2 MiB).
+pub const LARGE_MEMORY_PAGES: u32 = 32;
+/// What [`large_module`]'s trivial export `answer: [] -> [i32]` returns.
+pub const LARGE_ANSWER: i32 = 42;
+
+/// Namespaces that [`large_func_name`] picks from, so that the name section looks like
+/// a C++ program's (of average length, not content).
+const NAMESPACES: [&str; 8] = [
+    "js::frontend::Parser::",
+    "js::jit::MacroAssembler::",
+    "js::gc::GCRuntime::",
+    "JS::",
+    "mozilla::detail::HashTable::",
+    "js::wasm::",
+    "icu_76::UnicodeSet::",
+    "",
+];
+
+/// A small deterministic pseudo-random generator (SplitMix64), so that the generated
+/// module is the same on every run and machine.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    fn below(&mut self, n: u32) -> u32 {
+        // Truncation intended: the remainder is below `n`.
+        (self.next() % u64::from(n)) as u32
+    }
+
+    /// True with probability `1 / n`.
+    fn one_in(&mut self, n: u32) -> bool {
+        self.below(n) == 0
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(u32::try_from(items.len()).expect("short list")) as usize]
+    }
+}
+
+/// The signature of generated function `i` in [`large_module`], an index into:
+///
+/// ```text
+/// $s0  (param i32)     (result i32)
+/// $s1  (param i32 i32) (result i32)
+/// $s2  (param i32 i64) (result i64)
+/// $s3  (param i32 i64)
+/// ```
+fn large_sig(i: u32) -> u32 {
+    Rng::new(u64::from(i) ^ 0x5157_0000).below(4)
+}
+
+/// The name of generated function `i` in [`large_module`] (and in its name section).
+pub fn large_func_name(i: u32) -> String {
+    let ns = NAMESPACES[Rng::new(u64::from(i) ^ 0x4e41_4d45).below(8) as usize];
+    format!("{ns}fn{i}")
+}
+
+/// Writes generated function `i` of [`large_module`]: locals, a counted loop with
+/// `br_if` whose body mixes i32/i64 arithmetic, loads and stores with offsets and a
+/// conditional; direct calls to earlier functions; usually a `call_indirect` through
+/// the table and a `br_table`; then its result.
+fn large_func(wat: &mut String, i: u32, funcs: u32) {
+    let mut r = Rng::new(u64::from(i));
+    let sig = large_sig(i);
+    let params = if sig == 0 { 1 } else { 2 };
+    // Locals by index: params first, then x: i32, y: i64, n: i32, then extras.
+    let (x, y, n) = (params, params + 1, params + 2);
+    let extras: Vec<&str> = (0..r.below(5))
+        .map(|_| if r.one_in(3) { "i64" } else { "i32" })
+        .collect();
+    let extra_base = params + 3;
+
+    write!(wat, "  (func ${} (type $s{sig})", large_func_name(i)).expect("write to String");
+    wat.push_str(" (local i32 i64 i32");
+    for ty in &extras {
+        write!(wat, " {ty}").expect("write to String");
+    }
+    wat.push_str(")\n");
+
+    // Prologue: read the state from memory.
+    let off = r.below(4096) * 4;
+    writeln!(
+        wat,
+        "    (local.set {x} (i32.load offset={off} (i32.and (local.get 0) (i32.const 0xffffc))))"
+    )
+    .expect("write to String");
+    if sig >= 2 {
+        writeln!(
+            wat,
+            "    (local.set {y} (i64.add (local.get 1) (i64.load offset={} (i32.and (local.get {x}) (i32.const 0xffff8)))))",
+            r.below(2048) * 8
+        )
+    } else {
+        writeln!(wat, "    (local.set {y} (i64.extend_i32_u (local.get {x})))")
+    }
+    .expect("write to String");
+
+    // The loop: mostly short bodies, now and then a long one.
+    let statements = if r.one_in(16) {
+        16 + r.below(40)
+    } else {
+        1 + r.below(7)
+    };
+    let trip = 1 + r.below(100);
+    // Labels by depth, not by name: toolchains write no label names, and `wat` would
+    // put `$names` in the name section.
+    wat.push_str("    (block ;; exit\n      (loop ;; top\n");
+    for _ in 0..statements {
+        wat.push_str("        ");
+        large_statement(wat, &mut r, (x, y, n), extra_base, &extras);
+        wat.push('\n');
+    }
+    writeln!(
+        wat,
+        "        (local.set {n} (i32.add (local.get {n}) (i32.const 1)))\n        \
+         (br_if 0 (i32.lt_u (local.get {n}) (i32.const {trip})))))"
+    )
+    .expect("write to String");
+
+    // Direct calls to earlier functions, mostly near ones.
+    if i > 0 {
+        for _ in 0..1 + r.below(3) {
+            let back = if r.one_in(4) { i } else { i.min(64) };
+            let callee = i - 1 - r.below(back);
+            let name = large_func_name(callee);
+            match large_sig(callee) {
+                0 => writeln!(
+                    wat,
+                    "    (local.set {x} (i32.add (local.get {x}) (call ${name} (local.get {x}))))"
+                ),
+                1 => writeln!(
+                    wat,
+                    "    (local.set {x} (i32.xor (local.get {x}) (call ${name} (local.get {x}) (local.get {n}))))"
+                ),
+                2 => writeln!(
+                    wat,
+                    "    (local.set {y} (i64.add (local.get {y}) (call ${name} (local.get {x}) (local.get {y}))))"
+                ),
+                _ => writeln!(wat, "    (call ${name} (local.get {x}) (local.get {y}))"),
+            }
+            .expect("write to String");
+        }
+    }
+
+    // An indirect call through the table holding every function.
+    if !r.one_in(3) {
+        let slot = format!("(i32.rem_u (local.get {x}) (i32.const {funcs}))");
+        match r.below(4) {
+            0 => writeln!(
+                wat,
+                "    (local.set {x} (call_indirect $table (type $s0) (local.get {n}) {slot}))"
+            ),
+            1 => writeln!(
+                wat,
+                "    (local.set {x} (call_indirect $table (type $s1) (local.get {x}) (local.get {n}) {slot}))"
+            ),
+            2 => writeln!(
+                wat,
+                "    (local.set {y} (call_indirect $table (type $s2) (local.get {x}) (local.get {y}) {slot}))"
+            ),
+            _ => writeln!(
+                wat,
+                "    (call_indirect $table (type $s3) (local.get {x}) (local.get {y}) {slot})"
+            ),
+        }
+        .expect("write to String");
+    }
+
+    // A switch: `br_table` over nested blocks, one case per block.
+    if r.below(5) < 2 {
+        let cases = 3 + r.below(6);
+        // Case `c` branches to block `c` (innermost 0); its code follows that block's
+        // end, then it branches out of the outermost block.
+        for _ in 0..cases {
+            wat.push_str("    (block\n");
+        }
+        wat.push_str("    (br_table");
+        for c in 0..cases {
+            write!(wat, " {c}").expect("write to String");
+        }
+        writeln!(wat, " (i32.rem_u (local.get {x}) (i32.const {cases})))")
+            .expect("write to String");
+        for c in 0..cases - 1 {
+            writeln!(
+                wat,
+                "    ) (local.set {x} (i32.add (i32.mul (local.get {x}) (i32.const {})) (i32.const {c}))) (br {})",
+                3 + 2 * c,
+                cases - 2 - c
+            )
+            .expect("write to String");
+        }
+        writeln!(
+            wat,
+            "    ) (local.set {y} (i64.rotl (local.get {y}) (i64.const 7)))"
+        )
+        .expect("write to String");
+    }
+
+    match sig {
+        0 | 1 => writeln!(
+            wat,
+            "    (i32.add (local.get {x}) (i32.wrap_i64 (local.get {y}))))"
+        ),
+        2 => writeln!(
+            wat,
+            "    (i64.add (local.get {y}) (i64.extend_i32_u (local.get {x}))))"
+        ),
+        _ => writeln!(
+            wat,
+            "    (i64.store offset={} (i32.const 0) (local.get {y})))",
+            r.below(128) * 8
+        ),
+    }
+    .expect("write to String");
+}
+
+/// Writes one statement of a generated loop body.
+fn large_statement(
+    wat: &mut String,
+    r: &mut Rng,
+    (x, y, n): (u32, u32, u32),
+    extra_base: u32,
+    extras: &[&str],
+) {
+    let c = r.below(100_000);
+    let off = r.below(1024) * 4;
+    let written = match r.below(9) {
+        0 | 1 => {
+            let op = r.pick(&["add", "sub", "xor", "or", "and", "mul", "shl", "rotl"]);
+            let op2 = r.pick(&["add", "mul", "xor", "shr_u"]);
+            write!(
+                wat,
+                "(local.set {x} (i32.{op} (local.get {x}) (i32.{op2} (local.get {n}) (i32.const {c}))))"
+            )
+        }
+        2 => {
+            let op = r.pick(&["add", "sub", "xor", "mul", "rotr"]);
+            write!(
+                wat,
+                "(local.set {y} (i64.{op} (local.get {y}) (i64.extend_i32_s (local.get {x}))))"
+            )
+        }
+        3 => write!(
+            wat,
+            "(i32.store offset={off} (i32.and (local.get {x}) (i32.const 0xffffc)) (local.get {x}))"
+        ),
+        4 => write!(
+            wat,
+            "(i64.store offset={off} (i32.and (local.get {n}) (i32.const 0xffff8)) (local.get {y}))"
+        ),
+        5 => write!(
+            wat,
+            "(local.set {x} (i32.add (local.get {x}) (i32.load8_u offset={off} (i32.and (local.get {x}) (i32.const 0xfffff)))))"
+        ),
+        6 => write!(
+            wat,
+            "(if (i32.eqz (i32.and (local.get {x}) (i32.const 1))) \
+             (then (local.set {x} (i32.shr_u (local.get {x}) (i32.const 1)))) \
+             (else (local.set {x} (i32.add (i32.mul (local.get {x}) (i32.const 3)) (i32.const 1)))))"
+        ),
+        7 if !extras.is_empty() => {
+            let e = r.below(u32::try_from(extras.len()).expect("few locals"));
+            let local = extra_base + e;
+            if extras[e as usize] == "i64" {
+                write!(
+                    wat,
+                    "(local.set {local} (i64.add (local.get {local}) (i64.mul (local.get {y}) (i64.const {c}))))"
+                )
+            } else {
+                write!(
+                    wat,
+                    "(local.set {local} (i32.sub (local.get {local}) (local.get {x})))"
+                )
+            }
+        }
+        _ => write!(
+            wat,
+            "(br_if 1 (i32.gt_u (local.get {x}) (i32.const {})))",
+            c + 1_000_000
+        ),
+    };
+    written.expect("write to String");
+}
+
+/// A module of roughly the shape and size of SpiderMonkey compiled to wasm (which is
+/// not among the Sightglass programs here), for the `load` benchmark; deterministic:
+///
+/// ```text
+/// types    $s0..$s3 (see `large_sig`), and [] -> [i32] for `answer`
+/// memory   32 pages (2 MiB), exported as "memory"; a 1 MiB active data segment at 1024
+/// table    `funcs` funcrefs, exported as "table", holding every generated function
+///          (one active element segment)
+/// funcs    `funcs` generated functions of varied shape (see `large_func`), then
+///          `answer`, which returns 42
+/// exports  every 10th generated function as "f{i}", "answer", "memory", "table"
+/// names    a name section naming every function (`large_func_name`)
+/// ```
+///
+/// With [`LARGE_FUNCS`] functions it is about 6 MB of wasm.
+pub fn large_module(funcs: u32) -> String {
+    let mut wat = String::with_capacity(funcs as usize * 1500 + 4 * LARGE_DATA_BYTES as usize);
+    wat.push_str(
+        "(module\n  (type $s0 (func (param i32) (result i32)))\n  \
+         (type $s1 (func (param i32 i32) (result i32)))\n  \
+         (type $s2 (func (param i32 i64) (result i64)))\n  \
+         (type $s3 (func (param i32 i64)))\n",
+    );
+    writeln!(wat, "  (memory (export \"memory\") {LARGE_MEMORY_PAGES})").expect("write to String");
+    writeln!(
+        wat,
+        "  (table $table (export \"table\") {funcs} {funcs} funcref)"
+    )
+    .expect("write to String");
+
+    write!(wat, "  (data (i32.const {LARGE_DATA_OFFSET}) \"").expect("write to String");
+    let mut r = Rng::new(0xda7a);
+    for _ in 0..LARGE_DATA_BYTES {
+        // Like a program's data: many zeros, some text, some tables of numbers.
+        let byte = match r.below(8) {
+            0..=2 => 0,
+            3 | 4 => b'a' + u8::try_from(r.below(26)).expect("a letter"),
+            _ => u8::try_from(r.below(256)).expect("a byte"),
+        };
+        write!(wat, "\\{byte:02x}").expect("write to String");
+    }
+    wat.push_str("\")\n");
+
+    wat.push_str("  (elem (table $table) (i32.const 0) func");
+    for i in 0..funcs {
+        write!(wat, " ${}", large_func_name(i)).expect("write to String");
+    }
+    wat.push_str(")\n");
+
+    for i in 0..funcs {
+        large_func(&mut wat, i, funcs);
+        if i % 10 == 0 {
+            writeln!(wat, "  (export \"f{i}\" (func ${}))", large_func_name(i))
+                .expect("write to String");
+        }
+    }
+    writeln!(
+        wat,
+        "  (func $answer (export \"answer\") (result i32) (i32.const {LARGE_ANSWER}))\n)"
+    )
+    .expect("write to String");
+    wat
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +576,26 @@ mod tests {
         wat::parse_str(HOST_CALL_WAT).unwrap();
         wat::parse_str(FIB_WAT).unwrap();
         wat::parse_str(COLLATZ_WAT).unwrap();
+    }
+
+    #[test]
+    fn large_module_is_valid_and_deterministic() {
+        // A small instance of the generator: every shape of function appears in a few
+        // hundred; the full size takes seconds to parse and is checked by `load`.
+        let funcs = 300;
+        let text = large_module(funcs);
+        assert_eq!(text, large_module(funcs));
+        let bytes = wat::parse_str(&text).unwrap();
+        assert!(bytes.len() > LARGE_DATA_BYTES as usize);
+        let engine = strata::Engine::default();
+        strata::Module::validate(&engine, &bytes).unwrap();
+        let module = strata::Module::new(&engine, &bytes).unwrap();
+        let mut store = strata::Store::new(&engine, ());
+        let instance = strata::Instance::new(&mut store, &module, &[]).unwrap();
+        let answer = instance
+            .get_typed_func::<(), i32>(&mut store, "answer")
+            .unwrap();
+        assert_eq!(answer.call(&mut store, ()).unwrap(), LARGE_ANSWER);
     }
 
     #[test]
