@@ -291,7 +291,7 @@ fn artifacts_with_other_code_settings_are_refused_by_name() {
 }
 
 #[test]
-fn corrupted_tables_are_caught_by_their_checksums_when_loading() {
+fn corrupted_metadata_and_tables_are_caught_by_their_checksums_when_loading() {
     let engine = Engine::default();
     let bytes = artifact(&engine);
     let header = parse_header(&bytes);
@@ -307,14 +307,20 @@ fn corrupted_tables_are_caught_by_their_checksums_when_loading() {
         "text checksums",
     ];
     for &(kind, start, end) in &header.sections {
-        if kind != 8 && start < end {
+        // The trap table (5), the address map (6), the text (8) and the data (9) are
+        // checked on first use (below).
+        if ![5, 6, 8, 9].contains(&kind) && start < end {
             cases.push((
                 start + (end - start) / 2,
                 format!("{} section", names[kind as usize - 1]),
             ));
         }
     }
-    assert_eq!(cases.len(), 8, "every section is tried");
+    assert_eq!(
+        cases.len(),
+        6,
+        "every section checked when loading is tried"
+    );
     for (at, part) in cases {
         let mut bad = bytes.clone();
         bad[at] ^= 0x10;
@@ -489,5 +495,73 @@ fn loaded_code_is_checked_on_fiber_stacks_too() {
                 "{e:?}"
             ),
         }
+    }
+}
+
+#[test]
+fn corrupted_data_is_caught_when_instantiating() {
+    let engine = Engine::default();
+    let bytes = artifact(&engine);
+    let (_, data_start, data_end) = parse_header(&bytes)
+        .sections
+        .into_iter()
+        .find(|&(kind, ..)| kind == 9)
+        .expect("a data section");
+    assert_eq!(&bytes[data_start..data_end], b"hello, artifact");
+    let mut bad = bytes;
+    bad[data_start + 3] ^= 0x10;
+    for memory_init_cow in [true, false] {
+        let mut config = Config::new();
+        config.memory_init_cow(memory_init_cow);
+        let engine = Engine::new(&config).unwrap();
+        let module = load(&engine, &bad).unwrap();
+        let mut linker = Linker::new(&engine);
+        linker
+            .func_wrap("host", "add", |a: i32, b: i32| a + b)
+            .unwrap();
+        let mut store = Store::new(&engine, ());
+        for _ in 0..2 {
+            let err = linker.instantiate(&mut store, &module).unwrap_err();
+            assert!(
+                format!("{err:?}").contains("corrupted: checksum mismatch in its data section"),
+                "{err:?}"
+            );
+        }
+        let err = module.serialize().unwrap_err();
+        assert!(format!("{err:?}").contains("data section"), "{err:?}");
+    }
+}
+
+#[test]
+fn corrupted_trap_tables_are_caught_at_the_first_trap() {
+    let engine = Engine::default();
+    let bytes = artifact(&engine);
+    let sections = parse_header(&bytes).sections;
+    for kind in [5, 6] {
+        let (_, start, end) = sections.iter().copied().find(|s| s.0 == kind).unwrap();
+        let mut bad = bytes.clone();
+        bad[(start + end) / 2] ^= 0x10;
+        let module = load(&engine, &bad).unwrap();
+        let mut linker = Linker::new(&engine);
+        linker
+            .func_wrap("host", "add", |a: i32, b: i32| a + b)
+            .unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        // Code that does not trap runs: the tables are only needed for traps.
+        let run = instance
+            .get_typed_func::<i32, i32>(&mut store, "run")
+            .unwrap();
+        assert_eq!(run.call(&mut store, 20).unwrap(), 40 + i32::from(b'h'));
+        // A trap needs them to be told from a crash: the call fails saying why.
+        let crash = instance
+            .get_typed_func::<(), i32>(&mut store, "crash")
+            .unwrap();
+        let err = format!("{:?}", crash.call(&mut store, ()).unwrap_err());
+        assert!(
+            err.contains("corrupted: checksum mismatch in its trap table or address map"),
+            "section {kind}: {err}"
+        );
+        assert!(module.serialize().is_err());
     }
 }

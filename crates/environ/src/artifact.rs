@@ -70,10 +70,13 @@ pub enum Section {
     TextChecksums = 7,
     /// The machine code.
     Text = 8,
+    /// The bytes of the data segments ([`DataSegment::range`](crate::DataSegment)
+    /// indexes them), at a page boundary.
+    Data = 9,
 }
 
 impl Section {
-    const ALL: [Section; 8] = [
+    const ALL: [Section; 9] = [
         Section::Meta,
         Section::Functions,
         Section::ArrayToWasm,
@@ -82,7 +85,18 @@ impl Section {
         Section::AddressMap,
         Section::TextChecksums,
         Section::Text,
+        Section::Data,
     ];
+
+    /// Whether loading leaves the section's checksum to be checked when it is first
+    /// used: the text (as it first runs), the data (at the first instantiation), and the
+    /// trap table and address map (at the first trap or backtrace).
+    pub fn checked_on_first_use(self) -> bool {
+        matches!(
+            self,
+            Section::Text | Section::Data | Section::Traps | Section::AddressMap
+        )
+    }
 
     /// Its name in error messages.
     pub fn name(self) -> &'static str {
@@ -95,6 +109,7 @@ impl Section {
             Section::AddressMap => "address map",
             Section::TextChecksums => "text checksums",
             Section::Text => "text",
+            Section::Data => "data",
         }
     }
 
@@ -276,7 +291,8 @@ fn looks_like_wasm(bytes: &[u8]) -> bool {
     text.starts_with(b"(") || text.starts_with(b";;")
 }
 
-/// Writes the artifact of `module`, compiled to `compiled` for `target`.
+/// Writes the artifact of `module`, whose data segments' bytes are `data`, compiled
+/// to `compiled` for `target`.
 ///
 /// # Panics
 /// Panics if the text is 4 GiB or larger, which [`CompiledModule`] offsets rule out.
@@ -284,6 +300,7 @@ pub fn write_artifact(
     target: &ArtifactTarget,
     module: &Module,
     compiled: &CompiledModule,
+    data: &[u8],
 ) -> Vec<u8> {
     let meta = postcard::to_allocvec(module).expect("module metadata encodes in memory");
     let num_funcs = compiled.functions.len();
@@ -363,6 +380,7 @@ pub fn write_artifact(
     for (section, bytes) in &sections {
         place(*section, bytes, 4);
     }
+    place(Section::Data, data, TEXT_ALIGN);
     place(Section::Text, &compiled.text, TEXT_ALIGN);
     let total = offset;
 
@@ -383,7 +401,7 @@ pub fn write_artifact(
         sections
             .iter()
             .map(|(_, b)| &b[..])
-            .chain([&compiled.text[..]]),
+            .chain([data, &compiled.text[..]]),
     ) {
         out.resize(offset, 0);
         out.extend_from_slice(bytes);
@@ -426,7 +444,7 @@ pub struct ArtifactLayout {
     /// What the code was compiled for.
     pub target: ArtifactTarget,
     settings_hash: u64,
-    sections: [SectionEntry; 8],
+    sections: [SectionEntry; 9],
 }
 
 /// Reads the header from the front of `bytes`.
@@ -516,7 +534,7 @@ impl ArtifactLayout {
             .collect::<Result<Vec<_>, ArtifactError>>()?;
         let settings_hash = r.u64()?;
         let num_sections = r.u32()?;
-        let mut sections: [Option<SectionEntry>; 8] = Default::default();
+        let mut sections: [Option<SectionEntry>; 9] = Default::default();
         for _ in 0..num_sections {
             let kind = r.u32()?;
             let (offset, len, crc) = (r.u64()?, r.u64()?, r.u32()?);
@@ -556,7 +574,7 @@ impl ArtifactLayout {
         if let Some(missing) = Section::ALL
             .into_iter()
             .find(|&s| sections[s as usize - 1].range.end == 0)
-            .filter(|&s| s != Section::Text && s != Section::TextChecksums)
+            .filter(|&s| !matches!(s, Section::Text | Section::TextChecksums | Section::Data))
         {
             return Err(ArtifactError::Malformed(format!(
                 "no {} section",
@@ -638,21 +656,15 @@ impl ArtifactLayout {
         self.sections[section as usize - 1].range.clone()
     }
 
-    /// Checks the checksums of every section but the text, whose chunks
-    /// [`verify_text_chunk`](Self::verify_text_chunk) checks.
+    /// Checks the checksums of every section but those
+    /// [checked on first use](Section::checked_on_first_use).
     ///
     /// # Errors
     /// Names the first section whose checksum does not match.
     pub fn verify_tables(&self, bytes: &[u8]) -> Result<(), ArtifactError> {
         for section in Section::ALL {
-            if section == Section::Text {
-                continue;
-            }
-            let entry = &self.sections[section as usize - 1];
-            if crc32fast::hash(&bytes[entry.range.clone()]) != entry.crc {
-                return Err(ArtifactError::Corrupted {
-                    what: format!("{} section", section.name()),
-                });
+            if !section.checked_on_first_use() {
+                self.verify_section(bytes, section)?;
             }
         }
         let chunks = self.range(Section::Text).len().div_ceil(TEXT_CHUNK);
@@ -664,16 +676,15 @@ impl ArtifactLayout {
         Ok(())
     }
 
-    /// Checks the checksum of every section, the text included.
+    /// Checks the checksum of `section`. Allocates nothing unless it fails.
     ///
     /// # Errors
-    /// Names the first section whose checksum does not match.
-    pub fn verify(&self, bytes: &[u8]) -> Result<(), ArtifactError> {
-        self.verify_tables(bytes)?;
-        let text = &self.sections[Section::Text as usize - 1];
-        if crc32fast::hash(&bytes[text.range.clone()]) != text.crc {
+    /// If it does not match.
+    pub fn verify_section(&self, bytes: &[u8], section: Section) -> Result<(), ArtifactError> {
+        let entry = &self.sections[section as usize - 1];
+        if crc32fast::hash(&bytes[entry.range.clone()]) != entry.crc {
             return Err(ArtifactError::Corrupted {
-                what: "text section".into(),
+                what: format!("{} section", section.name()),
             });
         }
         Ok(())

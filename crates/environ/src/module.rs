@@ -132,9 +132,28 @@ pub struct ElemSegment {
 pub struct DataSegment {
     /// For an active segment, the memory and the offset expression.
     pub active: Option<(MemoryIndex, ConstExpr)>,
-    /// The bytes.
-    #[serde(with = "byte_string")]
-    pub data: Box<[u8]>,
+    /// Where its bytes are in the module's data (all segments' bytes one after another,
+    /// kept beside the metadata: [`ModuleTranslation::data`](crate::ModuleTranslation),
+    /// then the artifact's data section).
+    pub range: core::ops::Range<u32>,
+}
+
+impl DataSegment {
+    /// The segment's bytes in `data`, the module's data; empty if `data` is too short.
+    pub fn bytes<'a>(&self, data: &'a [u8]) -> &'a [u8] {
+        data.get(self.range.start as usize..self.range.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// The segment's length in bytes.
+    pub fn len(&self) -> usize {
+        (self.range.end - self.range.start) as usize
+    }
+
+    /// Whether the segment has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty()
+    }
 }
 
 /// Serializes bytes as one byte string rather than a sequence of numbers, so that they

@@ -29,6 +29,9 @@ pub struct ModuleTranslation<'data> {
     pub module: Module,
     /// The bodies of the defined functions.
     pub function_bodies: PrimaryMap<DefinedFuncIndex, FunctionBodyInput<'data>>,
+    /// The bytes of every data segment, one after another ([`DataSegment::range`]
+    /// says where each is).
+    pub data: Vec<u8>,
 }
 
 /// Parses and validates `wasm` (all but function bodies) with the given features.
@@ -46,6 +49,7 @@ pub fn translate_module(
         module: Module::default(),
         function_bodies: PrimaryMap::new(),
         next_defined_func: 0,
+        data: Vec::new(),
     };
     let mut parser = Parser::new(0);
     parser.set_features(features);
@@ -64,6 +68,7 @@ pub fn translate_module(
     Ok(ModuleTranslation {
         module: t.module,
         function_bodies: t.function_bodies,
+        data: t.data,
     })
 }
 
@@ -71,6 +76,7 @@ struct Translator<'data> {
     module: Module,
     function_bodies: PrimaryMap<DefinedFuncIndex, FunctionBodyInput<'data>>,
     next_defined_func: usize,
+    data: Vec<u8>,
 }
 
 fn unsupported(what: impl Into<String>) -> CompileError {
@@ -303,9 +309,15 @@ impl<'data> Translator<'data> {
                             const_expr(&offset_expr)?,
                         )),
                     };
+                    let start = self.data.len();
+                    self.data.extend_from_slice(segment.data);
+                    let range = u32::try_from(start)
+                        .ok()
+                        .zip(u32::try_from(self.data.len()).ok())
+                        .ok_or_else(|| unsupported("data segments over 4 GiB in all"))?;
                     m.data_segments.push(DataSegment {
                         active,
-                        data: segment.data.into(),
+                        range: range.0..range.1,
                     });
                 }
             }
@@ -448,7 +460,10 @@ mod tests {
             Some(FuncRefIndex::new(0))
         );
         assert_eq!(m.functions[FuncIndex::new(0)].func_ref, None);
-        assert_eq!(&*m.data_segments[crate::DataIndex::new(0)].data, b"hi");
+        assert_eq!(
+            m.data_segments[crate::DataIndex::new(0)].bytes(&t.data),
+            b"hi"
+        );
         assert_eq!(t.function_bodies.len(), 1);
     }
 

@@ -14,7 +14,7 @@
 //! executable, and the first attempt to execute a chunk faults into the signal handler,
 //! which checks the chunk ([`on_text_fault`]) and makes it executable if it matches. A
 //! chunk that does not match is never made executable; the call that reached it fails
-//! with [`UnwindReason::CorruptedCode`](crate::UnwindReason::CorruptedCode).
+//! with [`UnwindReason::Corrupted`](crate::UnwindReason::Corrupted).
 
 use crate::VmError;
 use crate::mmap::Mmap;
@@ -150,6 +150,10 @@ pub struct CodeObject {
     /// The state of each [`TEXT_CHUNK`] of the text: `UNCHECKED`, `CHECKING`, `CHECKED`
     /// or `CORRUPTED`.
     chunks: Box<[AtomicU8]>,
+    /// The state of the data section: `UNCHECKED`, `CHECKED` or `CORRUPTED`.
+    data: AtomicU8,
+    /// The state of the trap table and the address map, checked together.
+    trap_tables: AtomicU8,
 }
 
 /// What the signal handler should do about a fault at an address (see
@@ -213,6 +217,8 @@ impl CodeObject {
             text_start,
             text_len: text.len(),
             chunks,
+            data: AtomicU8::new(state),
+            trap_tables: AtomicU8::new(state),
         });
         let end = text_start + code.text_len.max(1);
         GLOBAL_CODE
@@ -290,18 +296,57 @@ impl CodeObject {
         }
     }
 
-    /// Checks every chunk of the text not yet checked, as the signal handler would when
-    /// it first runs.
+    /// The bytes of the module's data segments (see
+    /// [`DataSegment::range`](strata_environ::DataSegment)), checked against their
+    /// checksum the first time they are asked for.
     ///
     /// # Errors
-    /// Returns the text range of the first chunk that does not match its checksum.
-    pub fn check_text(&self) -> Result<(), (u32, u32)> {
+    /// [`VmError::CorruptedData`] if they do not match.
+    pub fn wasm_data(&self) -> Result<&[u8], VmError> {
+        if self.checked(&self.data, &[Section::Data]) {
+            Ok(&self.image.bytes()[self.layout.range(Section::Data)])
+        } else {
+            Err(VmError::CorruptedData)
+        }
+    }
+
+    /// Whether `sections` match their checksums, which are compared on the first call
+    /// only, `state` keeping the answer. Allocates nothing, so that the signal handler
+    /// may call it; racing threads compute the same answer.
+    fn checked(&self, state: &AtomicU8, sections: &[Section]) -> bool {
+        if state.load(Ordering::Acquire) == UNCHECKED {
+            let bytes = self.image.bytes();
+            let intact = sections
+                .iter()
+                .all(|&s| self.layout.verify_section(bytes, s).is_ok());
+            state.store(if intact { CHECKED } else { CORRUPTED }, Ordering::Release);
+        }
+        state.load(Ordering::Acquire) == CHECKED
+    }
+
+    /// The trap table and address map, checked on first use.
+    fn trap_tables(&self) -> Option<CodeTables<'_>> {
+        let sections = [Section::Traps, Section::AddressMap];
+        self.checked(&self.trap_tables, &sections)
+            .then(|| self.tables())
+    }
+
+    /// Checks every part of the artifact that loading left to be checked on first use:
+    /// each chunk of the text not yet checked (as the signal handler would when it
+    /// first runs) and the data.
+    ///
+    /// # Errors
+    /// Names the first part that does not match its checksum.
+    pub fn check_all(&self) -> Result<(), VmError> {
         for index in 0..self.chunks.len() {
             if let TextFault::Corrupted { start, end } = self.check_chunk(index) {
-                return Err((start, end));
+                return Err(VmError::CorruptedCode { start, end });
             }
         }
-        Ok(())
+        if self.trap_tables().is_none() {
+            return Err(VmError::CorruptedTables);
+        }
+        self.wasm_data().map(drop)
     }
 
     fn tables(&self) -> CodeTables<'_> {
@@ -336,17 +381,24 @@ impl CodeObject {
         self.text_start.wrapping_add(loc.start as usize) as *const u8
     }
 
-    /// The trap raised by the instruction at text offset `offset`.
-    pub fn lookup_trap(&self, offset: u32) -> Option<Trap> {
-        self.tables().lookup_trap(offset)
+    /// The trap raised by the instruction at text offset `offset`, if any. Safe to call
+    /// from a signal handler.
+    ///
+    /// # Errors
+    /// [`VmError::CorruptedTables`] if the trap table does not match its checksum (on
+    /// its first use), so that which instructions trap is unknown.
+    pub fn lookup_trap(&self, offset: u32) -> Result<Option<Trap>, VmError> {
+        let tables = self.trap_tables().ok_or(VmError::CorruptedTables)?;
+        Ok(tables.lookup_trap(offset))
     }
 
     /// The wasm function containing text offset `offset`, and the instruction's wasm byte
     /// offset. `None` for trampolines.
     pub fn lookup_function(&self, offset: u32) -> Option<(FuncIndex, Option<u32>)> {
-        let tables = self.tables();
-        let def = tables.function_at(offset)?;
-        Some((self.module.func_index(def), tables.wasm_offset(offset)))
+        let def = self.tables().function_at(offset)?;
+        // A damaged address map only costs the backtrace its wasm offsets.
+        let wasm_offset = self.trap_tables().and_then(|t| t.wasm_offset(offset));
+        Some((self.module.func_index(def), wasm_offset))
     }
 }
 
@@ -427,7 +479,7 @@ mod tests {
             cpu_features: Vec::new(),
             settings: Vec::new(),
         };
-        let bytes = write_artifact(&target, &sample_module(), &compiled);
+        let bytes = write_artifact(&target, &sample_module(), &compiled, b"data");
         let layout = ArtifactLayout::parse(&bytes).unwrap();
         (bytes, layout)
     }
@@ -454,7 +506,7 @@ mod tests {
         let (found, offset) = lookup_code(start + 18).unwrap();
         assert!(Arc::ptr_eq(&found, &code));
         assert_eq!(
-            found.lookup_trap(offset),
+            found.lookup_trap(offset).unwrap(),
             Some(Trap::UnreachableCodeReached)
         );
         assert_eq!(
@@ -490,7 +542,7 @@ mod tests {
         let (found, offset) = lookup_code(start + 2).unwrap();
         assert!(Arc::ptr_eq(&found, &code));
         assert_eq!(
-            found.lookup_trap(offset),
+            found.lookup_trap(offset).unwrap(),
             Some(Trap::UnreachableCodeReached)
         );
         // SAFETY: the text is mapped readable and executable.

@@ -141,11 +141,11 @@ pub struct ModuleMemoryImages {
 }
 
 impl ModuleMemoryImages {
-    /// Builds the images `module`'s data segments allow.
+    /// Builds the images `module`'s data segments, whose bytes are in `data`, allow.
     ///
     /// # Errors
     /// Fails if a memfd cannot be created or written.
-    pub fn new(module: &Module) -> Result<ModuleMemoryImages, VmError> {
+    pub fn new(module: &Module, data: &[u8]) -> Result<ModuleMemoryImages, VmError> {
         let mut images = PrimaryMap::new();
         for (index, ty) in module.memories.iter() {
             let Some(def) = module.defined_memory_index(index) else {
@@ -168,11 +168,11 @@ impl ModuleMemoryImages {
                     .as_constant_offset()
                     .and_then(|o| usize::try_from(o).ok())
                     .filter(|&o| {
-                        o.checked_add(segment.data.len())
+                        o.checked_add(segment.len())
                             .is_some_and(|end| Some(end) <= initial)
                     });
                 match fits {
-                    Some(o) => segments.push((o, &segment.data[..])),
+                    Some(o) => segments.push((o, segment.bytes(data))),
                     None => imageable = false,
                 }
             }

@@ -50,6 +50,15 @@ pub struct ModuleRuntimeInfo {
 }
 
 impl ModuleRuntimeInfo {
+    /// The bytes of the module's data segments, checked against the artifact's
+    /// checksum on first use; empty for a module without code.
+    ///
+    /// # Errors
+    /// [`VmError::CorruptedData`] if they do not match it.
+    pub fn wasm_data(&self) -> Result<&[u8], VmError> {
+        self.code.as_ref().map_or(Ok(&[]), |code| code.wasm_data())
+    }
+
     /// The images of the module's defined memories, built on first use so that
     /// loading a module costs nothing per data segment.
     ///
@@ -60,7 +69,7 @@ impl ModuleRuntimeInfo {
             return Ok(images);
         }
         let images = if self.memory_init_cow {
-            crate::ModuleMemoryImages::new(&self.module)?
+            crate::ModuleMemoryImages::new(&self.module, self.wasm_data()?)?
         } else {
             crate::ModuleMemoryImages::default()
         };
@@ -435,6 +444,10 @@ impl InstanceHandle {
         // another reference count update (a contended cache line with many threads).
         let info: *const ModuleRuntimeInfo = Arc::as_ptr(&runtime);
         let module = &runtime.module;
+        // A damaged data section fails the instantiation before any memory holds it.
+        if !module.data_segments.is_empty() {
+            runtime.wasm_data()?;
+        }
         let slot = allocator.allocate_instance(Instance::layout(&runtime.offsets).size())?;
         let mut memories = PrimaryMap::new();
         let mut tables = PrimaryMap::new();
@@ -628,7 +641,7 @@ impl InstanceHandle {
                 .is_some_and(|def| inst.memories[def].has_image());
             if !imaged {
                 let start = low64(Some(inst.eval(offset)));
-                let len = segment.data.len() as u64;
+                let len = segment.len() as u64;
                 inst.memory_init(*memory, index, start, 0, len)?;
             }
             inst.data_drop(index);

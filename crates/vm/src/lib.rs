@@ -69,6 +69,11 @@ pub enum VmError {
     /// A pooling allocator had no free slot.
     #[cfg(feature = "pooling-allocator")]
     PoolLimit(PoolConcurrencyLimitError),
+    /// The data segments of a precompiled module do not match their checksum.
+    CorruptedData,
+    /// The trap table or the address map of a precompiled module does not match its
+    /// checksum.
+    CorruptedTables,
     /// Precompiled code does not match its checksum.
     CorruptedCode {
         /// Text offset of the first chunk that does not match.
@@ -86,6 +91,13 @@ impl core::fmt::Display for VmError {
             VmError::Limit(msg) => f.write_str(msg),
             #[cfg(feature = "pooling-allocator")]
             VmError::PoolLimit(e) => e.fmt(f),
+            VmError::CorruptedData => f.write_str(
+                "precompiled module is corrupted: checksum mismatch in its data section",
+            ),
+            VmError::CorruptedTables => f.write_str(
+                "precompiled module is corrupted: checksum mismatch in its trap table or \
+                 address map",
+            ),
             VmError::CorruptedCode { start, end } => write!(
                 f,
                 "precompiled code is corrupted: text bytes {start:#x}..{end:#x} do not match \
@@ -99,7 +111,10 @@ impl std::error::Error for VmError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             VmError::Mmap(e) => Some(e),
-            VmError::Limit(_) | VmError::CorruptedCode { .. } => None,
+            VmError::Limit(_)
+            | VmError::CorruptedData
+            | VmError::CorruptedTables
+            | VmError::CorruptedCode { .. } => None,
             // Displayed as itself above, so not repeated as a source.
             #[cfg(feature = "pooling-allocator")]
             VmError::PoolLimit(_) => None,

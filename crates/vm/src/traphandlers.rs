@@ -29,13 +29,9 @@ pub enum UnwindReason {
     Host(HostError),
     /// A host function panicked; the payload is re-thrown once wasm frames are gone.
     Panic(Box<dyn Any + Send>),
-    /// Precompiled code about to run did not match its checksum, so it was not run.
-    CorruptedCode {
-        /// Text offset of the chunk that does not match.
-        start: u32,
-        /// Text offset of its end.
-        end: u32,
-    },
+    /// A precompiled module's code about to run, or the trap table needed to handle a
+    /// fault in it, did not match its checksum; the code did not run.
+    Corrupted(crate::VmError),
 }
 
 /// One entry into wasm on this thread.
@@ -425,16 +421,19 @@ unsafe extern "C" fn trap_handler(
         match on_text_fault(addr, pc) {
             TextFault::NotText => {}
             TextFault::Retry => return,
-            TextFault::Corrupted { start, end } => corrupted = Some((start, end)),
+            TextFault::Corrupted { start, end } => {
+                corrupted = Some(crate::VmError::CorruptedCode { start, end });
+            }
         }
     }
     let state = activation();
     if !state.is_null() {
         let ours = match corrupted {
-            Some((start, end)) => Some(UnwindReason::CorruptedCode { start, end }),
-            None => lookup_code(pc)
-                .and_then(|(code, offset)| code.lookup_trap(offset))
-                .map(UnwindReason::Trap),
+            Some(error) => Some(UnwindReason::Corrupted(error)),
+            None => lookup_code(pc).and_then(|(code, offset)| match code.lookup_trap(offset) {
+                Ok(trap) => trap.map(UnwindReason::Trap),
+                Err(error) => Some(UnwindReason::Corrupted(error)),
+            }),
         };
         if let Some(ours) = ours {
             // SAFETY: the activation and its store context live on this thread, which
@@ -447,7 +446,7 @@ unsafe extern "C" fn trap_handler(
                 // A libcall that made its caller trap may have recorded a more precise
                 // reason (an embedder's error, a panic); the trap only carries it out.
                 let reason = match ((*(*state).unwind.get()).take(), ours) {
-                    (_, corrupted @ UnwindReason::CorruptedCode { .. }) => corrupted,
+                    (_, corrupted @ UnwindReason::Corrupted(_)) => corrupted,
                     (Some((recorded, _)), _) => recorded,
                     (None, ours) => ours,
                 };

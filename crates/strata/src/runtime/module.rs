@@ -209,16 +209,14 @@ impl Module {
         Module::from_parts(engine, module, Some(code))
     }
 
-    /// Checks all of the module's code against the artifact's checksums now, rather
-    /// than each part as it first runs (see `docs/precompiled.md`).
+    /// Checks all of the module's code and data against the artifact's checksums now,
+    /// rather than each part at its first use (see `docs/precompiled.md`).
     ///
     /// # Errors
     /// Names the first part of the text that does not match.
     pub(super) fn check_code(&self) -> Result<()> {
         match &self.inner.runtime.code {
-            Some(code) => code.check_text().map_err(|(start, end)| {
-                Error::new(strata_vm::VmError::CorruptedCode { start, end })
-            }),
+            Some(code) => code.check_all().map_err(Error::new),
             None => Ok(()),
         }
     }
@@ -314,7 +312,12 @@ pub(super) fn compile_artifact(engine: &Engine, wasm: &[u8]) -> Result<(Arc<Modu
         .compiler()
         .compile_module(&module, translation.function_bodies)
         .map_err(|e| Error::new(e).context("failed to compile WebAssembly module"))?;
-    let artifact = strata_environ::write_artifact(engine.artifact_target(), &module, &compiled);
+    let artifact = strata_environ::write_artifact(
+        engine.artifact_target(),
+        &module,
+        &compiled,
+        &translation.data,
+    );
     Ok((module, artifact))
 }
 

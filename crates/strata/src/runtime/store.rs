@@ -252,10 +252,7 @@ impl StoreOpaque {
             UnwindReason::Trap(trap) => Error::from(trap),
             UnwindReason::Host(e) => Error::from_boxed(e),
             UnwindReason::Panic(payload) => std::panic::resume_unwind(payload),
-            UnwindReason::CorruptedCode { start, end } => Error::msg(format!(
-                "precompiled code is corrupted: text bytes {start:#x}..{end:#x} do not match \
-                 their checksum, so they were not run"
-            )),
+            UnwindReason::Corrupted(error) => Error::new(error),
         };
         error.with_backtrace(backtrace)
     }

@@ -228,11 +228,14 @@ impl Instance {
         src: u64,
         len: u64,
     ) -> Result<(), Trap> {
-        let module = self.runtime.module.clone();
-        let bytes: &[u8] = if self.dropped_data[data.index()] {
-            &[]
-        } else {
-            &module.data_segments[data].data
+        let runtime = self.runtime.clone();
+        // Instantiation checked the data; a module whose data failed the check has no
+        // instances.
+        let bytes: &[u8] = match runtime.wasm_data() {
+            Ok(all) if !self.dropped_data[data.index()] => {
+                runtime.module.data_segments[data].bytes(all)
+            }
+            _ => &[],
         };
         let from = span(src, len, bytes.len() as u64).ok_or(Trap::MemoryOutOfBounds)?;
         let (owner, def) = self.memory_owner(memory);
