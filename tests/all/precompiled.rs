@@ -507,9 +507,11 @@ fn corrupted_data_is_caught_when_instantiating() {
         .into_iter()
         .find(|&(kind, ..)| kind == 9)
         .expect("a data section");
-    assert_eq!(&bytes[data_start..data_end], b"hello, artifact");
+    // The memory's image: its first page, the segment at offset 16.
+    assert_eq!(data_end - data_start, 4096);
+    assert_eq!(&bytes[data_start + 16..data_start + 31], b"hello, artifact");
     let mut bad = bytes;
-    bad[data_start + 3] ^= 0x10;
+    bad[data_start + 19] ^= 0x10;
     for memory_init_cow in [true, false] {
         let mut config = Config::new();
         config.memory_init_cow(memory_init_cow);
@@ -564,4 +566,41 @@ fn corrupted_trap_tables_are_caught_at_the_first_trap() {
         );
         assert!(module.serialize().is_err());
     }
+}
+
+#[test]
+fn memory_images_of_artifact_files_are_mapped_from_the_file() {
+    let engine = Engine::default();
+    let bytes = artifact(&engine);
+    let (_, data_start, _) = parse_header(&bytes)
+        .sections
+        .into_iter()
+        .find(|&(kind, ..)| kind == 9)
+        .unwrap();
+    let dir = tempdir("image-from-file");
+    let path = dir.join("mapped-image.swasm");
+    std::fs::write(&path, &bytes).unwrap();
+    // SAFETY: written just above by this strata; not modified while the module lives.
+    let module = unsafe { Module::deserialize_file(&engine, &path) }.unwrap();
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("host", "add", |a: i32, b: i32| a + b)
+        .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    assert_eq!(&memory.data(&store)[16..31], b"hello, artifact");
+
+    // The instance's memory maps the image at the data section's offset in the file
+    // (fields of /proc/self/maps: range, permissions, offset, device, inode, path).
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let offsets: Vec<u64> = maps
+        .lines()
+        .filter(|line| line.ends_with("mapped-image.swasm"))
+        .map(|line| u64::from_str_radix(line.split_whitespace().nth(2).unwrap(), 16).unwrap())
+        .collect();
+    assert!(offsets.contains(&(data_start as u64)), "{offsets:x?}");
+    drop(store);
+    drop(module);
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -20,6 +20,7 @@ mod compile;
 mod entity;
 mod fuel;
 mod index;
+mod memory_image;
 mod module;
 mod table_init;
 mod translate;
@@ -40,6 +41,7 @@ pub use compile::{
 pub use entity::{EntityRef, Iter, PrimaryMap};
 pub use fuel::operator_fuel_cost;
 pub use index::*;
+pub use memory_image::{IMAGE_ALIGN, MemoryImageLayout, MemoryImages, SPARSE_IMAGE_MIN};
 pub use module::{
     ConstExpr, ConstOp, DataSegment, ElemSegment, ElemSegmentMode, EntityIndex, Export, FuncNames,
     Import, Module, ModuleFunction,

@@ -318,6 +318,9 @@ pub struct Module {
     pub num_escaped_funcs: usize,
     /// What the defined funcref tables start with, resolved lazily at run time.
     pub table_initialization: crate::TableInitialization,
+    /// Where each defined memory's copy-on-write image lies in the module's data, if it
+    /// has one (see [`lay_out_images`](crate::memory_image)).
+    pub memory_images: crate::MemoryImages,
 }
 
 macro_rules! index_space {

@@ -65,10 +65,11 @@ pub fn translate_module(
     t.assign_func_refs();
     t.module.table_initialization = crate::TableInitialization::plan(&t.module);
     t.forget_dropped_elements();
+    let data = crate::memory_image::lay_out_images(&mut t.module, &t.data).map_err(unsupported)?;
     Ok(ModuleTranslation {
         module: t.module,
         function_bodies: t.function_bodies,
-        data: t.data,
+        data,
     })
 }
 

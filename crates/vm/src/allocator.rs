@@ -256,9 +256,9 @@ mod tests {
     fn freed_memories_are_reused_reset() {
         let page = crate::host_page_size();
         let tunables = Tunables::default_host();
-        let image = MemoryImage::build(65536, &[(page, b"image")])
-            .unwrap()
-            .map(Arc::new);
+        let mut contents = vec![0u8; page];
+        contents[..5].copy_from_slice(b"image");
+        let image = Some(Arc::new(MemoryImage::from_bytes(page, &contents).unwrap()));
         let allocator = OnDemandInstanceAllocator::default();
 
         let mut memory = allocator

@@ -34,8 +34,8 @@ pub struct ArtifactImage {
     /// page-aligned.
     start: usize,
     len: usize,
-    /// Whether the mapping is of a file (else anonymous memory holding a copy).
-    from_file: bool,
+    /// The file the mapping is of; `None` for anonymous memory holding a copy.
+    file: Option<File>,
 }
 
 impl ArtifactImage {
@@ -60,7 +60,7 @@ impl ArtifactImage {
             mmap,
             start,
             len: bytes.len(),
-            from_file: false,
+            file: None,
         })
     }
 
@@ -77,7 +77,8 @@ impl ArtifactImage {
             mmap,
             start: 0,
             len,
-            from_file: true,
+            // Kept for the memory images, which map the data from it too.
+            file: Some(file.try_clone().map_err(VmError::Mmap)?),
         })
     }
 
@@ -110,7 +111,7 @@ impl ArtifactImage {
         }
         // A `noexec` mount refuses executable file mappings, and would refuse them
         // later too; anonymous memory is always allowed.
-        if image.from_file && image.exec_refused(text) {
+        if image.file.is_some() && image.exec_refused(text) {
             image = ArtifactImage::copy_of(image.bytes(), text.start)?;
         }
         let at = image.start + text.start;
@@ -329,6 +330,14 @@ impl CodeObject {
         let sections = [Section::Traps, Section::AddressMap];
         self.checked(&self.trap_tables, &sections)
             .then(|| self.tables())
+    }
+
+    /// The file the module's data lies in, for memory images mapped from it; `None` if
+    /// the artifact was not mapped from a file.
+    pub fn data_file(&self) -> Option<crate::DataFile<'_>> {
+        let file = self.image.file.as_ref()?;
+        let offset = (self.image.start + self.layout.range(Section::Data).start) as u64;
+        Some(crate::DataFile { file, offset })
     }
 
     /// Checks every part of the artifact that loading left to be checked on first use:

@@ -1,5 +1,6 @@
-//! Copy-on-write memory images: the initial contents of a module's linear memory, built
-//! once per module in a memfd and mapped privately into each new instance's memory.
+//! Copy-on-write memory images: the initial contents of a module's linear memory, laid
+//! out at compile time (see [`strata_environ::MemoryImageLayout`]) and mapped privately
+//! into each new instance's memory, from the precompiled module's file or from a memfd.
 //!
 //! ```text
 //!  linear memory:  [ zero pages | image pages (file-backed, MAP_PRIVATE) | zero pages ...]
@@ -10,9 +11,9 @@
 //! when an instance writes them. Resetting a memory to its image again (for reuse of a
 //! pooled slot) is one `madvise(MADV_DONTNEED)`, which drops the private copies.
 //!
-//! A memory gets an image only when initialization can never trap (every active data
-//! segment for it has a constant offset and lies within its minimum size) and the image
-//! would not be mostly zeros (see [`SPARSE_IMAGE_MIN`]). Otherwise the segments are
+//! A memory has an image only when initialization can never trap and the image would
+//! not be mostly zeros (the compiler decides, see [`strata_environ::MemoryImageLayout`]),
+//! and on hosts whose page size divides [`IMAGE_ALIGN`]. Otherwise the segments are
 //! copied at instantiation as usual.
 
 use crate::VmError;
@@ -20,16 +21,14 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
-use strata_environ::{DefinedMemoryIndex, Module, PrimaryMap};
+use strata_environ::{DefinedMemoryIndex, IMAGE_ALIGN, Module, PrimaryMap};
 
-/// Images up to this size are built however sparse their segments are; larger ones only
-/// if the segments fill at least half of them.
-pub(crate) const SPARSE_IMAGE_MIN: usize = 1 << 20;
-
-/// The initial contents of one linear memory, in a memfd.
+/// The initial contents of one linear memory, in a file.
 #[derive(Debug)]
 pub struct MemoryImage {
     fd: OwnedFd,
+    /// Where the image starts in the file: a multiple of the host page size.
+    file_offset: u64,
     /// Where the image starts in linear memory: a multiple of the host page size.
     offset: usize,
     /// The image's length: a multiple of the host page size.
@@ -52,49 +51,41 @@ impl MemoryImage {
         self.len == 0
     }
 
-    /// Builds the image of `segments` (offset and bytes, applied in order) for a memory
-    /// whose initial size is `initial` bytes; `None` if there is nothing to map, or if
-    /// the image would be larger than [`SPARSE_IMAGE_MIN`] and mostly zeros.
+    /// The image of `bytes` at `offset` in linear memory (both page-aligned), in a new
+    /// memfd.
     ///
     /// # Errors
     /// Fails if the memfd cannot be created or written.
-    pub(crate) fn build(
-        initial: usize,
-        segments: &[(usize, &[u8])],
-    ) -> Result<Option<MemoryImage>, VmError> {
-        let page = crate::host_page_size();
-        let non_empty = segments.iter().filter(|(_, data)| !data.is_empty());
-        let Some(start) = non_empty.clone().map(|(o, _)| *o).min() else {
-            return Ok(None);
-        };
-        let end = non_empty
-            .clone()
-            .map(|(o, d)| o + d.len())
-            .max()
-            .unwrap_or(start);
-        let offset = start - start % page;
-        let len = (end - offset).next_multiple_of(page);
-        // An image holds the zeros between segments too. When those would be most of a
-        // large image (two bytes 4 GiB apart), copying the segments at instantiation is
-        // cheaper than writing, and keeping, the image.
-        let data: usize = non_empty.map(|(_, d)| d.len()).sum();
-        if len > SPARSE_IMAGE_MIN && len / 2 > data {
-            return Ok(None);
-        }
-        debug_assert!(offset + len <= initial.next_multiple_of(page));
-        let mut contents = vec![0u8; len];
-        // Empty segments may lie anywhere, below `offset` too: they write nothing.
-        for (o, data) in segments.iter().filter(|(_, data)| !data.is_empty()) {
-            contents[o - offset..o - offset + data.len()].copy_from_slice(data);
-        }
+    pub(crate) fn from_bytes(offset: usize, bytes: &[u8]) -> Result<MemoryImage, VmError> {
         let fd = memfd("strata-memory-image")?;
         let mut file = File::from(fd);
-        file.write_all(&contents).map_err(VmError::Mmap)?;
-        Ok(Some(MemoryImage {
+        file.write_all(bytes).map_err(VmError::Mmap)?;
+        Ok(MemoryImage {
             fd: file.into(),
+            file_offset: 0,
+            offset,
+            len: bytes.len(),
+        })
+    }
+
+    /// The image of the `len` bytes at `file_offset` in `file`, at `offset` in linear
+    /// memory (all page-aligned). The file must not change while the image lives.
+    ///
+    /// # Errors
+    /// Fails if the file's descriptor cannot be duplicated.
+    pub(crate) fn from_file(
+        file: &File,
+        file_offset: u64,
+        offset: usize,
+        len: usize,
+    ) -> Result<MemoryImage, VmError> {
+        let fd = file.try_clone().map_err(VmError::Mmap)?.into();
+        Ok(MemoryImage {
+            fd,
+            file_offset,
             offset,
             len,
-        }))
+        })
     }
 
     /// Maps the image over `[base + offset, base + offset + len)`, replacing whatever
@@ -104,6 +95,8 @@ impl MemoryImage {
     /// The range must lie inside a reservation owned by the caller, in which nothing
     /// else refers to the pages being replaced.
     pub(crate) unsafe fn map_at(&self, base: *mut u8) -> Result<(), VmError> {
+        let file_offset = libc::off_t::try_from(self.file_offset)
+            .map_err(|_| VmError::Mmap(std::io::Error::other("image offset too large")))?;
         // SAFETY: the caller owns the range; MAP_FIXED replaces only its pages.
         let ptr = unsafe {
             libc::mmap(
@@ -112,7 +105,7 @@ impl MemoryImage {
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_FIXED,
                 self.fd.as_raw_fd(),
-                0,
+                file_offset,
             )
         };
         if ptr == libc::MAP_FAILED {
@@ -122,7 +115,7 @@ impl MemoryImage {
     }
 }
 
-/// A memfd, the anonymous file images live in.
+/// A memfd, the anonymous file images of modules without a file live in.
 fn memfd(name: &str) -> Result<OwnedFd, VmError> {
     let name = std::ffi::CString::new(name).expect("no NUL in the name");
     // SAFETY: `name` is a valid C string; the flags ask for a plain close-on-exec memfd.
@@ -134,6 +127,15 @@ fn memfd(name: &str) -> Result<OwnedFd, VmError> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Where a module's data lies in a file, for images mapped straight from it.
+#[derive(Copy, Clone, Debug)]
+pub struct DataFile<'a> {
+    /// The file.
+    pub file: &'a File,
+    /// The offset of the module's data in it.
+    pub offset: u64,
+}
+
 /// The images of a module's defined memories, `None` where segments must be copied.
 #[derive(Debug, Default)]
 pub struct ModuleMemoryImages {
@@ -141,47 +143,41 @@ pub struct ModuleMemoryImages {
 }
 
 impl ModuleMemoryImages {
-    /// Builds the images `module`'s data segments, whose bytes are in `data`, allow.
+    /// The images `module`'s layout gives, of its data `data`, mapped from `file` if
+    /// the data lies there at a page-aligned offset, else copied into memfds.
     ///
     /// # Errors
-    /// Fails if a memfd cannot be created or written.
-    pub fn new(module: &Module, data: &[u8]) -> Result<ModuleMemoryImages, VmError> {
+    /// Fails if a memfd cannot be created or written, or the file's descriptor
+    /// duplicated.
+    pub fn new(
+        module: &Module,
+        data: &[u8],
+        file: Option<DataFile<'_>>,
+    ) -> Result<ModuleMemoryImages, VmError> {
+        let page = crate::host_page_size() as u64;
+        let file = file.filter(|f| f.offset.is_multiple_of(page));
         let mut images = PrimaryMap::new();
-        for (index, ty) in module.memories.iter() {
-            let Some(def) = module.defined_memory_index(index) else {
-                continue;
-            };
-            let initial = ty
-                .minimum
-                .checked_mul(ty.page_size())
-                .and_then(|b| usize::try_from(b).ok());
-            let mut segments = Vec::new();
-            let mut imageable = initial.is_some() && !ty.shared;
-            for segment in module.data_segments.values() {
-                let Some((memory, offset)) = &segment.active else {
-                    continue;
-                };
-                if *memory != index || !imageable {
-                    continue;
+        for layout in module.memory_images.values() {
+            let image = match layout {
+                Some(l) if IMAGE_ALIGN.is_multiple_of(page) => {
+                    let (offset, len) = (to_usize(l.memory_offset)?, to_usize(l.len)?);
+                    let image = match file {
+                        Some(f) => {
+                            MemoryImage::from_file(f.file, f.offset + l.data_offset, offset, len)?
+                        }
+                        None => {
+                            let start = to_usize(l.data_offset)?;
+                            let bytes = data.get(start..start + len).ok_or_else(|| {
+                                VmError::Limit("memory image outside the module's data".into())
+                            })?;
+                            MemoryImage::from_bytes(offset, bytes)?
+                        }
+                    };
+                    Some(Arc::new(image))
                 }
-                let fits = offset
-                    .as_constant_offset()
-                    .and_then(|o| usize::try_from(o).ok())
-                    .filter(|&o| {
-                        o.checked_add(segment.len())
-                            .is_some_and(|end| Some(end) <= initial)
-                    });
-                match fits {
-                    Some(o) => segments.push((o, segment.bytes(data))),
-                    None => imageable = false,
-                }
-            }
-            let image = match (imageable, initial) {
-                (true, Some(initial)) => MemoryImage::build(initial, &segments)?.map(Arc::new),
                 _ => None,
             };
-            let pushed = images.push(image);
-            debug_assert_eq!(pushed, def);
+            images.push(image);
         }
         Ok(ModuleMemoryImages { images })
     }
@@ -190,6 +186,10 @@ impl ModuleMemoryImages {
     pub fn get(&self, index: DefinedMemoryIndex) -> Option<&Arc<MemoryImage>> {
         self.images.get(index).and_then(Option::as_ref)
     }
+}
+
+fn to_usize(n: u64) -> Result<usize, VmError> {
+    usize::try_from(n).map_err(|_| VmError::Limit("memory image too large".into()))
 }
 
 /// Whether two memories' images are the same one (or both absent), so that a memory
@@ -207,58 +207,52 @@ mod tests {
     use super::*;
     use crate::mmap::Mmap;
 
-    #[test]
-    fn images_cover_whole_pages_around_the_segments() {
-        let page = crate::host_page_size();
-        let segments: [(usize, &[u8]); 2] = [(page + 10, b"abc"), (page + 11, b"XY")];
-        let image = MemoryImage::build(4 * page, &segments).unwrap().unwrap();
-        assert_eq!(image.offset(), page);
-        assert_eq!(image.len(), page);
-
-        let mut mmap = Mmap::reserve(4 * page).unwrap();
-        mmap.make_accessible(0, 4 * page).unwrap();
+    /// Maps `image` into a fresh accessible mapping of `pages` pages.
+    fn mapped(image: &MemoryImage, pages: usize) -> (Mmap, &'static mut [u8]) {
+        let len = pages * crate::host_page_size();
+        let mut mmap = Mmap::reserve(len).unwrap();
+        mmap.make_accessible(0, len).unwrap();
         // SAFETY: the mapping is ours and the image fits in it.
         unsafe { image.map_at(mmap.as_ptr()).unwrap() };
-        // SAFETY: the whole mapping is accessible.
-        let bytes = unsafe { core::slice::from_raw_parts_mut(mmap.as_ptr(), 4 * page) };
-        assert_eq!(&bytes[page + 10..page + 13], b"aXY", "later segments win");
+        // SAFETY: the whole mapping is accessible and lives as long as the test uses it
+        // (the caller keeps `mmap`).
+        let bytes = unsafe { core::slice::from_raw_parts_mut(mmap.as_ptr(), len) };
+        (mmap, bytes)
+    }
+
+    #[test]
+    fn images_are_private_copies_on_write() {
+        let page = crate::host_page_size();
+        let mut contents = vec![0u8; page];
+        contents[10..13].copy_from_slice(b"abc");
+        let image = MemoryImage::from_bytes(page, &contents).unwrap();
+        assert_eq!((image.offset(), image.len()), (page, page));
+        let (_first, bytes) = mapped(&image, 4);
+        assert_eq!(&bytes[page + 10..page + 13], b"abc");
         assert!(bytes[..page + 10].iter().all(|&b| b == 0));
         // Writes are private: a second mapping still sees the image.
         bytes[page + 10] = b'!';
-        let mut other = Mmap::reserve(4 * page).unwrap();
-        other.make_accessible(0, 4 * page).unwrap();
-        // SAFETY: as above.
-        unsafe { image.map_at(other.as_ptr()).unwrap() };
-        // SAFETY: as above.
-        let fresh = unsafe { core::slice::from_raw_parts(other.as_ptr(), 4 * page) };
-        assert_eq!(&fresh[page + 10..page + 13], b"aXY");
+        let (_second, fresh) = mapped(&image, 4);
+        assert_eq!(&fresh[page + 10..page + 13], b"abc");
     }
 
     #[test]
-    fn sparse_images_are_left_to_copying_and_dense_ones_are_built() {
-        let far = 64 * SPARSE_IMAGE_MIN;
-        assert!(
-            MemoryImage::build(far + 1, &[(0, b"a"), (far, b"b")])
-                .unwrap()
-                .is_none()
+    fn images_map_from_an_offset_in_a_file() {
+        let page = crate::host_page_size();
+        let path = std::env::temp_dir().join(format!("strata-image-{}", std::process::id()));
+        let mut contents = vec![0u8; 3 * page];
+        contents[2 * page..2 * page + 5].copy_from_slice(b"image");
+        std::fs::write(&path, &contents).unwrap();
+        let file = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let image = MemoryImage::from_file(&file, 2 * page as u64, 0, page).unwrap();
+        drop(file);
+        let (_mmap, bytes) = mapped(&image, 2);
+        assert_eq!(&bytes[..5], b"image");
+        bytes[0] = b'I';
+        assert_eq!(
+            std::fs::read(format!("/proc/self/fd/{}", image.fd.as_raw_fd())).unwrap()[2 * page],
+            b'i'
         );
-        let half = vec![7u8; SPARSE_IMAGE_MIN];
-        let dense = [(0, &half[..]), (2 * SPARSE_IMAGE_MIN - 1, &b"x"[..])];
-        let image = MemoryImage::build(2 * SPARSE_IMAGE_MIN, &dense)
-            .unwrap()
-            .unwrap();
-        assert_eq!(image.len(), 2 * SPARSE_IMAGE_MIN);
-        let small = [(0, &b"a"[..]), (SPARSE_IMAGE_MIN - 1, &b"b"[..])];
-        assert!(
-            MemoryImage::build(SPARSE_IMAGE_MIN, &small)
-                .unwrap()
-                .is_some()
-        );
-    }
-
-    #[test]
-    fn empty_segments_need_no_image() {
-        assert!(MemoryImage::build(65536, &[(0, b"")]).unwrap().is_none());
-        assert!(MemoryImage::build(65536, &[]).unwrap().is_none());
     }
 }

@@ -69,7 +69,8 @@ impl ModuleRuntimeInfo {
             return Ok(images);
         }
         let images = if self.memory_init_cow {
-            crate::ModuleMemoryImages::new(&self.module, self.wasm_data()?)?
+            let file = self.code.as_ref().and_then(|code| code.data_file());
+            crate::ModuleMemoryImages::new(&self.module, self.wasm_data()?, file)?
         } else {
             crate::ModuleMemoryImages::default()
         };

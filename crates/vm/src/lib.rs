@@ -33,7 +33,7 @@ mod vmcontext;
 pub use allocator::{InstanceAllocator, InstanceSlot, OnDemandInstanceAllocator};
 pub use backtrace::{Backtrace, BacktraceFrame};
 pub use code_memory::{ArtifactImage, CodeObject, lookup_code};
-pub use cow::{MemoryImage, ModuleMemoryImages};
+pub use cow::{DataFile, MemoryImage, ModuleMemoryImages};
 pub use cpu::host_has_cpu_feature;
 #[cfg(feature = "async")]
 pub use fiber::{AsyncCx, Cancelled, FiberFuture};
