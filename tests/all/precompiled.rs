@@ -193,14 +193,19 @@ fn parse_header(bytes: &[u8]) -> Header {
     Header { strings, sections }
 }
 
-/// The byte range of the text section.
-fn text_range(bytes: &[u8]) -> (usize, usize) {
+/// The byte range of the section of `kind` (8 is the text, 9 the data).
+fn section_range(bytes: &[u8], kind: u32) -> (usize, usize) {
     let (_, start, end) = parse_header(bytes)
         .sections
         .into_iter()
-        .find(|&(kind, ..)| kind == 8)
-        .expect("a text section");
+        .find(|&(k, ..)| k == kind)
+        .expect("the section is there");
     (start, end)
+}
+
+/// The byte range of the text section.
+fn text_range(bytes: &[u8]) -> (usize, usize) {
+    section_range(bytes, 8)
 }
 
 /// Overwrites `bytes[at..]` with `with` and reseals the header's checksum, as another
@@ -502,11 +507,7 @@ fn loaded_code_is_checked_on_fiber_stacks_too() {
 fn corrupted_data_is_caught_when_instantiating() {
     let engine = Engine::default();
     let bytes = artifact(&engine);
-    let (_, data_start, data_end) = parse_header(&bytes)
-        .sections
-        .into_iter()
-        .find(|&(kind, ..)| kind == 9)
-        .expect("a data section");
+    let (data_start, data_end) = section_range(&bytes, 9);
     // The memory's image: its first page, the segment at offset 16.
     assert_eq!(data_end - data_start, 4096);
     assert_eq!(&bytes[data_start + 16..data_start + 31], b"hello, artifact");
@@ -572,11 +573,7 @@ fn corrupted_trap_tables_are_caught_at_the_first_trap() {
 fn memory_images_of_artifact_files_are_mapped_from_the_file() {
     let engine = Engine::default();
     let bytes = artifact(&engine);
-    let (_, data_start, _) = parse_header(&bytes)
-        .sections
-        .into_iter()
-        .find(|&(kind, ..)| kind == 9)
-        .unwrap();
+    let (data_start, _) = section_range(&bytes, 9);
     let dir = tempdir("image-from-file");
     let path = dir.join("mapped-image.swasm");
     std::fs::write(&path, &bytes).unwrap();
