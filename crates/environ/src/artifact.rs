@@ -437,8 +437,9 @@ struct SectionEntry {
 /// A parsed artifact header: the description of its target and where its sections are.
 ///
 /// Parsing checks the header's own integrity and that every section lies inside the
-/// bytes; [`check_compatible`](Self::check_compatible) and
-/// [`verify`](Self::verify) check the rest.
+/// bytes; [`check_compatible`](Self::check_compatible),
+/// [`verify_tables`](Self::verify_tables) and [`verify_section`](Self::verify_section)
+/// check the rest.
 #[derive(Clone, Debug)]
 pub struct ArtifactLayout {
     /// What the code was compiled for.

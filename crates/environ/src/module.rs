@@ -319,7 +319,7 @@ pub struct Module {
     /// What the defined funcref tables start with, resolved lazily at run time.
     pub table_initialization: crate::TableInitialization,
     /// Where each defined memory's copy-on-write image lies in the module's data, if it
-    /// has one (see [`lay_out_images`](crate::memory_image)).
+    /// has one (see [`MemoryImageLayout`](crate::MemoryImageLayout)).
     pub memory_images: crate::MemoryImages,
 }
 
