@@ -38,10 +38,24 @@ impl CompileCommand {
             .precompile_module(&bytes)
             .with_context(|| format!("failed to compile {}", self.file.display()))?;
         let output = self.output.unwrap_or_else(|| default_output(&self.file));
-        std::fs::write(&output, artifact)
+        write_replacing(&output, &artifact)
             .with_context(|| format!("failed to write {}", output.display()))?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed over it, so that a process
+/// running an older `path` (whose pages `Module::deserialize_file` uses in place) keeps
+/// its file, which rewriting in place would change under it.
+fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(name);
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// `FILE` with its extension replaced by `.swasm`.
@@ -52,6 +66,27 @@ fn default_output(file: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_are_replaced_not_rewritten() {
+        let dir = std::env::temp_dir().join(format!("strata-compile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("app.swasm");
+        std::fs::write(&out, b"old").unwrap();
+        let old = std::fs::File::open(&out).unwrap();
+        write_replacing(&out, b"new artifact").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new artifact");
+        // The old file is untouched: an open (or mapped) handle still reads it.
+        let mut kept = String::new();
+        std::io::Read::read_to_string(&mut &old, &mut kept).unwrap();
+        assert_eq!(kept, "old");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn the_output_defaults_to_a_swasm_beside_the_input() {

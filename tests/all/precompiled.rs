@@ -22,12 +22,18 @@ const WAT: &str = r#"
     (call_indirect (param i32) (result i32) (i32.const 1) (i32.const 1))))
 "#;
 
-/// Instantiates `module` with its `host.add` import and checks what it computes.
-fn check_runs(engine: &Engine, module: &Module) {
+/// A linker with the `host.add` import of [`WAT`].
+fn linker(engine: &Engine) -> Linker<()> {
     let mut linker = Linker::new(engine);
     linker
         .func_wrap("host", "add", |a: i32, b: i32| a + b)
         .unwrap();
+    linker
+}
+
+/// Instantiates `module` with its `host.add` import and checks what it computes.
+fn check_runs(engine: &Engine, module: &Module) {
+    let linker = linker(engine);
     let mut store = Store::new(engine, ());
     let instance = linker.instantiate(&mut store, module).unwrap();
     let run = instance
@@ -106,6 +112,14 @@ fn artifact_files_are_mapped_and_run() {
     // SAFETY: written just above by this strata; not modified while the module lives.
     let module = unsafe { Module::deserialize_file(&engine, &path) }.unwrap();
     check_runs(&engine, &module);
+    // The code that ran is executed from the file's own pages (fields of
+    // /proc/self/maps: range, permissions, offset, device, inode, path).
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    assert!(
+        maps.lines()
+            .any(|l| l.ends_with("/module.swasm") && l.split_whitespace().nth(1) == Some("r-xp")),
+        "no executable mapping of the file"
+    );
     drop(module);
 
     let missing = dir.join("missing.swasm");
@@ -251,7 +265,7 @@ fn artifacts_of_other_versions_and_targets_are_refused() {
     patch_header(&mut other, start, &vec![b'q'; end - start]);
     let err = load_err(&engine, &other);
     assert!(
-        err.contains("for a CPU with `qq") && err.contains("this host lacks"),
+        err.contains("for a CPU with `qq") && err.contains("cannot detect on this host"),
         "{err}"
     );
 }
@@ -402,35 +416,48 @@ fn every_single_byte_corruption_is_refused() {
     let engine = Engine::default();
     let bytes = engine.precompile_module(ONE).unwrap();
     let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-    let (text_start, _) = text_range(&bytes);
+    let sections = parse_header(&bytes).sections;
+    // Each byte is read by something (a header field, a section) or is padding.
+    let section_of = |at: usize| sections.iter().find(|s| s.1 <= at && at < s.2);
     let mut refused = 0;
     for at in 0..bytes.len() {
         let mut bad = bytes.clone();
         bad[at] ^= 0xff;
-        let outcome = load(&engine, &bad).and_then(|module| call_f(&engine, &module));
-        match outcome {
-            Ok(result) => {
-                // Only padding between sections, which nothing reads, may differ.
-                assert!(
-                    header_len <= at && at < text_start,
-                    "byte {at} went unnoticed"
-                );
-                assert_eq!(result, 1, "byte {at}");
-            }
+        let module = match load(&engine, &bad) {
+            Ok(module) => module,
             Err(e) => {
-                let e = format!("{e:?}");
+                assert!(format!("{e:?}").contains("precompiled module"), "{e:?}");
                 assert!(
-                    e.contains("precompiled module") || e.contains("precompiled code"),
-                    "{e}"
+                    at < header_len || section_of(at).is_some(),
+                    "padding byte {at} refused"
+                );
+                refused += 1;
+                continue;
+            }
+        };
+        match (section_of(at), call_f(&engine, &module)) {
+            // Padding between sections: nothing reads it.
+            (None, Ok(1)) => assert!(at >= header_len, "header byte {at} went unnoticed"),
+            // In a section checked on first use (the trap table, address map and data
+            // are not needed to call `f`), the damage is found before the bytes are
+            // used, and before they are passed on.
+            (Some(&(kind, ..)), outcome) => {
+                assert!([5, 6, 8, 9].contains(&kind), "byte {at} in section {kind}");
+                if let Err(e) = outcome {
+                    assert!(format!("{e:?}").contains("precompiled code"), "{e:?}");
+                }
+                let err = module.serialize().unwrap_err();
+                assert!(
+                    format!("{err:?}").contains("corrupted"),
+                    "byte {at}: {err:?}"
                 );
                 refused += 1;
             }
+            (None, outcome) => panic!("padding byte {at}: {outcome:?}"),
         }
     }
-    assert!(
-        refused > bytes.len() - text_start + header_len,
-        "{refused} refused"
-    );
+    let read: usize = sections.iter().map(|s| s.2 - s.1).sum();
+    assert_eq!(refused, header_len + read, "every byte read is checked");
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
@@ -518,10 +545,7 @@ fn corrupted_data_is_caught_when_instantiating() {
         config.memory_init_cow(memory_init_cow);
         let engine = Engine::new(&config).unwrap();
         let module = load(&engine, &bad).unwrap();
-        let mut linker = Linker::new(&engine);
-        linker
-            .func_wrap("host", "add", |a: i32, b: i32| a + b)
-            .unwrap();
+        let linker = linker(&engine);
         let mut store = Store::new(&engine, ());
         for _ in 0..2 {
             let err = linker.instantiate(&mut store, &module).unwrap_err();
@@ -545,10 +569,7 @@ fn corrupted_trap_tables_are_caught_at_the_first_trap() {
         let mut bad = bytes.clone();
         bad[(start + end) / 2] ^= 0x10;
         let module = load(&engine, &bad).unwrap();
-        let mut linker = Linker::new(&engine);
-        linker
-            .func_wrap("host", "add", |a: i32, b: i32| a + b)
-            .unwrap();
+        let linker = linker(&engine);
         let mut store = Store::new(&engine, ());
         let instance = linker.instantiate(&mut store, &module).unwrap();
         // Code that does not trap runs: the tables are only needed for traps.
@@ -579,10 +600,7 @@ fn memory_images_of_artifact_files_are_mapped_from_the_file() {
     std::fs::write(&path, &bytes).unwrap();
     // SAFETY: written just above by this strata; not modified while the module lives.
     let module = unsafe { Module::deserialize_file(&engine, &path) }.unwrap();
-    let mut linker = Linker::new(&engine);
-    linker
-        .func_wrap("host", "add", |a: i32, b: i32| a + b)
-        .unwrap();
+    let linker = linker(&engine);
     let mut store = Store::new(&engine, ());
     let instance = linker.instantiate(&mut store, &module).unwrap();
     let memory = instance.get_memory(&mut store, "memory").unwrap();
@@ -597,6 +615,21 @@ fn memory_images_of_artifact_files_are_mapped_from_the_file() {
         .map(|line| u64::from_str_radix(line.split_whitespace().nth(2).unwrap(), 16).unwrap())
         .collect();
     assert!(offsets.contains(&(data_start as u64)), "{offsets:x?}");
+    drop(store);
+    drop(module);
+
+    // An engine without copy-on-write images copies the segments from the file.
+    let mut config = Config::new();
+    config.memory_init_cow(false);
+    let engine = Engine::new(&config).unwrap();
+    // SAFETY: as above.
+    let module = unsafe { Module::deserialize_file(&engine, &path) }.unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = self::linker(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    assert_eq!(&memory.data(&store)[16..31], b"hello, artifact");
     drop(store);
     drop(module);
     std::fs::remove_dir_all(dir).unwrap();

@@ -211,6 +211,8 @@ pub enum ArtifactError {
     },
     /// The code uses a CPU feature this host lacks.
     CpuFeature(String),
+    /// The code uses a CPU feature strata cannot detect on this host.
+    UnknownCpuFeature(String),
     /// Compiled with another value of a code-affecting setting.
     Setting {
         /// The setting.
@@ -260,6 +262,11 @@ impl fmt::Display for ArtifactError {
             ArtifactError::CpuFeature(feature) => write!(
                 f,
                 "module was precompiled for a CPU with `{feature}`, which this host lacks"
+            ),
+            ArtifactError::UnknownCpuFeature(feature) => write!(
+                f,
+                "module was precompiled for a CPU with `{feature}`, which strata cannot detect \
+                 on this host"
             ),
             ArtifactError::Setting {
                 name,
@@ -380,7 +387,7 @@ pub fn write_artifact(
     for (section, bytes) in &sections {
         place(*section, bytes, 4);
     }
-    place(Section::Data, data, TEXT_ALIGN);
+    place(Section::Data, data, crate::IMAGE_ALIGN as usize);
     place(Section::Text, &compiled.text, TEXT_ALIGN);
     let total = offset;
 
@@ -574,8 +581,8 @@ impl ArtifactLayout {
         });
         if let Some(missing) = Section::ALL
             .into_iter()
-            .find(|&s| sections[s as usize - 1].range.end == 0)
             .filter(|&s| !matches!(s, Section::Text | Section::TextChecksums | Section::Data))
+            .find(|&s| sections[s as usize - 1].range.end == 0)
         {
             return Err(ArtifactError::Malformed(format!(
                 "no {} section",
@@ -619,8 +626,12 @@ impl ArtifactLayout {
                 expected: engine.target.clone(),
             });
         }
-        if let Some(missing) = ours.cpu_features.iter().find(|f| host_has(f) != Some(true)) {
-            return Err(ArtifactError::CpuFeature(missing.clone()));
+        for feature in &ours.cpu_features {
+            match host_has(feature) {
+                Some(true) => {}
+                Some(false) => return Err(ArtifactError::CpuFeature(feature.clone())),
+                None => return Err(ArtifactError::UnknownCpuFeature(feature.clone())),
+            }
         }
         for (name, value) in &engine.settings {
             let theirs = ours.settings.iter().find(|(n, _)| n == name);
@@ -677,13 +688,19 @@ impl ArtifactLayout {
         Ok(())
     }
 
-    /// Checks the checksum of `section`. Allocates nothing unless it fails.
+    /// Whether `section` matches its checksum. Allocates nothing, so a signal handler
+    /// may call it.
+    pub fn section_intact(&self, bytes: &[u8], section: Section) -> bool {
+        let entry = &self.sections[section as usize - 1];
+        crc32fast::hash(&bytes[entry.range.clone()]) == entry.crc
+    }
+
+    /// Checks the checksum of `section`.
     ///
     /// # Errors
     /// If it does not match.
     pub fn verify_section(&self, bytes: &[u8], section: Section) -> Result<(), ArtifactError> {
-        let entry = &self.sections[section as usize - 1];
-        if crc32fast::hash(&bytes[entry.range.clone()]) != entry.crc {
+        if !self.section_intact(bytes, section) {
             return Err(ArtifactError::Corrupted {
                 what: format!("{} section", section.name()),
             });
@@ -708,7 +725,40 @@ impl ArtifactLayout {
                 "metadata and code tables disagree on the number of functions or types".into(),
             ));
         }
+        self.check_data_layout(&module)?;
         Ok(module)
+    }
+
+    /// Checks that every data segment and memory image lies inside the data section,
+    /// and every image inside its memory's initial size, so that no later use of them
+    /// needs to.
+    fn check_data_layout(&self, module: &Module) -> Result<(), ArtifactError> {
+        let data_len = self.range(Section::Data).len() as u64;
+        let malformed = |what: &str| Err(ArtifactError::Malformed(what.into()));
+        if module
+            .data_segments
+            .values()
+            .any(|s| s.range.start > s.range.end || u64::from(s.range.end) > data_len)
+        {
+            return malformed("a data segment lies outside the data section");
+        }
+        if module.memory_images.len() > module.num_defined_memories() {
+            return malformed("more memory images than memories");
+        }
+        for (def, image) in module.memory_images.iter() {
+            let Some(image) = image else { continue };
+            let memory = &module.memories[module.memory_index(def)];
+            let initial = memory.minimum.checked_mul(memory.page_size());
+            let in_data = image.data_offset.checked_add(image.len) <= Some(data_len);
+            let in_memory = image.memory_offset.checked_add(image.len) <= initial;
+            let aligned = [image.data_offset, image.memory_offset, image.len]
+                .iter()
+                .all(|n| n.is_multiple_of(crate::IMAGE_ALIGN));
+            if !(in_data && in_memory && aligned) {
+                return malformed("a memory image lies outside its memory or the data section");
+            }
+        }
+        Ok(())
     }
 
     /// The code tables inside `bytes`.

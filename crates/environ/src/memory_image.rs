@@ -13,7 +13,8 @@ use crate::{DefinedMemoryIndex, EntityRef, Module, PrimaryMap};
 use serde::{Deserialize, Serialize};
 
 /// Images start and end at multiples of this, in linear memory and in the data: the
-/// page size of the hosts strata maps them on (others build images at run time).
+/// page size of the hosts strata maps them on (on hosts with larger pages, segments are
+/// copied at instantiation instead).
 pub const IMAGE_ALIGN: u64 = 0x1000;
 
 /// Images over this size are laid out only if their segments fill at least half of
@@ -77,7 +78,11 @@ pub(crate) fn lay_out_images(module: &mut Module, data: &[u8]) -> Result<Vec<u8>
                 let end = segments.iter().map(|s| s.2).max().unwrap_or(first);
                 let len = (end - start).next_multiple_of(IMAGE_ALIGN);
                 let filled: u64 = segments.iter().map(|s| s.2 - s.1).sum();
-                (len <= SPARSE_IMAGE_MIN || filled >= len / 2).then_some((start, len))
+                let dense = len <= SPARSE_IMAGE_MIN || filled >= len / 2;
+                // Whole pages of the image must lie in the memory (with small custom
+                // page sizes they may not).
+                let fits = Some(start + len) <= initial;
+                (dense && fits).then_some((start, len))
             }
             _ => None,
         };

@@ -14,7 +14,7 @@
 //! executable, and the first attempt to execute a chunk faults into the signal handler,
 //! which checks the chunk ([`on_text_fault`]) and makes it executable if it matches. A
 //! chunk that does not match is never made executable; the call that reached it fails
-//! with [`UnwindReason::Corrupted`](crate::UnwindReason::Corrupted).
+//! with [`UnwindReason::Vm`](crate::UnwindReason::Vm).
 
 use crate::VmError;
 use crate::mmap::Mmap;
@@ -66,9 +66,15 @@ impl ArtifactImage {
 
     /// Maps `file` privately and read-only.
     ///
+    /// # Safety
+    /// The file must not be written or truncated while the image, or any code or memory
+    /// image published from it, lives: a private mapping still shows other writers'
+    /// changes to the pages this process has not copied, and a truncated file's pages
+    /// fault with SIGBUS.
+    ///
     /// # Errors
     /// Fails if the file's length cannot be read or the file cannot be mapped.
-    pub fn map_file(file: &File) -> Result<ArtifactImage, VmError> {
+    pub unsafe fn map_file(file: &File) -> Result<ArtifactImage, VmError> {
         let len = file.metadata().map_err(VmError::Mmap)?.len();
         let len = usize::try_from(len)
             .map_err(|_| VmError::Mmap(std::io::Error::other("file too large to map")))?;
@@ -88,8 +94,8 @@ impl ArtifactImage {
             return &[];
         }
         // SAFETY: `[start, start + len)` lies in the mapping, which is readable and
-        // never written while `self` lives (it is private, and read-only or
-        // read+execute).
+        // never written while `self` lives: it is read-only or read+execute, its copy is
+        // private, and a file under it does not change (the contract of `map_file`).
         unsafe { core::slice::from_raw_parts(self.mmap.as_ptr().add(self.start), self.len) }
     }
 
@@ -159,7 +165,7 @@ pub struct CodeObject {
 
 /// What the signal handler should do about a fault at an address (see
 /// [`on_text_fault`]).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum TextFault {
     /// The address is not in unchecked text: handle the fault as usual.
     NotText,
@@ -172,6 +178,8 @@ pub(crate) enum TextFault {
         /// Text offset of its end.
         end: u32,
     },
+    /// The chunk matches, but could not be made executable.
+    Failed(VmError),
 }
 
 /// `text end -> (text start, code)`, for every live [`CodeObject`].
@@ -189,8 +197,9 @@ impl CodeObject {
     /// be code strata compiled for `module` with the settings of the engine that will
     /// run it (which [`ArtifactLayout::check_compatible`] checks for accidents), and
     /// `layout` must have been parsed from `image`'s bytes, with its tables verified
-    /// ([`ArtifactLayout::verify_tables`]). With `checked`, the text must be known to
-    /// be intact. A file under `image` must not change while the code lives.
+    /// ([`ArtifactLayout::verify_tables`]) or known to be intact (freshly written). With
+    /// `checked`, the text must be known to be intact. A file under `image` must not
+    /// change while the code lives.
     ///
     /// # Errors
     /// Fails if the memory cannot be mapped or protected.
@@ -244,9 +253,20 @@ impl CodeObject {
         let after_functions = last
             .and_then(|f| tables.function(f))
             .map_or(0, |loc| loc.start as usize + loc.length as usize);
-        for index in after_functions / TEXT_CHUNK..self.chunks.len() {
-            if let TextFault::Corrupted { start, end } = self.check_chunk(index) {
-                return Err(VmError::CorruptedCode { start, end });
+        // Where readable memory is executable anyway (the READ_IMPLIES_EXEC
+        // personality), a fault would never come: everything is checked now.
+        let first = if read_implies_exec() {
+            0
+        } else {
+            after_functions / TEXT_CHUNK
+        };
+        for index in first..self.chunks.len() {
+            match self.check_chunk(index) {
+                TextFault::Corrupted { start, end } => {
+                    return Err(VmError::CorruptedCode { start, end });
+                }
+                TextFault::Failed(error) => return Err(error),
+                TextFault::NotText | TextFault::Retry => {}
             }
         }
         Ok(())
@@ -257,43 +277,53 @@ impl CodeObject {
     /// neither allocates nor takes locks, and threads racing on one chunk wait for the
     /// one that checks it.
     fn check_chunk(&self, index: usize) -> TextFault {
+        let Some(state) = self.chunks.get(index) else {
+            return TextFault::NotText;
+        };
         let start = index * TEXT_CHUNK;
         let end = (start + TEXT_CHUNK).min(self.text_len);
-        let corrupted = TextFault::Corrupted {
+        let corrupted = || TextFault::Corrupted {
             // Text offsets fit in `u32` (see `FunctionLoc`).
             start: u32::try_from(start).unwrap_or(u32::MAX),
             end: u32::try_from(end).unwrap_or(u32::MAX),
         };
-        let state = &self.chunks[index];
         loop {
             match state.compare_exchange(UNCHECKED, CHECKING, Ordering::Acquire, Ordering::Acquire)
             {
                 Ok(_) => break,
                 Err(CHECKED) => return TextFault::Retry,
-                Err(CORRUPTED) => return corrupted,
-                Err(_) => core::hint::spin_loop(),
+                Err(CORRUPTED) => return corrupted(),
+                // Another thread is checking the chunk; `sched_yield` is
+                // async-signal-safe.
+                Err(_) => std::thread::yield_now(),
             }
         }
-        let matches = self.layout.text_chunk_intact(self.image.bytes(), index);
+        if !self.layout.text_chunk_intact(self.image.bytes(), index) {
+            state.store(CORRUPTED, Ordering::Release);
+            return corrupted();
+        }
         let page = crate::host_page_size();
         let len = end.next_multiple_of(page) - start;
         // SAFETY: the chunk's pages (up to the page holding the text's last byte) lie in
         // this object's mapping; making intact code executable is what publishing does.
-        let made_executable = matches
-            && unsafe {
-                crate::mmap::protect(
-                    (self.text_start + start) as *mut u8,
-                    len,
-                    libc::PROT_READ | libc::PROT_EXEC,
-                )
+        let protected = unsafe {
+            crate::mmap::protect(
+                (self.text_start + start) as *mut u8,
+                len,
+                libc::PROT_READ | libc::PROT_EXEC,
+            )
+        };
+        match protected {
+            Ok(()) => {
+                state.store(CHECKED, Ordering::Release);
+                TextFault::Retry
             }
-            .is_ok();
-        if made_executable {
-            state.store(CHECKED, Ordering::Release);
-            TextFault::Retry
-        } else {
-            state.store(CORRUPTED, Ordering::Release);
-            corrupted
+            // Not the code's fault (too many mappings, a security policy): a later
+            // fault tries again.
+            Err(error) => {
+                state.store(UNCHECKED, Ordering::Release);
+                TextFault::Failed(error)
+            }
         }
     }
 
@@ -319,7 +349,7 @@ impl CodeObject {
             let bytes = self.image.bytes();
             let intact = sections
                 .iter()
-                .all(|&s| self.layout.verify_section(bytes, s).is_ok());
+                .all(|&s| self.layout.section_intact(bytes, s));
             state.store(if intact { CHECKED } else { CORRUPTED }, Ordering::Release);
         }
         state.load(Ordering::Acquire) == CHECKED
@@ -348,8 +378,12 @@ impl CodeObject {
     /// Names the first part that does not match its checksum.
     pub fn check_all(&self) -> Result<(), VmError> {
         for index in 0..self.chunks.len() {
-            if let TextFault::Corrupted { start, end } = self.check_chunk(index) {
-                return Err(VmError::CorruptedCode { start, end });
+            match self.check_chunk(index) {
+                TextFault::Corrupted { start, end } => {
+                    return Err(VmError::CorruptedCode { start, end });
+                }
+                TextFault::Failed(error) => return Err(error),
+                TextFault::NotText | TextFault::Retry => {}
             }
         }
         if self.trap_tables().is_none() {
@@ -419,6 +453,13 @@ impl Drop for CodeObject {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&end);
     }
+}
+
+/// Whether this process's personality makes readable memory executable.
+fn read_implies_exec() -> bool {
+    // SAFETY: `personality(0xffffffff)` only reads the current personality.
+    let personality = unsafe { libc::personality(0xffff_ffff) };
+    personality != -1 && personality & libc::READ_IMPLIES_EXEC != 0
 }
 
 /// Handles a SIGSEGV at `addr` by the instruction at `pc` if it is the first attempt
@@ -542,7 +583,8 @@ mod tests {
         let path = std::env::temp_dir().join(format!("strata-code-{}.swasm", std::process::id()));
         std::fs::write(&path, &bytes).unwrap();
         let file = File::open(&path).unwrap();
-        let image = ArtifactImage::map_file(&file).unwrap();
+        // SAFETY: the file is this test's own and is removed, not changed.
+        let image = unsafe { ArtifactImage::map_file(&file) }.unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(image.bytes(), &bytes[..]);
         // SAFETY: as in `sample`.

@@ -29,9 +29,12 @@ pub enum UnwindReason {
     Host(HostError),
     /// A host function panicked; the payload is re-thrown once wasm frames are gone.
     Panic(Box<dyn Any + Send>),
-    /// A precompiled module's code about to run, or the trap table needed to handle a
-    /// fault in it, did not match its checksum; the code did not run.
-    Corrupted(crate::VmError),
+    /// Precompiled code could not be run or a fault in it not handled: the code about
+    /// to run, or the trap table needed to tell a trap from a crash, did not match its
+    /// checksum ([`VmError::CorruptedCode`](crate::VmError::CorruptedCode),
+    /// [`VmError::CorruptedTables`](crate::VmError::CorruptedTables)), or the code could
+    /// not be made executable.
+    Vm(crate::VmError),
 }
 
 /// One entry into wasm on this thread.
@@ -424,15 +427,16 @@ unsafe extern "C" fn trap_handler(
             TextFault::Corrupted { start, end } => {
                 corrupted = Some(crate::VmError::CorruptedCode { start, end });
             }
+            TextFault::Failed(error) => corrupted = Some(error),
         }
     }
     let state = activation();
     if !state.is_null() {
         let ours = match corrupted {
-            Some(error) => Some(UnwindReason::Corrupted(error)),
+            Some(error) => Some(UnwindReason::Vm(error)),
             None => lookup_code(pc).and_then(|(code, offset)| match code.lookup_trap(offset) {
                 Ok(trap) => trap.map(UnwindReason::Trap),
-                Err(error) => Some(UnwindReason::Corrupted(error)),
+                Err(error) => Some(UnwindReason::Vm(error)),
             }),
         };
         if let Some(ours) = ours {
@@ -445,10 +449,9 @@ unsafe extern "C" fn trap_handler(
                 add_outer_activations(state, &mut backtrace);
                 // A libcall that made its caller trap may have recorded a more precise
                 // reason (an embedder's error, a panic); the trap only carries it out.
-                let reason = match ((*(*state).unwind.get()).take(), ours) {
-                    (_, corrupted @ UnwindReason::Corrupted(_)) => corrupted,
-                    (Some((recorded, _)), _) => recorded,
-                    (None, ours) => ours,
+                let reason = match (*(*state).unwind.get()).take() {
+                    Some((recorded, _)) => recorded,
+                    None => ours,
                 };
                 *(*state).unwind.get() = Some((reason, backtrace));
                 resume_in_context(

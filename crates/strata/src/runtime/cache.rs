@@ -128,7 +128,7 @@ fn load_entry(engine: &Engine, path: &Path) -> Option<Module> {
             }
             Some(module)
         }
-        Err(error) => {
+        Err(error) if is_damage(&error) => {
             tracing::warn!(
                 path = %path.display(),
                 error = ?error,
@@ -137,7 +137,28 @@ fn load_entry(engine: &Engine, path: &Path) -> Option<Module> {
             remove(path);
             None
         }
+        // Out of descriptors, mappings or memory: the entry may well be fine.
+        Err(error) => {
+            tracing::warn!(
+                path = %path.display(),
+                error = ?error,
+                "failed to load a compilation cache entry; compiling the module"
+            );
+            None
+        }
     }
+}
+
+/// Whether `error`, from loading an entry, means the entry itself is bad (damaged, or
+/// not an artifact this engine can use) rather than that loading failed for want of a
+/// resource.
+fn is_damage(error: &crate::Error) -> bool {
+    use strata_vm::VmError;
+    error.is::<strata_environ::ArtifactError>()
+        || matches!(
+            error.downcast_ref::<VmError>(),
+            Some(VmError::CorruptedCode { .. } | VmError::CorruptedData | VmError::CorruptedTables)
+        )
 }
 
 /// Writes `artifact` to `path` in `dir` (created if missing) through a temporary file,

@@ -267,3 +267,20 @@ const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Engine>();
 };
+
+#[cfg(all(test, feature = "cranelift"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_can_check_every_cpu_feature_the_compiler_uses() {
+        let engine = Engine::default();
+        for feature in &engine.artifact_target().cpu_features {
+            assert_eq!(
+                strata_vm::host_has_cpu_feature(feature),
+                Some(true),
+                "{feature}: the compiler uses it, so the host has it, and the runtime must say so"
+            );
+        }
+    }
+}

@@ -55,7 +55,7 @@ impl Module {
         module: Arc<ModuleInfo>,
         artifact: Vec<u8>,
     ) -> Result<Module> {
-        let layout = ArtifactLayout::parse(&artifact).map_err(artifact_error)?;
+        let layout = ArtifactLayout::parse(&artifact).map_err(Error::new)?;
         let image = ArtifactImage::copy_of(&artifact, layout.range(Section::Text).start)
             .map_err(Error::new)?;
         drop(artifact);
@@ -108,7 +108,7 @@ impl Module {
     /// Fails if the module was loaded from an artifact whose code is corrupted.
     pub fn serialize(&self) -> Result<Vec<u8>> {
         let Some(code) = &self.inner.runtime.code else {
-            return Ok(Vec::new());
+            return Err(Error::msg("cannot serialize a module without code"));
         };
         // Never pass on a loaded artifact whose text turned out to be damaged.
         self.check_code()
@@ -133,7 +133,7 @@ impl Module {
     pub unsafe fn deserialize(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
         let bytes = bytes.as_ref();
         let context = |e: Error| e.context("failed to load precompiled module");
-        let layout = ArtifactLayout::parse(bytes).map_err(|e| context(artifact_error(e)))?;
+        let layout = ArtifactLayout::parse(bytes).map_err(|e| context(Error::new(e)))?;
         let image = ArtifactImage::copy_of(bytes, layout.range(Section::Text).start)
             .map_err(|e| context(Error::new(e)))?;
         // SAFETY: the caller vouches for the artifact.
@@ -173,9 +173,11 @@ impl Module {
         path: &std::path::Path,
     ) -> Result<Module> {
         let context = || format!("failed to load precompiled module {}", path.display());
-        let image = ArtifactImage::map_file(file).map_err(|e| Error::new(e).context(context()))?;
-        let layout = ArtifactLayout::parse(image.bytes())
-            .map_err(|e| artifact_error(e).context(context()))?;
+        // SAFETY: the caller promises that the file stays as it is.
+        let image = unsafe { ArtifactImage::map_file(file) }
+            .map_err(|e| Error::new(e).context(context()))?;
+        let layout =
+            ArtifactLayout::parse(image.bytes()).map_err(|e| Error::new(e).context(context()))?;
         // SAFETY: the caller vouches for the artifact and that the file stays as it is.
         unsafe { Module::load(engine, image, layout) }.map_err(|e| e.context(context()))
     }
@@ -191,17 +193,11 @@ impl Module {
     ) -> Result<Module> {
         layout
             .check_compatible(engine.artifact_target(), strata_vm::host_has_cpu_feature)
-            .map_err(artifact_error)?;
+            .map_err(Error::new)?;
         // The text is checked chunk by chunk as it first runs (see `CodeObject`), so
         // that loading costs nothing per byte of code.
-        layout
-            .verify_tables(image.bytes())
-            .map_err(artifact_error)?;
-        let module = Arc::new(
-            layout
-                .decode_module(image.bytes())
-                .map_err(artifact_error)?,
-        );
+        layout.verify_tables(image.bytes()).map_err(Error::new)?;
+        let module = Arc::new(layout.decode_module(image.bytes()).map_err(Error::new)?);
         // SAFETY: the caller vouches for the artifact, which was checked to have been
         // compiled for this engine's settings and host, and whose tables are intact.
         let code = unsafe { CodeObject::publish(image, layout, module.clone(), false) }
@@ -319,10 +315,6 @@ pub(super) fn compile_artifact(engine: &Engine, wasm: &[u8]) -> Result<(Arc<Modu
         &translation.data,
     );
     Ok((module, artifact))
-}
-
-fn artifact_error(e: strata_environ::ArtifactError) -> Error {
-    Error::new(e)
 }
 
 const _: () = {

@@ -252,7 +252,7 @@ impl StoreOpaque {
             UnwindReason::Trap(trap) => Error::from(trap),
             UnwindReason::Host(e) => Error::from_boxed(e),
             UnwindReason::Panic(payload) => std::panic::resume_unwind(payload),
-            UnwindReason::Corrupted(error) => Error::new(error),
+            UnwindReason::Vm(error) => crate::error::vm_error(error),
         };
         error.with_backtrace(backtrace)
     }
