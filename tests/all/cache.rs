@@ -274,12 +274,7 @@ fn damaged_code_that_loading_leaves_for_later_is_checked_on_a_hit() {
 
     let engine = cached_engine(&dir, |_| {});
     let module = Module::new(&engine, &wat).unwrap();
-    let mut store = Store::new(&engine, ());
-    let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let big = instance
-        .get_typed_func::<(), i32>(&mut store, "big")
-        .unwrap();
-    assert_eq!(big.call(&mut store, ()).unwrap(), 7);
+    assert_eq!(crate::call(&engine, &module, "big").unwrap(), 7);
     assert!(fs::read(&entry).unwrap() == valid, "the entry is rewritten");
     fs::remove_dir_all(dir).unwrap();
 }

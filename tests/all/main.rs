@@ -48,8 +48,14 @@ fn big_code_module() -> String {
 
 /// Instantiates `module` with no imports in a fresh store and calls its export `f`.
 fn call_f(engine: &Engine, module: &Module) -> strata::Result<i32> {
+    call(engine, module, "f")
+}
+
+/// Instantiates `module` with no imports in a fresh store and calls its export `name`,
+/// which takes nothing and returns an `i32`.
+fn call(engine: &Engine, module: &Module, name: &str) -> strata::Result<i32> {
     let mut store = Store::new(engine, ());
     let instance = Instance::new(&mut store, module, &[])?;
-    let f = instance.get_typed_func::<(), i32>(&mut store, "f")?;
+    let f = instance.get_typed_func::<(), i32>(&mut store, name)?;
     f.call(&mut store, ())
 }

@@ -395,12 +395,7 @@ fn corrupted_code_is_refused_before_it_runs() {
 
     // Intact, the same module runs.
     let module = load(&engine, &bytes).unwrap();
-    let mut store = Store::new(&engine, ());
-    let instance = Instance::new(&mut store, &module, &[]).unwrap();
-    let big = instance
-        .get_typed_func::<(), i32>(&mut store, "big")
-        .unwrap();
-    assert_eq!(big.call(&mut store, ()).unwrap(), 7);
+    assert_eq!(crate::call(&engine, &module, "big").unwrap(), 7);
     assert!(module.serialize().unwrap() == bytes);
 
     // Damage in the chunks with the trampolines is caught when loading.
