@@ -864,3 +864,36 @@ impl<'a> CodeTables<'a> {
         Some(Self::pair(self.address_map, i)?.1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TrapSite;
+
+    #[test]
+    fn trap_lookup_needs_an_exact_offset() {
+        let compiled = CompiledModule {
+            traps: vec![
+                TrapSite {
+                    offset: 4,
+                    trap: Trap::MemoryOutOfBounds,
+                },
+                TrapSite {
+                    offset: 9,
+                    trap: Trap::UnreachableCodeReached,
+                },
+            ],
+            ..CompiledModule::default()
+        };
+        let target = ArtifactTarget {
+            strata_version: "test".into(),
+            target: host_target(),
+            cpu_features: Vec::new(),
+            settings: Vec::new(),
+        };
+        let bytes = write_artifact(&target, &Module::default(), &compiled, &[]);
+        let traps = ArtifactLayout::parse(&bytes).unwrap().tables(&bytes);
+        assert_eq!(traps.lookup_trap(9), Some(Trap::UnreachableCodeReached));
+        assert_eq!(traps.lookup_trap(5), None);
+    }
+}

@@ -72,14 +72,6 @@ pub struct CompiledModule {
     pub address_map: Vec<(u32, u32)>,
 }
 
-/// Finds the trap raised by the instruction at `offset`, which must match exactly.
-pub fn lookup_trap(traps: &[TrapSite], offset: u32) -> Option<Trap> {
-    traps
-        .binary_search_by_key(&offset, |t| t.offset)
-        .ok()
-        .map(|i| traps[i].trap)
-}
-
 /// Finds the wasm byte offset of the instruction at text `offset`.
 pub fn address_of_wasm_offset(map: &[(u32, u32)], offset: u32) -> Option<u32> {
     let i = map.partition_point(|&(text, _)| text <= offset);
@@ -102,22 +94,6 @@ pub trait Compiler: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn trap_lookup_needs_an_exact_offset() {
-        let traps = [
-            TrapSite {
-                offset: 4,
-                trap: Trap::MemoryOutOfBounds,
-            },
-            TrapSite {
-                offset: 9,
-                trap: Trap::UnreachableCodeReached,
-            },
-        ];
-        assert_eq!(lookup_trap(&traps, 9), Some(Trap::UnreachableCodeReached));
-        assert_eq!(lookup_trap(&traps, 5), None);
-    }
 
     #[test]
     fn address_map_finds_the_enclosing_entry() {

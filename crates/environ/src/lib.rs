@@ -36,7 +36,6 @@ pub use artifact::{
 pub use builtin::{BuiltinFunctionIndex, GROW_TRAPPED};
 pub use compile::{
     CompileError, CompiledModule, Compiler, FunctionLoc, TrapSite, address_of_wasm_offset,
-    lookup_trap,
 };
 pub use entity::{EntityRef, Iter, PrimaryMap};
 pub use fuel::operator_fuel_cost;

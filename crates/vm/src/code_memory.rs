@@ -260,7 +260,13 @@ impl CodeObject {
         } else {
             after_functions / TEXT_CHUNK
         };
-        for index in first..self.chunks.len() {
+        self.check_chunks(first..self.chunks.len())
+    }
+
+    /// Checks the chunks `indices` of the text not yet checked, as the signal handler
+    /// would when they first run.
+    fn check_chunks(&self, indices: core::ops::Range<usize>) -> Result<(), VmError> {
+        for index in indices {
             match self.check_chunk(index) {
                 TextFault::Corrupted { start, end } => {
                     return Err(VmError::CorruptedCode { start, end });
@@ -377,15 +383,7 @@ impl CodeObject {
     /// # Errors
     /// Names the first part that does not match its checksum.
     pub fn check_all(&self) -> Result<(), VmError> {
-        for index in 0..self.chunks.len() {
-            match self.check_chunk(index) {
-                TextFault::Corrupted { start, end } => {
-                    return Err(VmError::CorruptedCode { start, end });
-                }
-                TextFault::Failed(error) => return Err(error),
-                TextFault::NotText | TextFault::Retry => {}
-            }
-        }
+        self.check_chunks(0..self.chunks.len())?;
         if self.trap_tables().is_none() {
             return Err(VmError::CorruptedTables);
         }
