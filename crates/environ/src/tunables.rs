@@ -17,6 +17,9 @@ pub struct Tunables {
     /// Whether compiled code checks the engine's epoch against the store's deadline at
     /// function entries and loop headers.
     pub epoch_interruption: bool,
+    /// Whether relaxed SIMD instructions give their deterministic results on every
+    /// host, instead of the host's fastest.
+    pub relaxed_simd_deterministic: bool,
 }
 
 impl Tunables {
@@ -28,6 +31,7 @@ impl Tunables {
             memory_reservation_for_growth: 2 << 30,
             consume_fuel: false,
             epoch_interruption: false,
+            relaxed_simd_deterministic: false,
         }
     }
 

@@ -66,7 +66,8 @@ macro_rules! feature_toggles {
 }
 
 impl Config {
-    /// The default settings: WebAssembly 2.0 features, optimizing compilation.
+    /// The default settings: the WebAssembly 2.0 features and the Wasm 3.0 features that
+    /// strata implements and wasmtime enables by default; optimizing compilation.
     pub fn new() -> Config {
         let features = WasmFeatures::MUTABLE_GLOBAL
             | WasmFeatures::SATURATING_FLOAT_TO_INT
@@ -78,7 +79,14 @@ impl Config {
             | WasmFeatures::FLOATS
             // wasmparser counts `externref` among the "GC types"; the GC proposal itself
             // (structs, arrays, `anyref`) stays off.
-            | WasmFeatures::GC_TYPES;
+            | WasmFeatures::GC_TYPES
+            // The Wasm 3.0 features that wasmtime 48 enables by default and strata
+            // implements.
+            | WasmFeatures::TAIL_CALL
+            | WasmFeatures::EXTENDED_CONST
+            | WasmFeatures::MULTI_MEMORY
+            | WasmFeatures::MEMORY64
+            | WasmFeatures::RELAXED_SIMD;
         Config {
             features,
             tunables: Tunables::default_host(),
@@ -114,6 +122,40 @@ impl Config {
         wasm_sign_extension => SIGN_EXTENSION;
         /// Non-trapping float-to-int conversions.
         wasm_saturating_float_to_int => SATURATING_FLOAT_TO_INT;
+        /// Tail calls: `return_call` and `return_call_indirect`, which replace the
+        /// caller's frame, so that a chain of tail calls of any length runs in constant
+        /// stack space. On by default.
+        wasm_tail_call => TAIL_CALL;
+        /// Extended constant expressions: `i32`/`i64` `add`, `sub` and `mul` in the
+        /// initializers of globals and the offsets of data and element segments. On by
+        /// default.
+        wasm_extended_const => EXTENDED_CONST;
+        /// Multi-memory: any number of linear memories per module, each memory
+        /// instruction naming its memory. On by default.
+        wasm_multi_memory => MULTI_MEMORY;
+        /// 64-bit memories and tables, indexed with `i64` (memory64 and table64). On by
+        /// default. Guard pages cannot cover a 64-bit index, so every access to a
+        /// 64-bit memory is bounds-checked explicitly.
+        wasm_memory64 => MEMORY64;
+        /// Relaxed SIMD: SIMD instructions whose results may differ between hosts
+        /// within bounds the specification sets. On by default; see
+        /// [`Config::relaxed_simd_deterministic`] for results that are the same
+        /// everywhere.
+        wasm_relaxed_simd => RELAXED_SIMD;
+        /// Wide arithmetic: `i64.add128`, `i64.sub128`, `i64.mul_wide_s` and
+        /// `i64.mul_wide_u`. Off by default, as in wasmtime.
+        wasm_wide_arithmetic => WIDE_ARITHMETIC;
+        /// Custom page sizes: memories whose pages are 1 byte instead of 64 KiB. Off by
+        /// default, as in wasmtime.
+        wasm_custom_page_sizes => CUSTOM_PAGE_SIZES;
+    }
+
+    /// Makes every relaxed SIMD instruction give the one result the specification
+    /// names as deterministic, the same on every host, instead of the fastest result
+    /// the host's instructions give. Off by default, as in wasmtime.
+    pub fn relaxed_simd_deterministic(&mut self, enable: bool) -> &mut Self {
+        self.tunables.relaxed_simd_deterministic = enable;
+        self
     }
 
     /// How hard the compiler optimizes.
@@ -307,6 +349,10 @@ impl Config {
             ("memory_guard_size", t.memory_guard_size.to_string()),
             ("consume_fuel", t.consume_fuel.to_string()),
             ("epoch_interruption", t.epoch_interruption.to_string()),
+            (
+                "relaxed_simd_deterministic",
+                t.relaxed_simd_deterministic.to_string(),
+            ),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
