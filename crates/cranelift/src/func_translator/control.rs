@@ -1,0 +1,226 @@
+//! Structured control flow: `block`, `loop`, `if`/`else`, `end`, the branches and
+//! `return`, `unreachable`.
+
+use super::{ControlFrame, FrameKind, FuncTranslator, Result, block_args};
+use crate::trap_code;
+use cranelift_codegen::ir::{self, BlockCall, InstBuilder, JumpTableData};
+use strata_environ::Trap;
+use wasmparser::{BlockType, Operator};
+
+impl FuncTranslator<'_, '_> {
+    pub(super) fn push_frame(
+        &mut self,
+        kind: FrameKind,
+        ty: BlockType,
+        header: Option<ir::Block>,
+    ) -> Result<()> {
+        let (params, results) = self.block_type(ty)?;
+        let destination = self.block_with_params(&results);
+        let height = if self.reachable {
+            self.stack.len() - params.len()
+        } else {
+            self.stack.len()
+        };
+        let if_params = match kind {
+            FrameKind::If { .. } if self.reachable => self.top_n(params.len()).to_vec(),
+            _ => Vec::new(),
+        };
+        self.frames.push(ControlFrame {
+            kind,
+            destination,
+            header,
+            num_params: params.len(),
+            num_results: results.len(),
+            height,
+            reachable_at_start: self.reachable,
+            exit_reached: false,
+            if_params,
+        });
+        Ok(())
+    }
+
+    /// Emits a jump from the current position to the frame `depth` levels out.
+    pub(super) fn branch(&mut self, depth: u32) {
+        let i = self.frames.len() - 1 - depth as usize;
+        let (target, n) = self.frames[i].branch_target();
+        if self.frames[i].header.is_none() {
+            self.frames[i].exit_reached = true;
+        }
+        let args = block_args(self.top_n(n));
+        self.builder.ins().jump(target, &args);
+    }
+
+    pub(super) fn control(&mut self, op: &Operator<'_>) -> Result<bool> {
+        match *op {
+            Operator::Block { blockty } => self.push_frame(FrameKind::Block, blockty, None)?,
+            Operator::Loop { blockty } => {
+                let (params, _) = self.block_type(blockty)?;
+                let header = self.block_with_params(&params);
+                if self.reachable {
+                    let args = block_args(self.top_n(params.len()));
+                    self.builder.ins().jump(header, &args);
+                    let len = self.stack.len();
+                    self.stack.truncate(len - params.len());
+                    self.builder.switch_to_block(header);
+                    self.stack
+                        .extend_from_slice(self.builder.block_params(header));
+                    self.loop_header_checks();
+                }
+                self.push_frame(FrameKind::Loop, blockty, Some(header))?;
+            }
+            Operator::If { blockty } => {
+                let else_block = self.builder.create_block();
+                if self.reachable {
+                    let cond = self.pop();
+                    let then_block = self.builder.create_block();
+                    self.builder
+                        .ins()
+                        .brif(cond, then_block, &[], else_block, &[]);
+                    self.builder.seal_block(then_block);
+                    self.builder.seal_block(else_block);
+                    self.builder.switch_to_block(then_block);
+                }
+                self.push_frame(
+                    FrameKind::If {
+                        else_block: Some(else_block),
+                    },
+                    blockty,
+                    None,
+                )?;
+            }
+            Operator::Else => {
+                let frame = self.frames.last_mut().expect("validated");
+                if self.reachable {
+                    frame.exit_reached = true;
+                    let (dest, n) = (frame.destination, frame.num_results);
+                    let args = block_args(&self.stack[self.stack.len() - n..]);
+                    self.builder.ins().jump(dest, &args);
+                }
+                let frame = self.frames.last_mut().expect("validated");
+                let FrameKind::If { else_block } = &mut frame.kind else {
+                    unreachable!("validated")
+                };
+                let else_block = else_block.take().expect("validated: one else per if");
+                self.stack.truncate(frame.height);
+                self.stack.extend_from_slice(&frame.if_params);
+                self.reachable = frame.reachable_at_start;
+                if self.reachable {
+                    self.builder.switch_to_block(else_block);
+                }
+            }
+            Operator::End => self.end_frame(),
+            Operator::Br { relative_depth } => {
+                if self.reachable {
+                    self.branch(relative_depth);
+                    self.reachable = false;
+                }
+            }
+            Operator::BrIf { relative_depth } => {
+                if self.reachable {
+                    let cond = self.pop();
+                    let i = self.frames.len() - 1 - relative_depth as usize;
+                    let (target, n) = self.frames[i].branch_target();
+                    if self.frames[i].header.is_none() {
+                        self.frames[i].exit_reached = true;
+                    }
+                    let args = block_args(self.top_n(n));
+                    let next = self.builder.create_block();
+                    self.builder.ins().brif(cond, target, &args, next, &[]);
+                    self.builder.seal_block(next);
+                    self.builder.switch_to_block(next);
+                }
+            }
+            Operator::BrTable { ref targets } => {
+                if self.reachable {
+                    let index = self.pop();
+                    let mut calls = Vec::with_capacity(targets.len() as usize);
+                    let mut depths = Vec::with_capacity(targets.len() as usize);
+                    for depth in targets.targets() {
+                        depths.push(depth?);
+                    }
+                    let default = targets.default();
+                    for &depth in depths.iter().chain([&default]) {
+                        let i = self.frames.len() - 1 - depth as usize;
+                        let (target, n) = self.frames[i].branch_target();
+                        if self.frames[i].header.is_none() {
+                            self.frames[i].exit_reached = true;
+                        }
+                        let args = block_args(self.top_n(n));
+                        let pool = &mut self.builder.func.dfg.value_lists;
+                        calls.push(BlockCall::new(target, args, pool));
+                    }
+                    let default_call = calls.pop().expect("br_table has a default");
+                    let table = self
+                        .builder
+                        .create_jump_table(JumpTableData::new(default_call, &calls));
+                    self.builder.ins().br_table(index, table);
+                    self.reachable = false;
+                }
+            }
+            Operator::Return => {
+                if self.reachable {
+                    self.fuel_save();
+                    let n = self.frames[0].num_results;
+                    let values = self.top_n(n).to_vec();
+                    self.builder.ins().return_(&values);
+                    self.reachable = false;
+                }
+            }
+            Operator::Unreachable => {
+                if self.reachable {
+                    self.builder
+                        .ins()
+                        .trap(trap_code(Trap::UnreachableCodeReached));
+                    self.reachable = false;
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    pub(super) fn end_frame(&mut self) {
+        let frame = self.frames.pop().expect("validated");
+        if let FrameKind::Loop = frame.kind {
+            let header = frame.header.expect("loops have headers");
+            if frame.reachable_at_start {
+                self.builder.seal_block(header);
+            }
+            // Falling out of a loop continues in the same block with its results.
+            if self.reachable {
+                let results = self.stack.split_off(self.stack.len() - frame.num_results);
+                self.stack.truncate(frame.height);
+                self.stack.extend(results);
+            } else {
+                self.stack.truncate(frame.height);
+            }
+            return;
+        }
+        let mut exit_reached = frame.exit_reached;
+        if self.reachable {
+            let args = block_args(self.top_n(frame.num_results));
+            self.builder.ins().jump(frame.destination, &args);
+            exit_reached = true;
+        }
+        if let FrameKind::If {
+            else_block: Some(else_block),
+        } = frame.kind
+        {
+            // No `else`: the false branch passes the parameters through as results.
+            if frame.reachable_at_start {
+                self.builder.switch_to_block(else_block);
+                let args = block_args(&frame.if_params);
+                self.builder.ins().jump(frame.destination, &args);
+                exit_reached = true;
+            }
+        }
+        self.stack.truncate(frame.height);
+        self.reachable = exit_reached;
+        if exit_reached {
+            self.builder.switch_to_block(frame.destination);
+            self.builder.seal_block(frame.destination);
+            self.stack
+                .extend_from_slice(self.builder.block_params(frame.destination));
+        }
+    }
+}
