@@ -71,6 +71,8 @@ fn run_script(script: &Script) -> ScriptReport {
             let mut pool = strata::PoolingAllocationConfig::new();
             // The default pools (1000 slots each) fit the scripts with most modules.
             pool.max_memory_size(1 << 30);
+            // Scripts define up to a few dozen memories or tables in one module.
+            pool.max_memories_per_module(100).max_tables_per_module(100);
             config.allocation_strategy(strata::InstanceAllocationStrategy::Pooling(pool));
         }
         if std::env::var("STRATA_WAST_INTERRUPTS").as_deref() == Ok("1") {

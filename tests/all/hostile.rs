@@ -234,7 +234,7 @@ fn section_counts_of_u32_max_in_a_few_bytes_are_refused_at_once() {
         (IMPORT, "imports count exceeds limit"),
         (FUNCTION, "functions count exceeds limit"),
         (TABLE, "tables count exceeds limit"),
-        (MEMORY, "multiple memories"),
+        (MEMORY, "memories count exceeds limit"),
         (GLOBAL, "globals count exceeds limit"),
         (EXPORT, "exports count exceeds limit"),
         (ELEMENT, "element segments count exceeds limit"),

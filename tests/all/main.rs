@@ -9,6 +9,7 @@ mod hostile;
 mod interrupt;
 mod limits;
 mod linking;
+mod memories;
 mod pooling;
 mod precompiled;
 mod regressions;

@@ -412,6 +412,13 @@ impl PoolingAllocationConfig {
         total_memories: u32;
         /// Tables alive at once (default 1000).
         total_tables: u32;
+        /// The most linear memories a module may define to be instantiated in the pool
+        /// (default 1, as in wasmtime); imported memories do not count. A module that
+        /// defines more fails to instantiate with an error naming this setting.
+        max_memories_per_module: u32;
+        /// The most tables a module may define to be instantiated in the pool (default
+        /// 1, as in wasmtime); imported tables do not count.
+        max_tables_per_module: u32;
         /// Fiber stacks alive at once, for async calls (default 1000). Each is
         /// [`Config::async_stack_size`] bytes and a guard page.
         total_stacks: u32;

@@ -162,20 +162,42 @@ impl GlobalType {
     }
 }
 
-/// The type of a linear memory (sizes in pages).
+/// The type of a linear memory: its index type, page size and limits (in pages).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MemoryType(pub(crate) strata_environ::Memory);
 
 impl MemoryType {
     /// A 32-bit memory of at least `minimum` and at most `maximum` 64 KiB pages.
+    ///
+    /// # Panics
+    /// If `minimum` exceeds `maximum` or either is more than 65,536 pages (4 GiB); use
+    /// [`MemoryTypeBuilder`] to get an error instead.
     pub fn new(minimum: u32, maximum: Option<u32>) -> MemoryType {
-        MemoryType(strata_environ::Memory {
-            minimum: u64::from(minimum),
-            maximum: maximum.map(u64::from),
-            memory64: false,
-            shared: false,
-            page_size_log2: 16,
-        })
+        MemoryTypeBuilder::new()
+            .min(u64::from(minimum))
+            .max(maximum.map(u64::from))
+            .build()
+            .unwrap_or_else(|err| panic!("invalid memory type: {err}"))
+    }
+
+    /// A 64-bit memory (memory64) of at least `minimum` and at most `maximum` 64 KiB
+    /// pages.
+    ///
+    /// # Panics
+    /// If `minimum` exceeds `maximum` or either is more than 2^48 pages (the 64-bit
+    /// address space); use [`MemoryTypeBuilder`] to get an error instead.
+    pub fn new64(minimum: u64, maximum: Option<u64>) -> MemoryType {
+        MemoryTypeBuilder::new()
+            .memory64(true)
+            .min(minimum)
+            .max(maximum)
+            .build()
+            .unwrap_or_else(|err| panic!("invalid memory type: {err}"))
+    }
+
+    /// A builder for memory types with other page sizes or index types.
+    pub fn builder() -> MemoryTypeBuilder {
+        MemoryTypeBuilder::new()
     }
 
     /// The minimum size in pages.
@@ -192,6 +214,112 @@ impl MemoryType {
     pub fn is_64(&self) -> bool {
         self.0.memory64
     }
+
+    /// The size of a page in bytes: 65,536 unless the memory uses the
+    /// custom-page-sizes proposal.
+    pub fn page_size(&self) -> u64 {
+        self.0.page_size()
+    }
+
+    /// The base-2 logarithm of [`MemoryType::page_size`].
+    pub fn page_size_log2(&self) -> u8 {
+        self.0.page_size_log2
+    }
+}
+
+/// Builds a [`MemoryType`], checking its limits: by default a 32-bit memory of 64 KiB
+/// pages with a minimum of 0 pages and no maximum.
+#[derive(Copy, Clone, Debug)]
+pub struct MemoryTypeBuilder {
+    ty: strata_environ::Memory,
+}
+
+impl Default for MemoryTypeBuilder {
+    fn default() -> Self {
+        MemoryTypeBuilder::new()
+    }
+}
+
+impl MemoryTypeBuilder {
+    /// The default type: 32-bit, 64 KiB pages, at least 0 pages, no maximum.
+    pub fn new() -> MemoryTypeBuilder {
+        MemoryTypeBuilder {
+            ty: strata_environ::Memory {
+                minimum: 0,
+                maximum: None,
+                memory64: false,
+                shared: false,
+                page_size_log2: 16,
+            },
+        }
+    }
+
+    /// The minimum size in pages.
+    pub fn min(&mut self, minimum: u64) -> &mut Self {
+        self.ty.minimum = minimum;
+        self
+    }
+
+    /// The maximum size in pages, if any.
+    pub fn max(&mut self, maximum: Option<u64>) -> &mut Self {
+        self.ty.maximum = maximum;
+        self
+    }
+
+    /// Whether the memory is indexed with 64-bit addresses (memory64).
+    pub fn memory64(&mut self, memory64: bool) -> &mut Self {
+        self.ty.memory64 = memory64;
+        self
+    }
+
+    /// The base-2 logarithm of the page size: 16 (64 KiB, the default) or, with the
+    /// custom-page-sizes proposal, 0 (1-byte pages).
+    pub fn page_size_log2(&mut self, page_size_log2: u8) -> &mut Self {
+        self.ty.page_size_log2 = page_size_log2;
+        self
+    }
+
+    /// The memory type, or an error saying which rule it breaks: the page size must be
+    /// 1 byte or 64 KiB, the minimum at most the maximum, and both limits must fit the
+    /// address space of the index type.
+    pub fn build(&self) -> crate::Result<MemoryType> {
+        let ty = self.ty;
+        if ty.page_size_log2 != 0 && ty.page_size_log2 != 16 {
+            return Err(crate::Error::msg(format!(
+                "invalid memory type: a page size of 2^{} bytes (only 1 byte and 64 KiB \
+                 pages exist)",
+                ty.page_size_log2
+            )));
+        }
+        if let Some(maximum) = ty.maximum
+            && ty.minimum > maximum
+        {
+            return Err(crate::Error::msg(format!(
+                "invalid memory type: minimum {} pages exceeds maximum {maximum} pages",
+                ty.minimum
+            )));
+        }
+        // The most pages the index type can address: 2^32 or 2^64 bytes (or, for
+        // 1-byte pages of a 64-bit memory, the most a `u64` page count holds).
+        let (bits, addressable) = if ty.memory64 {
+            (
+                64,
+                1u64.checked_shl(64 - u32::from(ty.page_size_log2))
+                    .unwrap_or(u64::MAX),
+            )
+        } else {
+            (32, (1u64 << 32) >> ty.page_size_log2)
+        };
+        let largest = ty.maximum.unwrap_or(ty.minimum).max(ty.minimum);
+        if largest > addressable {
+            return Err(crate::Error::msg(format!(
+                "invalid memory type: {largest} pages of {} bytes do not fit a {bits}-bit \
+                 address space (at most {addressable} pages)",
+                ty.page_size()
+            )));
+        }
+        Ok(MemoryType(ty))
+    }
 }
 
 /// The type of a table.
@@ -199,7 +327,8 @@ impl MemoryType {
 pub struct TableType(pub(crate) strata_environ::Table);
 
 impl TableType {
-    /// A table of `element` references with at least `minimum` and at most `maximum` slots.
+    /// A table of `element` references with at least `minimum` and at most `maximum`
+    /// slots, indexed with `i32`.
     pub fn new(element: RefType, minimum: u32, maximum: Option<u32>) -> TableType {
         TableType(strata_environ::Table {
             element: element.0,
@@ -207,6 +336,22 @@ impl TableType {
             maximum: maximum.map(u64::from),
             table64: false,
         })
+    }
+
+    /// A 64-bit table (table64, part of memory64): indexed with `i64`, with at least
+    /// `minimum` and at most `maximum` slots.
+    pub fn new64(element: RefType, minimum: u64, maximum: Option<u64>) -> TableType {
+        TableType(strata_environ::Table {
+            element: element.0,
+            minimum,
+            maximum,
+            table64: true,
+        })
+    }
+
+    /// Whether the table is indexed with `i64`.
+    pub fn is_64(&self) -> bool {
+        self.0.table64
     }
 
     /// The element type.

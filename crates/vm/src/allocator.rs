@@ -27,6 +27,17 @@ pub struct InstanceSlot {
 /// Implementations must return memories and tables laid out as `tunables` say, because
 /// compiled code relies on that layout for its bounds checks.
 pub unsafe trait InstanceAllocator: Send + Sync {
+    /// Checks, before anything is allocated for it, that an instance of `module` can
+    /// come from this allocator at all (not merely that there is room right now).
+    ///
+    /// # Errors
+    /// Fails if the module needs more memories or tables per instance than the
+    /// allocator gives one instance.
+    fn validate_module(&self, module: &strata_environ::Module) -> Result<(), VmError> {
+        let _ = module;
+        Ok(())
+    }
+
     /// Accounts for one more live instance whose header and vmctx take `metadata_size`
     /// bytes.
     ///

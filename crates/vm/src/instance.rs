@@ -449,6 +449,7 @@ impl InstanceHandle {
         if !module.data_segments.is_empty() {
             runtime.wasm_data()?;
         }
+        allocator.validate_module(module)?;
         let slot = allocator.allocate_instance(Instance::layout(&runtime.offsets).size())?;
         let mut memories = PrimaryMap::new();
         let mut tables = PrimaryMap::new();

@@ -48,6 +48,10 @@ pub struct PoolingConfig {
     pub total_memories: u32,
     /// Tables alive at once (the number of table slots).
     pub total_tables: u32,
+    /// The most linear memories a module may define (imports do not count).
+    pub max_memories_per_module: u32,
+    /// The most tables a module may define (imports do not count).
+    pub max_tables_per_module: u32,
     /// Fiber stacks alive at once (the number of stack slots; with `async`).
     pub total_stacks: u32,
     /// Usable bytes of each pooled fiber stack (with `async`).
@@ -81,6 +85,8 @@ impl Default for PoolingConfig {
             total_core_instances: 1000,
             total_memories: 1000,
             total_tables: 1000,
+            max_memories_per_module: 1,
+            max_tables_per_module: 1,
             total_stacks: 1000,
             stack_size: 2 << 20,
             stack_zeroing: false,
@@ -612,6 +618,32 @@ impl PoolingInstanceAllocator {
 // SAFETY: memory slots span `max(reservation, max_memory_size) + guard` bytes, so the
 // layout promised by `tunables` holds; overflow requests use the on-demand allocator.
 unsafe impl InstanceAllocator for PoolingInstanceAllocator {
+    fn validate_module(&self, module: &strata_environ::Module) -> Result<(), VmError> {
+        let limits = [
+            (
+                "memories",
+                module.num_defined_memories(),
+                self.config.max_memories_per_module,
+                "max_memories_per_module",
+            ),
+            (
+                "tables",
+                module.num_defined_tables(),
+                self.config.max_tables_per_module,
+                "max_tables_per_module",
+            ),
+        ];
+        for (what, count, limit, setting) in limits {
+            if count > limit as usize {
+                return Err(VmError::Limit(format!(
+                    "the module defines {count} {what}, more than the pooling allocator's \
+                     per-instance limit of {limit} (`PoolingAllocationConfig::{setting}`)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn allocate_instance(&self, metadata_size: usize) -> Result<InstanceSlot, VmError> {
         if metadata_size > self.config.max_core_instance_size {
             return Err(VmError::Limit(format!(

@@ -127,6 +127,7 @@ impl Instance {
                     let have = *vm.ty();
                     if !limits_match(vm.size(), have.maximum, want.0.minimum, want.0.maximum)
                         || have.element != want.0.element
+                        || have.table64 != want.0.table64
                     {
                         return Err(mismatch(ExternType::Table(crate::TableType(have))));
                     }
