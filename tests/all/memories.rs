@@ -587,7 +587,8 @@ fn one_byte_pages_through_the_api() {
 
 #[test]
 fn modules_using_a_disabled_memory_feature_fail_validation_naming_it() {
-    let cases: [(&str, fn(&mut Config), &str); 4] = [
+    type Case = (&'static str, fn(&mut Config), &'static str);
+    let cases: [Case; 4] = [
         (
             "(module (memory i64 1))",
             |c| {
