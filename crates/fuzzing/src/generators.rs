@@ -1,33 +1,44 @@
 //! Configurations for wasm-smith: random ("swarm") feature and size choices, cut down to
-//! what strata implements (WebAssembly 2.0) and to sizes a fuzzer can afford.
+//! what strata implements (WebAssembly 2.0 and the Wasm 3.0 features of code generation
+//! and memories) and to sizes a fuzzer can afford, and the strata configuration that
+//! accepts everything they generate.
 
 use arbitrary::{Result, Unstructured};
 use wasm_smith::Config;
 
 /// A swarm configuration: wasm-smith's arbitrary choice of features and limits, with the
-/// proposals strata does not implement turned off (Wasm 3.0's memory64, multi-memory,
-/// tail calls, exceptions, GC, extended constants, relaxed SIMD, and threads) and
-/// memories and tables kept small enough to instantiate within [`limits`].
+/// proposals strata does not implement turned off (exceptions, GC and typed function
+/// references, threads, compact imports) and memories and tables kept small enough to
+/// instantiate within [`limits`]. Everything else, Wasm 3.0's tail calls,
+/// extended constants, multi-memory (up to four memories), memory64 and table64, relaxed
+/// SIMD, wide arithmetic and custom page sizes included, stays as the input chose it.
 ///
 /// # Errors
 /// Fails if the input runs out.
 pub fn swarm(u: &mut Unstructured<'_>) -> Result<Config> {
     let mut config: Config = u.arbitrary()?;
-    config.memory64_enabled = false;
-    config.max_memories = config.max_memories.min(1);
-    config.tail_call_enabled = false;
+    config.max_memories = config.max_memories.min(4);
     config.exceptions_enabled = false;
     config.gc_enabled = false;
-    config.extended_const_enabled = false;
-    config.relaxed_simd_enabled = false;
     config.threads_enabled = false;
     config.shared_everything_threads_enabled = false;
     config.compact_imports_enabled = false;
-    config.custom_page_sizes_enabled = false;
-    config.wide_arithmetic_enabled = false;
+    config.custom_descriptors_enabled = false;
     config.max_memory32_bytes = config.max_memory32_bytes.min(limits::MEMORY_BYTES as u64);
+    config.max_memory64_bytes = config.max_memory64_bytes.min(limits::MEMORY_BYTES as u128);
     config.max_table_elements = config.max_table_elements.min(limits::TABLE_ELEMENTS);
     Ok(config)
+}
+
+/// The strata configuration of every oracle: the defaults plus the features that are
+/// off by default (wide arithmetic, custom page sizes), so that every module [`swarm`]
+/// generates validates.
+pub fn strata_config() -> strata::Config {
+    let mut config = strata::Config::new();
+    config
+        .wasm_wide_arithmetic(true)
+        .wasm_custom_page_sizes(true);
+    config
 }
 
 /// A configuration for differential execution: a swarm configuration whose modules
@@ -45,6 +56,7 @@ pub fn differential(u: &mut Unstructured<'_>) -> Result<Config> {
     config.canonicalize_nans = true;
     // Memories are compared byte by byte after every run.
     config.max_memory32_bytes = config.max_memory32_bytes.min(1 << 20);
+    config.max_memory64_bytes = config.max_memory64_bytes.min(1 << 20);
     Ok(config)
 }
 

@@ -7,7 +7,9 @@ use strata::{Engine, Module};
 /// a malformed or invalid module is an `Err`, and the only bug is a panic.
 pub fn compile(bytes: &[u8]) {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    let engine = ENGINE.get_or_init(Engine::default);
+    let engine = ENGINE.get_or_init(|| {
+        Engine::new(&crate::generators::strata_config()).expect("the fuzzing configuration")
+    });
     if let Ok(module) = Module::new(engine, bytes) {
         // A module that compiles must describe itself consistently.
         let _ = module.imports().count() + module.exports().count();

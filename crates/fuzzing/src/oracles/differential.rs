@@ -180,14 +180,28 @@ pub fn differential(u: &mut Unstructured<'_>) -> Result<()> {
 
 fn strata_engine() -> &'static strata::Engine {
     static ENGINE: OnceLock<strata::Engine> = OnceLock::new();
-    ENGINE.get_or_init(strata::Engine::default)
+    ENGINE.get_or_init(|| {
+        // Relaxed SIMD in its deterministic mode: the results the specification names,
+        // which wasmi computes too, instead of whatever the host's instructions give.
+        let mut config = generators::strata_config();
+        config.relaxed_simd_deterministic(true);
+        strata::Engine::new(&config).expect("the differential configuration")
+    })
 }
 
 fn wasmi_engine() -> &'static wasmi::Engine {
     static ENGINE: OnceLock<wasmi::Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let mut config = wasmi::Config::default();
-        config.wasm_simd(true);
+        config
+            .wasm_simd(true)
+            .wasm_relaxed_simd(true)
+            .wasm_tail_call(true)
+            .wasm_extended_const(true)
+            .wasm_multi_memory(true)
+            .wasm_memory64(true)
+            .wasm_wide_arithmetic(true)
+            .wasm_custom_page_sizes(true);
         wasmi::Engine::new(&config)
     })
 }

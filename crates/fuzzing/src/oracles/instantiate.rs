@@ -5,13 +5,13 @@ use crate::generators::{self, limits};
 use crate::oracles::dummy;
 use arbitrary::{Result, Unstructured};
 use std::sync::OnceLock;
-use strata::{Config, Engine, Instance, Module, Store, StoreLimits, StoreLimitsBuilder, Val};
+use strata::{Engine, Instance, Module, Store, StoreLimits, StoreLimitsBuilder, Val};
 
 /// An engine that consumes fuel, shared by every case.
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let mut config = Config::new();
+        let mut config = generators::strata_config();
         config.consume_fuel(true);
         Engine::new(&config).expect("a fuel-consuming engine")
     })

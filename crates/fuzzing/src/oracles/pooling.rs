@@ -21,9 +21,10 @@ const MAX_OPS: usize = 64;
 const IMAGE_AT: usize = 1000;
 const IMAGE: &[u8] = b"the image of the first tenant";
 
-/// The two modules tenants are made of: one whose memory starts from an image and whose
-/// table has an element segment, one that starts empty with more pages.
-const MODULES: [&str; 2] = [
+/// The modules tenants are made of: one whose memory starts from an image and whose
+/// table has an element segment, one that starts empty with more pages, and one with two
+/// memories (the first 64-bit, with the image) and a 64-bit table.
+const MODULES: [&str; 3] = [
     r#"(module
          (memory (export "memory") 1 4)
          (table (export "table") 10 funcref)
@@ -34,21 +35,40 @@ const MODULES: [&str; 2] = [
          (memory (export "memory") 2 4)
          (table (export "table") 5 20 funcref)
          (func (export "f")))"#,
+    r#"(module
+         (memory (export "memory") i64 1 4)
+         (memory (export "memory2") 2 3)
+         (table (export "table") i64 3 funcref)
+         (func $f (export "f"))
+         (elem (table 0) (i64.const 1) func $f)
+         (data (memory 0) (i64.const 1000) "the image of the first tenant"))"#,
 ];
 
-/// What each module's instances start with: memory pages, the image, and which table
-/// elements are set.
-const START: [(u64, bool, &[u64]); 2] = [(1, true, &[2, 3]), (2, false, &[])];
+/// What each module's instances start with: per memory its export name, pages and
+/// whether it holds the image; and which table elements are set.
+type Start = (&'static [(&'static str, u64, bool)], &'static [u64]);
+const START: [Start; 3] = [
+    (&[("memory", 1, true)], &[2, 3]),
+    (&[("memory", 2, false)], &[]),
+    (&[("memory", 1, true), ("memory2", 2, false)], &[1]),
+];
+
+/// The memories each module defines.
+fn memories_of(kind: usize) -> usize {
+    START[kind].0.len()
+}
 
 /// An engine per combination of copy-on-write initialization and keeping memory
-/// resident, with a pool of [`SLOTS`] of everything, and the two modules compiled for it.
-fn engines() -> &'static [(Engine, [Module; 2]); 4] {
-    static ENGINES: OnceLock<[(Engine, [Module; 2]); 4]> = OnceLock::new();
+/// resident, with a pool of [`SLOTS`] instances and tables and twice as many memories,
+/// and the modules compiled for it.
+fn engines() -> &'static [(Engine, [Module; 3]); 4] {
+    static ENGINES: OnceLock<[(Engine, [Module; 3]); 4]> = OnceLock::new();
     ENGINES.get_or_init(|| {
         std::array::from_fn(|i| {
             let mut pool = PoolingAllocationConfig::default();
             pool.total_core_instances(SLOTS)
-                .total_memories(SLOTS)
+                .total_memories(2 * SLOTS)
+                .max_memories_per_module(2)
                 .total_tables(SLOTS)
                 .max_memory_size((MAX_PAGES as usize) << 16)
                 .table_elements(TABLE_ELEMENTS)
@@ -69,6 +89,7 @@ fn engines() -> &'static [(Engine, [Module; 2]); 4] {
 struct Tenant {
     store: Store<()>,
     instance: Instance,
+    kind: usize,
 }
 
 /// Runs up to 64 operations (instantiate, drop, grow, scribble) chosen by the
@@ -90,12 +111,16 @@ pub fn pooling(u: &mut Unstructured<'_>) -> Result<()> {
         }
         match u.int_in_range(0..=3)? {
             0 => {
-                let kind = u.choose_index(2)?;
+                let kind = u.choose_index(MODULES.len())?;
                 let mut store = Store::new(engine, ());
                 match Instance::new(&mut store, &modules[kind], &[]) {
                     Ok(instance) => {
                         assert!(tenants.len() < SLOTS as usize, "a fifth instance fit");
-                        let mut tenant = Tenant { store, instance };
+                        let mut tenant = Tenant {
+                            store,
+                            instance,
+                            kind,
+                        };
                         check_fresh(&mut tenant, kind);
                         tenants.push(tenant);
                     }
@@ -114,32 +139,28 @@ pub fn pooling(u: &mut Unstructured<'_>) -> Result<()> {
                 let i = u.choose_index(tenants.len())?;
                 let delta = u.int_in_range(0..=3)?;
                 let t = &mut tenants[i];
-                let memory = t
-                    .instance
-                    .get_memory(&mut t.store, "memory")
-                    .expect("exported");
+                let (name, maximum) = match u.choose_index(memories_of(t.kind))? {
+                    0 => ("memory", MAX_PAGES),
+                    _ => ("memory2", 3),
+                };
+                let memory = t.instance.get_memory(&mut t.store, name).expect("exported");
                 let before = memory.size(&t.store);
                 match memory.grow(&mut t.store, delta) {
                     Ok(old) => {
                         assert_eq!(old, before);
-                        assert!(before + delta <= MAX_PAGES, "grew past the maximum");
+                        assert!(before + delta <= maximum, "grew past the maximum");
                         let data = memory.data(&t.store);
                         let new = &data[(before as usize) << 16..];
                         assert!(new.iter().all(|&b| b == 0), "grown pages are not zero");
                     }
-                    Err(_) => assert!(
-                        before + delta > MAX_PAGES,
-                        "growth within the maximum failed"
-                    ),
+                    Err(_) => assert!(before + delta > maximum, "growth within the maximum failed"),
                 }
             }
             3 if !tenants.is_empty() => {
                 let i = u.choose_index(tenants.len())?;
                 let t = &mut tenants[i];
-                let memory = t
-                    .instance
-                    .get_memory(&mut t.store, "memory")
-                    .expect("exported");
+                let name = START[t.kind].0[u.choose_index(memories_of(t.kind))?].0;
+                let memory = t.instance.get_memory(&mut t.store, name).expect("exported");
                 let len = memory.data_size(&t.store);
                 let at = u.choose_index(len)?;
                 let bytes: Vec<u8> = (0..u.int_in_range(1..=64)?)
@@ -163,7 +184,8 @@ pub fn pooling(u: &mut Unstructured<'_>) -> Result<()> {
             .pooling_allocator_metrics()
             .expect("a pooling engine");
         assert_eq!(metrics.core_instances, tenants.len(), "live instances");
-        assert_eq!(metrics.memories, tenants.len(), "live memories");
+        let memories: usize = tenants.iter().map(|t| memories_of(t.kind)).sum();
+        assert_eq!(metrics.memories, memories, "live memories");
         assert_eq!(metrics.tables, tenants.len(), "live tables");
     }
     Ok(())
@@ -171,22 +193,21 @@ pub fn pooling(u: &mut Unstructured<'_>) -> Result<()> {
 
 /// Checks that a new instance of module `kind` holds exactly its initial state.
 fn check_fresh(t: &mut Tenant, kind: usize) {
-    let (pages, image, set) = START[kind];
-    let memory = t
-        .instance
-        .get_memory(&mut t.store, "memory")
-        .expect("exported");
-    assert_eq!(memory.size(&t.store), pages, "initial pages");
-    let data = memory.data(&t.store);
-    for (at, &byte) in data.iter().enumerate() {
-        let expected = match at.checked_sub(IMAGE_AT) {
-            Some(i) if image && i < IMAGE.len() => IMAGE[i],
-            _ => 0,
-        };
-        assert_eq!(
-            byte, expected,
-            "byte {at} of a new memory: an earlier tenant's?"
-        );
+    let (memories, set) = START[kind];
+    for &(name, pages, image) in memories {
+        let memory = t.instance.get_memory(&mut t.store, name).expect("exported");
+        assert_eq!(memory.size(&t.store), pages, "initial pages of `{name}`");
+        let data = memory.data(&t.store);
+        for (at, &byte) in data.iter().enumerate() {
+            let expected = match at.checked_sub(IMAGE_AT) {
+                Some(i) if image && i < IMAGE.len() => IMAGE[i],
+                _ => 0,
+            };
+            assert_eq!(
+                byte, expected,
+                "byte {at} of a new memory `{name}`: an earlier tenant's?"
+            );
+        }
     }
     let table = t
         .instance
