@@ -192,6 +192,17 @@ impl MemoryType {
     pub fn is_64(&self) -> bool {
         self.0.memory64
     }
+
+    /// The size of one page in bytes: 64 KiB unless the memory declares a custom page
+    /// size (the custom-page-sizes proposal).
+    pub fn page_size(&self) -> u64 {
+        self.0.page_size()
+    }
+
+    /// The base-2 logarithm of [`MemoryType::page_size`].
+    pub fn page_size_log2(&self) -> u8 {
+        self.0.page_size_log2
+    }
 }
 
 /// The type of a table.
