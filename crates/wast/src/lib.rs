@@ -291,7 +291,11 @@ impl WastContext {
                     }
                     WastDirective::Wait { thread, .. } => match threads.remove(thread.name()) {
                         Some(state) => join(thread.name(), state, report),
-                        None => Err(format!("no thread named `${}` was started", thread.name())),
+                        None => Err(format!(
+                            "no thread named `${}` to wait for: never started, or already \
+                             waited for",
+                            thread.name()
+                        )),
                     },
                     directive => self.run_guarded(directive),
                 };
@@ -787,7 +791,13 @@ mod tests {
             failures[1],
             (19, "thread `$T` failed 1 of its 4 directives")
         );
-        assert_eq!(failures[2], (20, "no thread named `$T` was started"));
+        assert_eq!(
+            failures[2],
+            (
+                20,
+                "no thread named `$T` to wait for: never started, or already waited for"
+            )
+        );
         // Definition, instance, two threads, the `wait $U`, one assertion, and the passes
         // of the threads: 3 in `$T`, 2 in `$U`.
         assert_eq!(report.passed, 11, "{report:?}");
