@@ -16,9 +16,11 @@ pub struct CompileCommand {
     /// Where to write the artifact (default: FILE with the extension `.swasm`).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: Option<PathBuf>,
-    /// The options `strata run` will be given: `fuel` and `timeout` change the code, so
-    /// an artifact loads only with the same ones (their values do not matter).
-    #[arg(short = 'W', long = "wasm", value_name = "KEY=VALUE[,..]", value_parser = wasm_options::parse)]
+    /// The options `strata run` will be given: `fuel`, `timeout` and the features
+    /// (`tail-call`, `wide-arithmetic`, ..., as for `strata run`) change the code, so an
+    /// artifact loads only with the same ones (the values of `fuel` and `timeout` do not
+    /// matter).
+    #[arg(short = 'W', long = "wasm", value_name = "KEY[=VALUE][,..]", value_parser = wasm_options::parse)]
     wasm: Vec<WasmOptionList>,
     /// The module to compile (binary `.wasm` or text `.wat`).
     #[arg(value_name = "FILE")]

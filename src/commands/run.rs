@@ -41,9 +41,12 @@ pub struct RunCommand {
     #[arg(long, value_name = "NAME")]
     argv0: Option<String>,
     /// Limits on the guest: `fuel=N`, `max-memory-size=BYTES`, `timeout=DURATION`
-    /// (`10s`, `500ms`, `2m`, `1us`, `3ns`; a bare number is seconds). Repeatable and
-    /// comma-separated.
-    #[arg(short = 'W', long = "wasm", value_name = "KEY=VALUE[,..]", value_parser = wasm_options::parse)]
+    /// (`10s`, `500ms`, `2m`, `1us`, `3ns`; a bare number is seconds); and proposals on
+    /// or off: `KEY[=y|n]` for `simd`, `multi-value`, `bulk-memory`, `reference-types`,
+    /// `tail-call`, `extended-const`, `multi-memory`, `memory64`, `relaxed-simd`,
+    /// `relaxed-simd-deterministic`, `wide-arithmetic`, `custom-page-sizes`.
+    /// Repeatable and comma-separated.
+    #[arg(short = 'W', long = "wasm", value_name = "KEY[=VALUE][,..]", value_parser = wasm_options::parse)]
     wasm: Vec<WasmOptionList>,
     /// The module (binary `.wasm` or text `.wat`), then the guest's arguments:
     /// everything after the module belongs to the guest.
@@ -110,7 +113,8 @@ fn load_module(engine: &Engine, path: &Path) -> strata::Result<Module> {
     // SAFETY: the user named this file to run, as they would a native program: its
     // code is trusted as theirs. Loading still refuses, with an error naming the
     // mismatch, files that are truncated, corrupted, or precompiled by another strata,
-    // for another host or with other code-affecting options (`-W fuel`, `-W timeout`).
+    // for another host or with other code-affecting options (`-W fuel`, `-W timeout`,
+    // the features).
     unsafe {
         Module::deserialize_file(engine, path)
     }

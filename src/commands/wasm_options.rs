@@ -1,11 +1,94 @@
-//! The `-W KEY=VALUE[,KEY=VALUE..]` options of `strata run` and `strata compile`: how
-//! much fuel, memory and time the guest may use. The keys and value formats are those
-//! of `wasmtime run -W`.
+//! The `-W KEY[=VALUE][,KEY[=VALUE]..]` options of `strata run`, `strata compile` and
+//! `strata wast`: how much fuel, memory and time the guest may use, and which
+//! WebAssembly proposals the engine accepts. The keys and value formats are those of
+//! `wasmtime run -W`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The keys `-W` understands, for error messages.
-const KNOWN_KEYS: &str = "fuel, max-memory-size, timeout";
+const KNOWN_KEYS: &str = "fuel, max-memory-size, timeout, simd, multi-value, bulk-memory, \
+                          reference-types, tail-call, extended-const, multi-memory, memory64, \
+                          relaxed-simd, relaxed-simd-deterministic, wide-arithmetic, \
+                          custom-page-sizes";
+
+/// A WebAssembly proposal (or the behavior of one) that `-W KEY[=y|n]` turns on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Feature {
+    /// `simd`: 128-bit SIMD.
+    Simd,
+    /// `multi-value`: blocks and functions with several results.
+    MultiValue,
+    /// `bulk-memory`: bulk memory and table operations.
+    BulkMemory,
+    /// `reference-types`: `funcref` and `externref` values, several tables.
+    ReferenceTypes,
+    /// `tail-call`: `return_call` and `return_call_indirect`.
+    TailCall,
+    /// `extended-const`: arithmetic in constant expressions.
+    ExtendedConst,
+    /// `multi-memory`: several linear memories per module.
+    MultiMemory,
+    /// `memory64`: 64-bit memories and tables.
+    Memory64,
+    /// `relaxed-simd`: SIMD instructions with host-dependent results.
+    RelaxedSimd,
+    /// `relaxed-simd-deterministic`: the relaxed SIMD instructions give the
+    /// specification's deterministic results on every host.
+    RelaxedSimdDeterministic,
+    /// `wide-arithmetic`: 128-bit addition and subtraction, 64x64-bit widening
+    /// multiplication.
+    WideArithmetic,
+    /// `custom-page-sizes`: memories with 1-byte pages.
+    CustomPageSizes,
+}
+
+impl Feature {
+    /// Every feature, with its `-W` key (wasmtime's).
+    const KEYS: [(&'static str, Feature); 12] = [
+        ("simd", Feature::Simd),
+        ("multi-value", Feature::MultiValue),
+        ("bulk-memory", Feature::BulkMemory),
+        ("reference-types", Feature::ReferenceTypes),
+        ("tail-call", Feature::TailCall),
+        ("extended-const", Feature::ExtendedConst),
+        ("multi-memory", Feature::MultiMemory),
+        ("memory64", Feature::Memory64),
+        ("relaxed-simd", Feature::RelaxedSimd),
+        (
+            "relaxed-simd-deterministic",
+            Feature::RelaxedSimdDeterministic,
+        ),
+        ("wide-arithmetic", Feature::WideArithmetic),
+        ("custom-page-sizes", Feature::CustomPageSizes),
+    ];
+
+    /// The feature whose `-W` key is `key`.
+    fn from_key(key: &str) -> Option<Feature> {
+        Feature::KEYS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|&(_, feature)| feature)
+    }
+
+    /// Turns the feature on or off in `config`.
+    fn apply(self, config: &mut strata::Config, enable: bool) {
+        match self {
+            Feature::Simd => config.wasm_simd(enable),
+            Feature::MultiValue => config.wasm_multi_value(enable),
+            Feature::BulkMemory => config.wasm_bulk_memory(enable),
+            Feature::ReferenceTypes => config.wasm_reference_types(enable),
+            Feature::TailCall => config.wasm_tail_call(enable),
+            Feature::ExtendedConst => config.wasm_extended_const(enable),
+            Feature::MultiMemory => config.wasm_multi_memory(enable),
+            Feature::Memory64 => config.wasm_memory64(enable),
+            Feature::RelaxedSimd => config.wasm_relaxed_simd(enable),
+            Feature::RelaxedSimdDeterministic => config.relaxed_simd_deterministic(enable),
+            Feature::WideArithmetic => config.wasm_wide_arithmetic(enable),
+            Feature::CustomPageSizes => config.wasm_custom_page_sizes(enable),
+        };
+    }
+}
 
 /// One setting given with `-W`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +99,8 @@ pub enum WasmOption {
     MaxMemorySize(usize),
     /// `timeout=DURATION`: the guest is interrupted after this much wall-clock time.
     Timeout(Duration),
+    /// `KEY[=y|n]`: a proposal on or off (a bare key means on).
+    Feature(Feature, bool),
 }
 
 /// The settings of one `-W` argument (a comma-separated list).
@@ -23,7 +108,7 @@ pub enum WasmOption {
 pub struct WasmOptionList(Vec<WasmOption>);
 
 /// Every `-W` setting combined; a key given twice keeps its last value.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WasmOptions {
     /// The fuel to give the store, with fuel consumption on.
     pub fuel: Option<u64>,
@@ -31,6 +116,8 @@ pub struct WasmOptions {
     pub max_memory_size: Option<usize>,
     /// How long the guest may run before it is interrupted.
     pub timeout: Option<Duration>,
+    /// The features turned on or off; the others keep the engine's defaults.
+    pub features: BTreeMap<Feature, bool>,
 }
 
 impl WasmOptions {
@@ -42,18 +129,25 @@ impl WasmOptions {
                 WasmOption::Fuel(n) => options.fuel = Some(n),
                 WasmOption::MaxMemorySize(n) => options.max_memory_size = Some(n),
                 WasmOption::Timeout(d) => options.timeout = Some(d),
+                WasmOption::Feature(feature, enable) => {
+                    options.features.insert(feature, enable);
+                }
             }
         }
         options
     }
 
-    /// The engine configuration these options need. Fuel and timeouts change the
-    /// generated code, so `strata compile` takes the same options as the `strata run`
-    /// that loads its output.
+    /// The engine configuration these options need. Fuel, timeouts and features
+    /// change the generated code (and precompiled artifacts record them), so
+    /// `strata compile` takes the same options as the `strata run` that loads its
+    /// output.
     pub fn config(&self) -> strata::Config {
         let mut config = strata::Config::new();
         config.consume_fuel(self.fuel.is_some());
         config.epoch_interruption(self.timeout.is_some());
+        for (&feature, &enable) in &self.features {
+            feature.apply(&mut config, enable);
+        }
         config
     }
 }
@@ -69,7 +163,7 @@ pub fn parse(arg: &str) -> Result<WasmOptionList, String> {
         .map(WasmOptionList)
 }
 
-/// Parses one `KEY=VALUE` setting.
+/// Parses one `KEY=VALUE` (or, for a feature, `KEY`) setting.
 fn parse_one(setting: &str) -> Result<WasmOption, String> {
     let (key, value) = match setting.split_once('=') {
         Some((key, value)) => (key, Some(value)),
@@ -86,9 +180,25 @@ fn parse_one(setting: &str) -> Result<WasmOption, String> {
             )
         }
         "timeout" => WasmOption::Timeout(parse_duration(need_value("DURATION")?)?),
-        _ => return Err(format!("unknown -W option `{key}` (known: {KNOWN_KEYS})")),
+        _ => match Feature::from_key(key) {
+            Some(feature) => WasmOption::Feature(feature, parse_bool(key, value)?),
+            None => return Err(format!("unknown -W option `{key}` (known: {KNOWN_KEYS})")),
+        },
     };
     Ok(option)
+}
+
+/// Parses the value of an on/off setting, as wasmtime does: nothing, `y`, `yes` or
+/// `true` is on; `n`, `no` or `false` is off.
+fn parse_bool(key: &str, value: Option<&str>) -> Result<bool, String> {
+    match value {
+        None | Some("y" | "yes" | "true") => Ok(true),
+        Some("n" | "no" | "false") => Ok(false),
+        Some(other) => Err(format!(
+            "invalid value `{other}` for -W {key}: expected y, yes, true, n, no or false \
+             (`-W {key}` alone means yes)"
+        )),
+    }
 }
 
 /// Parses an unsigned integer, decimal or `0x` hexadecimal.
@@ -151,6 +261,7 @@ mod tests {
                 fuel: Some(20),
                 max_memory_size: Some(65536),
                 timeout: Some(Duration::from_secs(1)),
+                features: BTreeMap::new(),
             }
         );
         assert_eq!(WasmOptions::new(&[]), WasmOptions::default());
@@ -163,5 +274,76 @@ mod tests {
         assert!(parse("fuel").unwrap_err().contains("needs a value"));
         assert!(parse("fuel=lots").unwrap_err().contains("`lots`"));
         assert!(parse("timeout=soon").unwrap_err().contains("`soon`"));
+        let err = parse("tail-call=maybe").unwrap_err();
+        assert!(
+            err.contains("invalid value `maybe` for -W tail-call"),
+            "{err}"
+        );
+        assert!(parse("tail-call=").is_err());
+        assert!(parse("wide_arithmetic").unwrap_err().contains("unknown"));
+    }
+
+    #[test]
+    fn feature_keys_take_wasmtime_boolean_values() {
+        for (value, expected) in [
+            ("", true),
+            ("=y", true),
+            ("=yes", true),
+            ("=true", true),
+            ("=n", false),
+            ("=no", false),
+            ("=false", false),
+        ] {
+            for &(key, feature) in &Feature::KEYS {
+                assert_eq!(
+                    parse(&format!("{key}{value}")),
+                    Ok(WasmOptionList(vec![WasmOption::Feature(feature, expected)])),
+                    "-W {key}{value}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_is_listed_in_the_error_message() {
+        let known: Vec<&str> = KNOWN_KEYS.split(", ").collect();
+        for &(key, _) in &Feature::KEYS {
+            assert!(known.contains(&key), "{key} is missing from KNOWN_KEYS");
+        }
+        assert_eq!(known.len(), Feature::KEYS.len() + 3);
+        for key in known {
+            assert!(
+                !parse(key).err().unwrap_or_default().contains("unknown"),
+                "KNOWN_KEYS lists `{key}`, which -W does not take"
+            );
+        }
+    }
+
+    #[test]
+    fn features_reach_the_config_and_later_settings_win() {
+        let options = WasmOptions::new(&[
+            parse("wide-arithmetic,tail-call=n").unwrap(),
+            parse("wide-arithmetic=no,custom-page-sizes=yes,tail-call").unwrap(),
+        ]);
+        assert_eq!(
+            options.features,
+            BTreeMap::from([
+                (Feature::TailCall, true),
+                (Feature::WideArithmetic, false),
+                (Feature::CustomPageSizes, true),
+            ])
+        );
+        // Modules that need a feature validate only with it.
+        let custom_pages = "(module (memory 1 (pagesize 1)))";
+        let engine = |options: &WasmOptions| strata::Engine::new(&options.config()).unwrap();
+        let with = engine(&options);
+        assert!(strata::Module::new(&with, custom_pages).is_ok());
+        let without = engine(&WasmOptions::default());
+        let err = strata::Module::new(&without, custom_pages).err().unwrap();
+        assert!(err.to_string().contains("custom page sizes"), "{err}");
+        let off = WasmOptions::new(&[parse("simd=n").unwrap()]);
+        let simd = "(module (func (result v128) (v128.const i64x2 0 0)))";
+        assert!(strata::Module::new(&engine(&off), simd).is_err());
+        assert!(strata::Module::new(&without, simd).is_ok());
     }
 }

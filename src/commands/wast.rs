@@ -3,9 +3,17 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::wasm_options::{self, WasmOptionList, WasmOptions};
+
 /// Arguments of `strata wast`.
 #[derive(clap::Args)]
 pub struct WastCommand {
+    /// The engine's options, as for `strata run`: mostly proposals on or off
+    /// (`KEY[=y|n]`, e.g. `-W wide-arithmetic,custom-page-sizes`). `fuel` and `timeout`
+    /// compile their checks in, but scripts run with unlimited fuel and no deadline;
+    /// `max-memory-size` is refused. Repeatable and comma-separated.
+    #[arg(short = 'W', long = "wasm", value_name = "KEY[=VALUE][,..]", value_parser = wasm_options::parse)]
+    wasm: Vec<WasmOptionList>,
     /// The scripts to run.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -16,12 +24,23 @@ impl WastCommand {
     /// failed.
     ///
     /// # Errors
-    /// Never: unreadable or unparsable scripts count as failures instead.
+    /// Fails if `-W max-memory-size` is given (scripts run without limits) or the
+    /// engine cannot be configured; unreadable or unparsable scripts count as failures
+    /// instead.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let options = WasmOptions::new(&self.wasm);
+        if options.max_memory_size.is_some() {
+            anyhow::bail!(
+                "`strata wast` does not take -W max-memory-size: scripts run without limits"
+            );
+        }
+        let config = options.config();
+        // Check the configuration once, rather than failing every script with it.
+        strata::Engine::new(&config)?;
         let mut passed = 0;
         let mut failed = 0;
         for path in &self.files {
-            let (p, f) = wast_file(path);
+            let (p, f) = wast_file(&config, path);
             passed += p;
             failed += f;
         }
@@ -34,9 +53,10 @@ impl WastCommand {
     }
 }
 
-/// Runs one script, printing its failures; returns (passed, failed) counts.
+/// Runs one script on an engine configured by `config`, printing its failures;
+/// returns (passed, failed) counts.
 /// A script that cannot be read or parsed counts as a single failure.
-fn wast_file(path: &Path) -> (usize, usize) {
+fn wast_file(config: &strata::Config, path: &Path) -> (usize, usize) {
     let name = path.display().to_string();
     let contents = match std::fs::read_to_string(path) {
         Ok(contents) => contents,
@@ -45,7 +65,7 @@ fn wast_file(path: &Path) -> (usize, usize) {
             return (0, 1);
         }
     };
-    match strata_wast::run_file(&name, &contents) {
+    match strata_wast::run_file_with(config, &name, &contents) {
         Ok(report) => {
             for failure in &report.failed {
                 println!("{name}:{failure}");

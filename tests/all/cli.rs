@@ -418,6 +418,176 @@ fn modules_without_start_only_instantiate() {
     assert_output(&output, 0, "", "");
 }
 
+/// A module that needs the custom-page-sizes proposal (off by default): its memory has
+/// 1-byte pages, and `grow` returns its size in pages after growing it by 100.
+const CUSTOM_PAGES: &str = r#"(module
+  (memory 1 (pagesize 1))
+  (func (export "grow") (result i32)
+    (drop (memory.grow (i32.const 100)))
+    (memory.size)))"#;
+
+/// The message wasmparser gives for a memory with a custom page size when the
+/// proposal is off.
+const CUSTOM_PAGES_OFF: &str =
+    "the custom page sizes proposal must be enabled to customize a memory's page size";
+
+/// `strata run [-W OPTION..] --invoke EXPORT MODULE`.
+fn invoke(module: &Path, export: &str, options: &[&str]) -> Output {
+    let mut args = vec![OsStr::new("run")];
+    for option in options {
+        args.extend([OsStr::new("-W"), OsStr::new(option)]);
+    }
+    args.extend([
+        OsStr::new("--invoke"),
+        OsStr::new(export),
+        module.as_os_str(),
+    ]);
+    strata(args)
+}
+
+#[test]
+fn wasm_features_are_turned_on_and_off_with_w() {
+    let dir = scratch_dir("wasm_features");
+    let pages = dir.join("pages.wat");
+    std::fs::write(&pages, CUSTOM_PAGES).unwrap();
+    assert_failure(&invoke(&pages, "grow", &[]), 1, &[CUSTOM_PAGES_OFF]);
+    for option in [
+        "custom-page-sizes",
+        "custom-page-sizes=y",
+        "custom-page-sizes=yes",
+        "custom-page-sizes=true",
+    ] {
+        assert_output(&invoke(&pages, "grow", &[option]), 0, "101\n", "");
+    }
+    // The last setting wins, within one -W and across several.
+    let output = invoke(&pages, "grow", &["custom-page-sizes,custom-page-sizes=no"]);
+    assert_failure(&output, 1, &[CUSTOM_PAGES_OFF]);
+    let output = invoke(
+        &pages,
+        "grow",
+        &["custom-page-sizes=n", "custom-page-sizes"],
+    );
+    assert_output(&output, 0, "101\n", "");
+
+    // Wide arithmetic: validation names the feature when it is off, and accepts the
+    // module when it is on.
+    let wide = dir.join("wide.wat");
+    std::fs::write(
+        &wide,
+        r#"(module (func (export "f") (param i64 i64) (result i64 i64)
+             (i64.mul_wide_u (local.get 0) (local.get 1))))"#,
+    )
+    .unwrap();
+    let off = "wide arithmetic support is not enabled";
+    assert_failure(&invoke(&wide, "f", &[]), 1, &[off]);
+    let output = invoke(&wide, "f", &["wide-arithmetic"]);
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains(off),
+        "{}",
+        describe(&output)
+    );
+
+    // Features that are on by default can be turned off.
+    let wide_memory = dir.join("memory64.wat");
+    std::fs::write(
+        &wide_memory,
+        r#"(module (memory i64 3) (func (export "size") (result i64) (memory.size)))"#,
+    )
+    .unwrap();
+    assert_output(&invoke(&wide_memory, "size", &[]), 0, "3\n", "");
+    assert_output(&invoke(&wide_memory, "size", &["memory64"]), 0, "3\n", "");
+    assert_failure(
+        &invoke(&wide_memory, "size", &["memory64=false"]),
+        1,
+        &["memory64 must be enabled for 64-bit memories"],
+    );
+
+    assert_failure(
+        &invoke(&pages, "grow", &["custom-page-sizes=maybe"]),
+        2,
+        &["invalid value `maybe` for -W custom-page-sizes"],
+    );
+}
+
+#[test]
+fn compiled_modules_need_the_features_they_were_compiled_with() {
+    let dir = scratch_dir("compile_features");
+    let wat = dir.join("pages.wat");
+    std::fs::write(&wat, CUSTOM_PAGES).unwrap();
+    let swasm = dir.join("pages.swasm");
+    let compile = |extra: &[&str]| {
+        let mut args = vec![OsStr::new("compile")];
+        args.extend(extra.iter().map(OsStr::new));
+        args.extend([wat.as_os_str(), OsStr::new("-o"), swasm.as_os_str()]);
+        strata(args)
+    };
+    assert_failure(&compile(&[]), 1, &[CUSTOM_PAGES_OFF]);
+    assert_output(&compile(&["-W", "custom-page-sizes"]), 0, "", "");
+
+    assert_output(
+        &invoke(&swasm, "grow", &["custom-page-sizes"]),
+        0,
+        "101\n",
+        "",
+    );
+    // Loading checks the features too: an engine without the one the artifact was
+    // compiled with refuses it, naming the setting.
+    assert_failure(
+        &invoke(&swasm, "grow", &[]),
+        1,
+        &[
+            "setting `wasm_custom_page_sizes` = true",
+            "this engine has false",
+        ],
+    );
+}
+
+#[test]
+fn wast_scripts_run_with_the_features_given() {
+    let dir = scratch_dir("wast_features");
+    let script = dir.join("pages.wast");
+    std::fs::write(
+        &script,
+        format!("{CUSTOM_PAGES}\n(assert_return (invoke \"grow\") (i32.const 101))\n"),
+    )
+    .unwrap();
+    let wast = |extra: &[&str]| {
+        let mut args = vec![OsStr::new("wast")];
+        args.extend(extra.iter().map(OsStr::new));
+        args.push(script.as_os_str());
+        strata(args)
+    };
+    assert_output(
+        &wast(&["-W", "custom-page-sizes"]),
+        0,
+        "2 passed, 0 failed\n",
+        "",
+    );
+    // Fuel only compiles its checks in: scripts never run out.
+    let output = wast(&["-W", "custom-page-sizes=yes,fuel=1", "-W", "tail-call=n"]);
+    assert_output(&output, 0, "2 passed, 0 failed\n", "");
+
+    let output = wast(&[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stdout.contains(CUSTOM_PAGES_OFF) && stdout.ends_with("0 passed, 2 failed\n"),
+        "{}",
+        describe(&output)
+    );
+
+    assert_failure(
+        &wast(&["-W", "frobnicate"]),
+        2,
+        &["unknown -W option `frobnicate`"],
+    );
+    assert_failure(
+        &wast(&["-W", "max-memory-size=65536"]),
+        1,
+        &["does not take -W max-memory-size"],
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // WASI programs written in C.
 

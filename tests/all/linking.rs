@@ -343,3 +343,61 @@ fn one_global_imported_twice_reads_back_what_either_import_wrote() {
     assert_eq!(f.call(&mut store, ()).unwrap(), 6 + 5);
     assert_eq!(global.get(&mut store).i32(), Some(6));
 }
+
+/// A memory import matches only a memory of the same page size and index type: sizes
+/// are counted in pages, so limits alone would let a 1-byte-page memory stand in for a
+/// 64 KiB-page one.
+#[test]
+fn memory_imports_are_checked_by_page_size_and_index_type() {
+    let mut config = strata::Config::new();
+    config.wasm_custom_page_sizes(true);
+    let engine = Engine::new(&config).unwrap();
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new(&engine);
+    let provider = Module::new(
+        &engine,
+        r#"(module
+             (memory (export "small") 1 (pagesize 1))
+             (memory (export "large") 1 (pagesize 65536))
+             (memory (export "wide") i64 1))"#,
+    )
+    .unwrap();
+    let provider = linker.instantiate(&mut store, &provider).unwrap();
+    linker.instance(&mut store, "m", provider).unwrap();
+    let Some(Extern::Memory(small)) = provider.get_export(&mut store, "small") else {
+        panic!("no memory export `small`");
+    };
+    let small = small.ty(&store);
+    assert_eq!((small.page_size(), small.page_size_log2()), (1, 0));
+
+    let import = |field: &str, ty: &str| format!(r#"(module (import "m" "{field}" {ty}))"#);
+    let cases = [
+        (
+            "small",
+            "(memory 1 (pagesize 65536))",
+            "(memory 1 (pagesize 1))",
+        ),
+        ("large", "(memory 1 (pagesize 1))", "(memory 1)"),
+        ("wide", "(memory 1)", "(memory i64 1)"),
+        ("large", "(memory i64 1)", "(memory 1)"),
+    ];
+    for (field, wanted, found) in cases {
+        let module = Module::new(&engine, import(field, wanted)).unwrap();
+        let err = linker
+            .instantiate(&mut store, &module)
+            .err()
+            .unwrap_or_else(|| panic!("importing `{field}` as {wanted} linked"));
+        let message = err.to_string();
+        assert!(message.contains("incompatible import type"), "{message}");
+        assert!(message.contains(&format!("found {found}")), "{message}");
+    }
+
+    for (field, ty) in [
+        ("small", "(memory 1 (pagesize 1))"),
+        ("large", "(memory 1 (pagesize 65536))"),
+        ("wide", "(memory i64 1)"),
+    ] {
+        let module = Module::new(&engine, import(field, ty)).unwrap();
+        linker.instantiate(&mut store, &module).unwrap();
+    }
+}

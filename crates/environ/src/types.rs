@@ -217,9 +217,19 @@ impl Memory {
 
 impl fmt::Display for Memory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "(memory {}", self.minimum)?;
+        f.write_str("(memory ")?;
+        if self.memory64 {
+            f.write_str("i64 ")?;
+        }
+        write!(f, "{}", self.minimum)?;
         if let Some(max) = self.maximum {
             write!(f, " {max}")?;
+        }
+        if self.shared {
+            f.write_str(" shared")?;
+        }
+        if self.page_size_log2 != 16 {
+            write!(f, " (pagesize {})", self.page_size())?;
         }
         f.write_str(")")
     }

@@ -4,8 +4,13 @@
 //! outcome of each directive instead of stopping at the first failure.
 //!
 //! The main entry points are [`WastContext::run_script`] and the convenience
-//! wrapper [`run_file`], which is what both the `strata wast` command and the
-//! spec-test harness use.
+//! wrappers [`run_file`] and [`run_file_with`], which is what both the
+//! `strata wast` command and the spec-test harness use.
+//!
+//! Every directive the `wast` crate parses is handled: those that need a
+//! proposal strata does not implement (exception handling, stack switching)
+//! or checks strata cannot make (custom-section annotations) fail with a
+//! message saying so; none passes silently.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -17,15 +22,21 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::thread::{self, Scope, ScopedJoinHandle};
 
 use strata::{Config, Engine, Extern, Instance, Linker, Module, Store, Val};
 use wast::lexer::Lexer;
 use wast::parser::{self, ParseBuffer};
 use wast::token::Id;
-use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
+use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, WastThread, Wat};
 
 /// The text an `assert_exhaustion` error has to contain.
 const EXHAUSTION_MESSAGE: &str = "call stack exhausted";
+
+/// Stack size of the OS threads that run `thread` directives: generous, so that
+/// the host side of debug builds never overflows before wasm's own stack limit
+/// is reached (the same size the spec harness gives its workers).
+const THREAD_STACK: usize = 8 << 20;
 
 /// One directive of a script that did not behave as the script expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +78,29 @@ impl ScriptReport {
     /// Whether no directive failed.
     pub fn is_success(&self) -> bool {
         self.failed.is_empty()
+    }
+
+    /// Counts the outcome of the directive at 0-based `line` and `col`.
+    fn record(&mut self, (line, col): (usize, usize), outcome: Outcome) {
+        match outcome {
+            Ok(()) => self.passed += 1,
+            Err(message) => self.failed.push(DirectiveFailure {
+                line: line + 1,
+                col: col + 1,
+                message,
+            }),
+        }
+    }
+
+    /// Adds the report of the script thread `name` to this one: its passes,
+    /// and its failures with messages that name the thread.
+    fn merge_thread(&mut self, name: &str, thread: ScriptReport) {
+        self.passed += thread.passed;
+        self.failed
+            .extend(thread.failed.into_iter().map(|failure| DirectiveFailure {
+                message: format!("in thread `${name}`: {}", failure.message),
+                ..failure
+            }));
     }
 }
 
@@ -112,7 +146,12 @@ type Execution = Result<strata::Result<Vec<Val>>, String>;
 
 /// State carried across the directives of a script: the store all modules
 /// are instantiated in, the linker holding `spectest` and every registered
-/// instance, and the instances that later directives may refer to.
+/// instance, and the modules and instances that later directives may refer
+/// to.
+///
+/// A `thread` directive runs in a context of its own, on its own OS thread:
+/// it shares the engine and the compiled modules, but has a store, a linker
+/// and instances of its own.
 pub struct WastContext {
     /// Engine every module of the script is compiled with.
     engine: Engine,
@@ -124,6 +163,52 @@ pub struct WastContext {
     current: Option<Instance>,
     /// Instances of modules declared with an `$id`, keyed by that id.
     named: HashMap<String, Instance>,
+    /// Compiled modules that `module instance` may instantiate.
+    definitions: Definitions,
+}
+
+/// The compiled modules of a script, as the reference interpreter binds them:
+/// every `module` and `module definition` under its `$id`, if it has one, and
+/// as the latest module either way.
+#[derive(Clone, Default)]
+struct Definitions {
+    /// Modules declared with an `$id`, keyed by that id.
+    named: HashMap<String, Module>,
+    /// The most recently compiled module.
+    latest: Option<Module>,
+}
+
+impl Definitions {
+    /// Remembers `module`, under `id` if it has one.
+    fn bind(&mut self, id: Option<Id<'_>>, module: &Module) {
+        if let Some(id) = id {
+            self.named.insert(id.name().to_string(), module.clone());
+        }
+        self.latest = Some(module.clone());
+    }
+
+    /// The module called `id`, or the latest one when no id is given.
+    fn get(&self, id: Option<Id<'_>>) -> Result<&Module, String> {
+        match id {
+            Some(id) => self
+                .named
+                .get(id.name())
+                .ok_or_else(|| format!("unknown module definition `${}`", id.name())),
+            None => self
+                .latest
+                .as_ref()
+                .ok_or_else(|| "no module has been defined yet".to_string()),
+        }
+    }
+}
+
+/// A script thread started by a `thread` directive, until `wait` joins it.
+enum ScriptThread<'scope> {
+    /// Running on its own OS thread; joining yields its report.
+    Running(ScopedJoinHandle<'scope, ScriptReport>),
+    /// Its `thread` directive failed (the failure is reported there), so
+    /// there is nothing to wait for.
+    NotStarted,
 }
 
 impl WastContext {
@@ -145,6 +230,7 @@ impl WastContext {
             linker,
             current: None,
             named: HashMap::new(),
+            definitions: Definitions::default(),
         })
     }
 
@@ -166,28 +252,130 @@ impl WastContext {
         let script = parser::parse::<Wast<'_>>(&buffer).map_err(locate)?;
 
         let mut report = ScriptReport::default();
-        for directive in script.directives {
-            let (line, col) = directive.span().linecol_in(contents);
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.run_directive(directive)))
-                .unwrap_or_else(|payload| {
-                    Err(format!("panicked: {}", panic_message(payload.as_ref())))
-                });
-            match outcome {
-                Ok(()) => report.passed += 1,
-                Err(message) => report.failed.push(DirectiveFailure {
-                    line: line + 1,
-                    col: col + 1,
-                    message,
-                }),
-            }
-        }
+        self.run_directives(script.directives, contents, &mut report);
         Ok(report)
     }
 
-    /// Runs a single directive.
+    /// Runs `directives` (of the script text `contents`) in order, recording
+    /// each outcome in `report`.
+    ///
+    /// `thread` directives start scoped OS threads, which `wait` joins; a
+    /// thread the directives never wait for is joined at the end, and its
+    /// failures are reported all the same.
+    fn run_directives<'a>(
+        &mut self,
+        directives: Vec<WastDirective<'a>>,
+        contents: &'a str,
+        report: &mut ScriptReport,
+    ) {
+        thread::scope(|scope| {
+            let mut threads: HashMap<String, ScriptThread<'_>> = HashMap::new();
+            // Names in start order, so that un-awaited threads report in script order.
+            let mut started: Vec<String> = Vec::new();
+            for directive in directives {
+                let at = directive.span().linecol_in(contents);
+                let outcome = match directive {
+                    WastDirective::Thread(thread) => {
+                        let name = thread.name.name().to_string();
+                        if threads.contains_key(&name) {
+                            Err(format!("a thread named `${name}` was already started"))
+                        } else {
+                            let (state, outcome) = match self.spawn(thread, contents, scope) {
+                                Ok(handle) => (ScriptThread::Running(handle), Ok(())),
+                                Err(message) => (ScriptThread::NotStarted, Err(message)),
+                            };
+                            threads.insert(name.clone(), state);
+                            started.push(name);
+                            outcome
+                        }
+                    }
+                    WastDirective::Wait { thread, .. } => match threads.remove(thread.name()) {
+                        Some(state) => join(thread.name(), state, report),
+                        None => Err(format!(
+                            "no thread named `${}` to wait for: never started, or already \
+                             waited for",
+                            thread.name()
+                        )),
+                    },
+                    directive => self.run_guarded(directive),
+                };
+                report.record(at, outcome);
+            }
+            for name in started {
+                if let Some(state) = threads.remove(&name) {
+                    // The failure of the join itself has no directive to go to; the
+                    // thread's own failures are what matters.
+                    let _ = join(&name, state, report);
+                }
+            }
+        });
+    }
+
+    /// Starts the directives of a `thread` on an OS thread of their own, in
+    /// a fresh context on the same engine that knows the same compiled
+    /// modules.
+    ///
+    /// A `(shared (module $id))` naming an instance is refused: strata has no
+    /// shared memories, and every item of an instance belongs to the store it
+    /// was instantiated in, which only this context may use. Naming a module
+    /// definition is fine, since compiled modules are shared anyway.
+    fn spawn<'scope, 'a: 'scope>(
+        &self,
+        thread: WastThread<'a>,
+        contents: &'a str,
+        scope: &'scope Scope<'scope, '_>,
+    ) -> Result<ScopedJoinHandle<'scope, ScriptReport>, String> {
+        let name = thread.name.name();
+        if let Some(shared) = thread.shared_module {
+            if self.named.contains_key(shared.name()) {
+                return Err(format!(
+                    "thread `${name}` cannot share the instance `${}`: strata has no shared \
+                     memories, and an instance's items belong to the store it was created in, \
+                     which another thread cannot use",
+                    shared.name()
+                ));
+            }
+            self.definitions.get(Some(shared))?;
+        }
+        let mut child = WastContext::new(&self.engine)
+            .map_err(|e| format!("failed to create the context of thread `${name}`: {e}"))?;
+        child.definitions = self.definitions.clone();
+        let directives = thread.directives;
+        thread::Builder::new()
+            .name(format!("wast thread ${name}"))
+            .stack_size(THREAD_STACK)
+            .spawn_scoped(scope, move || {
+                let mut report = ScriptReport::default();
+                child.run_directives(directives, contents, &mut report);
+                report
+            })
+            .map_err(|e| format!("failed to start thread `${name}`: {e}"))
+    }
+
+    /// Runs a directive other than `thread` and `wait`, turning a panic
+    /// inside the runtime into a failure.
+    fn run_guarded(&mut self, directive: WastDirective<'_>) -> Outcome {
+        panic::catch_unwind(AssertUnwindSafe(|| self.run_directive(directive)))
+            .unwrap_or_else(|payload| Err(format!("panicked: {}", panic_message(payload.as_ref()))))
+    }
+
+    /// Runs a single directive other than `thread` and `wait`.
     fn run_directive(&mut self, directive: WastDirective<'_>) -> Outcome {
         match directive {
             WastDirective::Module(mut module) => self.module(&mut module),
+            WastDirective::ModuleDefinition(mut module) => {
+                reject_component(&module)?;
+                let id = module.name();
+                let compiled = self.compile(&encode(&mut module)?)?;
+                self.definitions.bind(id, &compiled);
+                Ok(())
+            }
+            WastDirective::ModuleInstance {
+                instance, module, ..
+            } => {
+                let compiled = self.definitions.get(module)?.clone();
+                self.instantiate(&compiled, instance)
+            }
             WastDirective::Register { name, module, .. } => {
                 let instance = self.instance(module)?;
                 self.linker
@@ -255,27 +443,48 @@ impl WastContext {
                     Err(_) => Ok(()),
                 }
             }
-            WastDirective::ModuleDefinition(_) => unsupported("module definition"),
-            WastDirective::ModuleInstance { .. } => unsupported("module instance"),
-            WastDirective::AssertInvalidCustom { .. } => unsupported("assert_invalid_custom"),
-            WastDirective::AssertMalformedCustom { .. } => unsupported("assert_malformed_custom"),
-            WastDirective::AssertException { .. } => unsupported("assert_exception"),
-            WastDirective::AssertSuspension { .. } => unsupported("assert_suspension"),
-            WastDirective::Thread(_) => unsupported("thread"),
-            WastDirective::Wait { .. } => unsupported("wait"),
+            // Custom annotations (`(@custom ...)`) become custom sections, which the
+            // engine ignores; like wasmtime's runner, refuse to pretend to check them.
+            WastDirective::AssertInvalidCustom { .. } => unsupported(
+                "assert_invalid_custom",
+                "strata does not interpret custom sections, so it cannot check them",
+            ),
+            WastDirective::AssertMalformedCustom { .. } => unsupported(
+                "assert_malformed_custom",
+                "strata does not interpret custom sections, so it cannot check them",
+            ),
+            WastDirective::AssertException { .. } => unsupported(
+                "assert_exception",
+                "needs the exception-handling proposal, which strata does not implement yet",
+            ),
+            WastDirective::AssertSuspension { .. } => unsupported(
+                "assert_suspension",
+                "needs the stack-switching proposal, which strata does not implement yet",
+            ),
+            WastDirective::Thread(_) | WastDirective::Wait { .. } => {
+                Err("internal error: `thread` and `wait` are run by run_directives".to_string())
+            }
         }
     }
 
-    /// The `module` directive: compile, instantiate, and remember the
-    /// instance as the current one (and under its `$id`, if any).
+    /// The `module` directive: compile, remember the compiled module (as the
+    /// latest and under its `$id`, if any), instantiate it, and remember the
+    /// instance likewise.
     fn module(&mut self, module: &mut QuoteWat<'_>) -> Outcome {
         reject_component(module)?;
         let id = module.name();
         let bytes = encode(module)?;
         let compiled = self.compile(&bytes)?;
+        self.definitions.bind(id, &compiled);
+        self.instantiate(&compiled, id)
+    }
+
+    /// Instantiates `module` and remembers the instance as the current one,
+    /// and under `id`, if given.
+    fn instantiate(&mut self, module: &Module, id: Option<Id<'_>>) -> Outcome {
         let instance = self
             .linker
-            .instantiate(&mut self.store, &compiled)
+            .instantiate(&mut self.store, module)
             .map_err(|e| format!("failed to instantiate module: {e}"))?;
         self.current = Some(instance);
         if let Some(id) = id {
@@ -405,14 +614,287 @@ fn without_element_index(expected: &str) -> &str {
     }
 }
 
-/// The failure of a directive kind this runner does not implement.
-fn unsupported(name: &str) -> Outcome {
-    Err(format!("unsupported directive {name}"))
+/// Waits for the script thread `name` and adds its report to `report`; the
+/// `wait` fails when any directive of the thread did.
+fn join(name: &str, thread: ScriptThread<'_>, report: &mut ScriptReport) -> Outcome {
+    let handle = match thread {
+        ScriptThread::Running(handle) => handle,
+        ScriptThread::NotStarted => {
+            return Err(format!(
+                "thread `${name}` did not start (see its `thread` directive)"
+            ));
+        }
+    };
+    let thread = handle.join().map_err(|payload| {
+        format!(
+            "thread `${name}` panicked: {}",
+            panic_message(payload.as_ref())
+        )
+    })?;
+    let (failed, total) = (thread.failed_count(), thread.total());
+    report.merge_thread(name, thread);
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "thread `${name}` failed {failed} of its {total} directives"
+        ))
+    }
+}
+
+/// The failure of a directive this runner cannot perform, and why.
+fn unsupported(name: &str, why: &str) -> Outcome {
+    Err(format!("unsupported directive {name}: {why}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `script` on a default engine.
+    fn run(script: &str) -> ScriptReport {
+        run_file("test.wast", script).expect("the script parses")
+    }
+
+    /// The failure messages of `report`, with their lines.
+    fn failures(report: &ScriptReport) -> Vec<(usize, &str)> {
+        report
+            .failed
+            .iter()
+            .map(|f| (f.line, f.message.as_str()))
+            .collect()
+    }
+
+    /// A module with a counter: each instance has its own.
+    const COUNTER: &str = r#"
+        (module definition $M
+          (global $n (mut i32) (i32.const 0))
+          (func (export "bump") (result i32)
+            (global.set $n (i32.add (global.get $n) (i32.const 1)))
+            (global.get $n)))
+    "#;
+
+    #[test]
+    fn module_definitions_are_instantiated_only_by_module_instance() {
+        let script = format!(
+            r#"{COUNTER}
+            (assert_trap (invoke "bump") "unknown")
+            (module instance $I1 $M)
+            (module instance $I2 $M)
+            (assert_return (invoke $I1 "bump") (i32.const 1))
+            (assert_return (invoke $I1 "bump") (i32.const 2))
+            (assert_return (invoke $I2 "bump") (i32.const 1))
+            (assert_return (invoke "bump") (i32.const 2))
+            (register "counter" $I1)
+            (module (import "counter" "bump" (func $b (result i32)))
+              (func (export "via") (result i32) (call $b)))
+            (assert_return (invoke "via") (i32.const 3))
+            "#
+        );
+        let report = run(&script);
+        // The only failure: before any instance exists, there is nothing to invoke.
+        assert_eq!(
+            failures(&report),
+            [(8, "no module has been instantiated yet")],
+            "{report:?}"
+        );
+        assert_eq!(report.passed, 10);
+    }
+
+    #[test]
+    fn a_definition_runs_no_start_function_until_instantiated() {
+        let report = run(r#"
+            (module definition $Trapping (func $start unreachable) (start $start))
+            (assert_trap (module (func $start unreachable) (start $start)) "unreachable")
+            (module instance $Trapping)
+            "#);
+        assert_eq!(report.passed, 2, "{report:?}");
+        assert_eq!(report.failed.len(), 1, "{report:?}");
+        assert_eq!(report.failed[0].line, 4);
+        assert!(
+            report.failed[0].message.contains("failed to instantiate"),
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn module_instance_without_an_id_takes_the_latest_module() {
+        let report = run(&format!(
+            r#"{COUNTER}
+            (module instance)
+            (assert_return (invoke "bump") (i32.const 1))
+            (module (func (export "seven") (result i32) (i32.const 7)))
+            (module instance $Again)
+            (assert_return (invoke $Again "seven") (i32.const 7))
+            "#
+        ));
+        assert!(report.is_success(), "{report:?}");
+        assert_eq!(report.passed, 6);
+    }
+
+    #[test]
+    fn broken_or_unknown_definitions_fail() {
+        let report = run(r#"
+            (module definition $Bad (func (result i32) (i64.const 0)))
+            (module instance $I $Bad)
+            (module instance $I $Nowhere)
+            (module instance)
+            "#);
+        let failures = failures(&report);
+        assert_eq!(failures.len(), 4, "{report:?}");
+        assert!(failures[0].1.starts_with("failed to compile module"));
+        assert_eq!(failures[1].1, "unknown module definition `$Bad`");
+        assert_eq!(failures[2].1, "unknown module definition `$Nowhere`");
+        assert_eq!(failures[3].1, "no module has been defined yet");
+    }
+
+    #[test]
+    fn quoted_modules_are_parsed_and_run() {
+        let report = run(r#"
+            (module quote "(func (export \"one\") (result i32) i32.const 1)")
+            (assert_return (invoke "one") (i32.const 1))
+            (assert_malformed (module quote "(func (result i32) i32.const)") "unexpected")
+            (module binary "\00asm" "\01\00\00\00")
+            "#);
+        assert!(report.is_success(), "{report:?}");
+        assert_eq!(report.passed, 4);
+    }
+
+    #[test]
+    fn threads_run_their_own_directives_and_wait_reports_them() {
+        let report = run(&format!(
+            r#"{COUNTER}
+            (module instance $Main $M)
+            (thread $T
+              (module instance $Mine $M)
+              (assert_return (invoke $Mine "bump") (i32.const 1))
+              (assert_return (invoke "bump") (i32.const 2))
+              (assert_return (invoke "bump") (i32.const 1)))
+            (thread $U (shared (module $M))
+              (module (func (export "f") (result i32) (i32.const 5)))
+              (assert_return (invoke "f") (i32.const 5)))
+            (wait $U)
+            (assert_return (invoke $Main "bump") (i32.const 1))
+            (wait $T)
+            (wait $T)
+            "#
+        ));
+        let failures = failures(&report);
+        // The thread's instance is its own, and the main script's is untouched by it.
+        assert_eq!(failures.len(), 3, "{report:?}");
+        assert_eq!(failures[0].0, 13);
+        assert!(
+            failures[0].1.starts_with("in thread `$T`: "),
+            "{failures:?}"
+        );
+        assert_eq!(
+            failures[1],
+            (19, "thread `$T` failed 1 of its 4 directives")
+        );
+        assert_eq!(
+            failures[2],
+            (
+                20,
+                "no thread named `$T` to wait for: never started, or already waited for"
+            )
+        );
+        // Definition, instance, two threads, the `wait $U`, one assertion, and the passes
+        // of the threads: 3 in `$T`, 2 in `$U`.
+        assert_eq!(report.passed, 11, "{report:?}");
+    }
+
+    #[test]
+    fn threads_get_a_fresh_store_with_spectest() {
+        // A fresh context has `spectest`, and none of the main script's instances.
+        let report = run(r#"
+            (module $Main (func (export "f")))
+            (thread $T
+              (module (import "spectest" "print_i32" (func (param i32))))
+              (invoke $Main "f"))
+            "#);
+        assert_eq!(
+            failures(&report),
+            [(5, "in thread `$T`: unknown module `$Main`")],
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn instances_cannot_be_shared_with_threads() {
+        let report = run(r#"
+            (module $Mem (memory (export "m") 1))
+            (thread $T (shared (module $Mem))
+              (register "mem" $Mem))
+            (wait $T)
+            (thread $V (shared (module $Nowhere)))
+            "#);
+        let failures = failures(&report);
+        assert_eq!(failures.len(), 3, "{report:?}");
+        assert_eq!(failures[0].0, 3);
+        assert!(
+            failures[0].1.starts_with(
+                "thread `$T` cannot share the instance `$Mem`: strata has no shared memories"
+            ),
+            "{failures:?}"
+        );
+        assert_eq!(
+            failures[1],
+            (5, "thread `$T` did not start (see its `thread` directive)")
+        );
+        assert_eq!(failures[2], (6, "unknown module definition `$Nowhere`"));
+    }
+
+    #[test]
+    fn threads_that_are_never_awaited_still_report() {
+        // (A script must not start with `thread`: the `wast` parser would take it for
+        // the fields of an inline module.)
+        let report = run(r#"
+            (module)
+            (thread $T (assert_return (invoke "missing") (i32.const 0)))
+            "#);
+        assert_eq!(report.passed, 2, "{report:?}");
+        assert_eq!(
+            failures(&report),
+            [(3, "in thread `$T`: no module has been instantiated yet")]
+        );
+    }
+
+    #[test]
+    fn directives_of_missing_proposals_fail_with_the_reason() {
+        let report = run(r#"
+            (module (func (export "f")))
+            (assert_exception (invoke "f"))
+            (assert_suspension (invoke "f") "unhandled")
+            (assert_invalid_custom (module) "malformed")
+            (assert_malformed_custom (module quote "") "malformed")
+            "#);
+        assert_eq!(report.passed, 1);
+        assert_eq!(
+            failures(&report),
+            [
+                (
+                    3,
+                    "unsupported directive assert_exception: needs the exception-handling \
+                     proposal, which strata does not implement yet"
+                ),
+                (
+                    4,
+                    "unsupported directive assert_suspension: needs the stack-switching \
+                     proposal, which strata does not implement yet"
+                ),
+                (
+                    5,
+                    "unsupported directive assert_invalid_custom: strata does not interpret \
+                     custom sections, so it cannot check them"
+                ),
+                (
+                    6,
+                    "unsupported directive assert_malformed_custom: strata does not interpret \
+                     custom sections, so it cannot check them"
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn element_index_is_stripped_only_from_that_trap() {

@@ -109,8 +109,11 @@ impl Instance {
                         .expect("live")
                         .memory(m.index)
                         .pages();
+                    // Sizes are counted in pages, so limits only compare between memories
+                    // of the same page size; the index type must be the same too.
                     if !limits_match(pages, have.maximum, want.0.minimum, want.0.maximum)
                         || have.memory64 != want.0.memory64
+                        || have.page_size_log2 != want.0.page_size_log2
                     {
                         return Err(mismatch(ExternType::Memory(crate::MemoryType(have))));
                     }
