@@ -25,7 +25,10 @@ enum Backing {
     /// Slot `index` of a pooling allocator, which owns the mapping; `capacity` bytes
     /// from the base may become accessible, and a guard follows them.
     #[cfg(feature = "pooling-allocator")]
-    Slot { capacity: usize, index: usize },
+    Slot {
+        capacity: usize,
+        index: crate::pooling::MemoryAllocationIndex,
+    },
 }
 
 /// A memory's own address space: the reservation plus guard, and the copy-on-write
@@ -221,7 +224,7 @@ impl Memory {
         tunables: &Tunables,
         base: core::ptr::NonNull<u8>,
         capacity: usize,
-        index: usize,
+        index: crate::pooling::MemoryAllocationIndex,
         accessible: usize,
         image: Option<&Arc<MemoryImage>>,
         image_mapped: bool,
@@ -255,7 +258,9 @@ impl Memory {
     /// For a memory of a pool: its slot index, how many bytes from its base are
     /// accessible. `Err` gives back a memory with a reservation of its own.
     #[cfg(feature = "pooling-allocator")]
-    pub(crate) fn into_slot(self) -> Result<(usize, usize), Memory> {
+    pub(crate) fn into_slot(
+        self,
+    ) -> Result<(crate::pooling::MemoryAllocationIndex, usize), Memory> {
         match self.backing {
             Backing::Slot { index, .. } => {
                 let accessible = self.byte_size().next_multiple_of(crate::host_page_size());

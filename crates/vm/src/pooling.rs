@@ -39,6 +39,20 @@ use strata_environ::Tunables;
 /// stay all zero.
 const SMALL_TABLE_BYTES: usize = 1024;
 
+/// The slot of the memory pool a pooled memory lives in. Each memory of an instance
+/// has its own, so an instance with several memories holds several slots.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct MemoryAllocationIndex(pub(crate) u32);
+
+/// The slot of the table pool a pooled table lives in, one per table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TableAllocationIndex(pub(crate) u32);
+
+/// Slot numbers are below `total_memories`/`total_tables`, which are `u32`s.
+fn slot_number(index: usize) -> u32 {
+    u32::try_from(index).expect("pool slot numbers fit in u32")
+}
+
 /// Sizes and limits of a [`PoolingInstanceAllocator`].
 #[derive(Clone, Debug)]
 pub struct PoolingConfig {
@@ -713,7 +727,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
                 tunables,
                 base,
                 self.memories.capacity,
-                index,
+                MemoryAllocationIndex(slot_number(index)),
                 accessible,
                 image,
                 image_mapped,
@@ -743,7 +757,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
 
     fn deallocate_memory(&self, memory: Memory) {
         let (index, accessible) = match memory.into_slot() {
-            Ok(slot) => slot,
+            Ok((MemoryAllocationIndex(index), accessible)) => (index as usize, accessible),
             Err(on_demand) => {
                 self.overflow_live.fetch_sub(1, Ordering::Relaxed);
                 return self.on_demand.deallocate_memory(on_demand);
@@ -797,8 +811,15 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
             .expect("pool slots are not null");
         // SAFETY: the slot was just taken from the free lists and is readable and
         // writable for `capacity` elements.
-        let table =
-            unsafe { Table::in_slot(ty, base, self.tables.capacity, index, core::ptr::null_mut()) };
+        let table = unsafe {
+            Table::in_slot(
+                ty,
+                base,
+                self.tables.capacity,
+                TableAllocationIndex(slot_number(index)),
+                core::ptr::null_mut(),
+            )
+        };
         if table.is_err() {
             let mut slots = self.tables.slots.owner(index);
             slots.in_use -= 1;
@@ -809,7 +830,7 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
 
     fn deallocate_table(&self, table: Table) {
         let (index, used) = match table.into_slot() {
-            Ok(slot) => slot,
+            Ok((TableAllocationIndex(index), used)) => (index as usize, used),
             Err(on_demand) => {
                 self.overflow_live.fetch_sub(1, Ordering::Relaxed);
                 return self.on_demand.deallocate_table(on_demand);

@@ -28,7 +28,7 @@ enum Elements {
         base: core::ptr::NonNull<*mut u8>,
         len: usize,
         capacity: usize,
-        index: usize,
+        index: crate::pooling::TableAllocationIndex,
     },
 }
 
@@ -119,7 +119,7 @@ impl Table {
         ty: &strata_environ::Table,
         base: core::ptr::NonNull<*mut u8>,
         capacity: usize,
-        index: usize,
+        index: crate::pooling::TableAllocationIndex,
         init: *mut u8,
     ) -> Result<Table, VmError> {
         let len = usize::try_from(ty.minimum)
@@ -143,7 +143,7 @@ impl Table {
     /// For a table of a pool: its slot index and how many elements it used. `Err` gives
     /// back a table with elements of its own.
     #[cfg(feature = "pooling-allocator")]
-    pub(crate) fn into_slot(self) -> Result<(usize, usize), Table> {
+    pub(crate) fn into_slot(self) -> Result<(crate::pooling::TableAllocationIndex, usize), Table> {
         match self.elements {
             Elements::Slot { index, len, .. } => Ok((index, len)),
             Elements::Vec(_) => Err(self),
