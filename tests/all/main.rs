@@ -13,6 +13,7 @@ mod memories;
 mod pooling;
 mod precompiled;
 mod regressions;
+mod tail_calls;
 mod traps;
 
 use strata::{Engine, Instance, Module, Store};

@@ -16,6 +16,16 @@ use strata_environ::{
     TableIndex, Trap, Tunables, TypeIndex, VMOffsets,
 };
 
+/// Whether a wasm call returns to its caller or replaces the caller's frame.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum CallKind {
+    /// A `call`: the callee returns its results here.
+    Normal,
+    /// A `return_call`: the caller's frame is torn down and the callee returns to the
+    /// caller's caller. The call ends the current block and yields no values.
+    Tail,
+}
+
 /// Per-function state for reaching the vmctx.
 pub(crate) struct FuncEnvironment<'a> {
     pub(crate) module: &'a Module,
@@ -343,22 +353,38 @@ impl FuncEnvironment<'_> {
         (base, length)
     }
 
-    /// Calls function `callee` directly.
+    /// Calls function `callee` directly; a tail call returns no values.
+    ///
+    /// A defined function is called by its symbol. An imported one, whether wasm of
+    /// another instance or a host function behind its wasm-to-host trampoline, is called
+    /// through the import's `wasm_call` pointer with the import's own vmctx: every such
+    /// target is compiled in the `tail` convention with the wasm signature, so a tail
+    /// call to it is a real one in both cases.
     pub(crate) fn call(
         &self,
         b: &mut FunctionBuilder,
         callee: FuncIndex,
         args: &[Value],
+        kind: CallKind,
     ) -> Vec<Value> {
         let ty = self.module.func_type(callee);
+        let sig = b.import_signature(wasm_signature(ty, self.pointer));
         let mut full = Vec::with_capacity(args.len() + 2);
-        let call = match self.module.defined_func_index(callee) {
+        match self.module.defined_func_index(callee) {
             Some(def) => {
-                let sig = b.import_signature(wasm_signature(ty, self.pointer));
                 let func = crate::import_defined_function(b, def, sig);
                 full.extend([self.vmctx, self.vmctx]);
                 full.extend_from_slice(args);
-                b.ins().call(func, &full)
+                match kind {
+                    CallKind::Normal => {
+                        let call = b.ins().call(func, &full);
+                        b.inst_results(call).to_vec()
+                    }
+                    CallKind::Tail => {
+                        b.ins().return_call(func, &full);
+                        Vec::new()
+                    }
+                }
             }
             None => {
                 let import = self.offsets.vmctx_function_import(callee);
@@ -368,14 +394,35 @@ impl FuncEnvironment<'_> {
                 let callee_vmctx = self.load_ptr(b, constant_field(), self.vmctx, vmctx_off);
                 full.extend([callee_vmctx, self.vmctx]);
                 full.extend_from_slice(args);
-                let sig = b.import_signature(wasm_signature(ty, self.pointer));
-                b.ins().call_indirect(sig, code, &full)
+                Self::call_code(b, sig, code, &full, kind)
             }
-        };
-        b.inst_results(call).to_vec()
+        }
     }
 
-    /// `call_indirect` of type `ty` through `table` at `index`.
+    /// Calls the wasm-convention code at `code` with the full argument list (both vmctx
+    /// pointers first).
+    fn call_code(
+        b: &mut FunctionBuilder,
+        sig: ir::SigRef,
+        code: Value,
+        full: &[Value],
+        kind: CallKind,
+    ) -> Vec<Value> {
+        match kind {
+            CallKind::Normal => {
+                let call = b.ins().call_indirect(sig, code, full);
+                b.inst_results(call).to_vec()
+            }
+            CallKind::Tail => {
+                b.ins().return_call_indirect(sig, code, full);
+                Vec::new()
+            }
+        }
+    }
+
+    /// `call_indirect` (or, as a tail call, `return_call_indirect`) of type `ty`
+    /// through `table` at `index`: both trap alike, on an index out of bounds, a null
+    /// entry or a signature mismatch, before anything of the caller's frame is gone.
     pub(crate) fn call_indirect(
         &self,
         b: &mut FunctionBuilder,
@@ -383,6 +430,7 @@ impl FuncEnvironment<'_> {
         ty: TypeIndex,
         index: Value,
         args: &[Value],
+        kind: CallKind,
     ) -> Vec<Value> {
         let (slot, index) = self.table_slot(b, table, index);
         let func_ref = self.load_table_element(b, table, slot, index);
@@ -427,8 +475,7 @@ impl FuncEnvironment<'_> {
         full.extend([callee_vmctx, self.vmctx]);
         full.extend_from_slice(args);
         let sig = b.import_signature(wasm_signature(&self.module.types[ty], self.pointer));
-        let call = b.ins().call_indirect(sig, code, &full);
-        b.inst_results(call).to_vec()
+        Self::call_code(b, sig, code, &full, kind)
     }
 }
 
