@@ -26,7 +26,9 @@ pub(crate) fn translate_with(wat: &str, tunables: &Tunables) -> ir::Function {
 pub(crate) fn host_isa(isa_flags: &[(&str, &str)]) -> cranelift_codegen::isa::OwnedTargetIsa {
     let mut builder = cranelift_native::builder().expect("host is supported");
     for &(name, value) in isa_flags {
-        builder.set(name, value).expect("a flag of the host's target");
+        builder
+            .set(name, value)
+            .expect("a flag of the host's target");
     }
     builder
         .finish(settings::Flags::new(settings::builder()))
