@@ -12,6 +12,7 @@ mod linking;
 mod pooling;
 mod precompiled;
 mod regressions;
+mod relaxed_simd;
 mod traps;
 
 use strata::{Engine, Instance, Module, Store};
