@@ -38,7 +38,9 @@ pub(crate) fn host_isa(isa_flags: &[(&str, &str)]) -> cranelift_codegen::isa::Ow
 /// Translates the first function of the module `wat` into CLIF for `isa`, unoptimized.
 pub(crate) fn translate_for(wat: &str, tunables: &Tunables, isa: &dyn TargetIsa) -> ir::Function {
     let wasm = wat::parse_str(wat).expect("test module parses");
-    let translation = translate_module(&wasm, WasmFeatures::default()).expect("valid module");
+    // Wide arithmetic is off by default; the other defaults are the engine's.
+    let features = WasmFeatures::default() | WasmFeatures::WIDE_ARITHMETIC;
+    let translation = translate_module(&wasm, features).expect("valid module");
     let module = &translation.module;
     let (index, input) = translation
         .function_bodies
