@@ -106,3 +106,43 @@ fn truncations_of_a_valid_module_are_errors_with_offsets() {
         bytes.len()
     );
 }
+
+/// Wide arithmetic is opt-in, as in wasmtime: without `Config::wasm_wide_arithmetic`
+/// its instructions are invalid, and the validator's message names the feature.
+#[test]
+fn wide_arithmetic_is_refused_unless_enabled() {
+    let wat = r#"(module
+        (func (export "add128") (param i64 i64 i64 i64) (result i64 i64)
+          (i64.add128 (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
+        (func (export "mul_wide_u") (param i64 i64) (result i64 i64)
+          (i64.mul_wide_u (local.get 0) (local.get 1))))"#;
+    let err = Module::new(&Engine::default(), wat).expect_err("wide arithmetic is off");
+    let message = format!("{err:?}");
+    assert!(
+        message.contains("wide arithmetic support is not enabled"),
+        "{message}"
+    );
+
+    let mut config = Config::new();
+    config.wasm_wide_arithmetic(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = strata::Store::new(&engine, ());
+    let instance = strata::Instance::new(&mut store, &module, &[]).unwrap();
+    let add128 = instance
+        .get_typed_func::<(u64, u64, u64, u64), (u64, u64)>(&mut store, "add128")
+        .unwrap();
+    // The carry out of the low half reaches the high half.
+    assert_eq!(
+        add128.call(&mut store, (u64::MAX, 1, 1, 2)).unwrap(),
+        (0, 4)
+    );
+    let mul_wide_u = instance
+        .get_typed_func::<(u64, u64), (u64, u64)>(&mut store, "mul_wide_u")
+        .unwrap();
+    // (2^64 - 1)^2 = 2^128 - 2^65 + 1.
+    assert_eq!(
+        mul_wide_u.call(&mut store, (u64::MAX, u64::MAX)).unwrap(),
+        (1, u64::MAX - 1)
+    );
+}

@@ -13,6 +13,7 @@ mod memories;
 mod pooling;
 mod precompiled;
 mod regressions;
+mod relaxed_simd;
 mod tail_calls;
 mod traps;
 

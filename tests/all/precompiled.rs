@@ -309,6 +309,25 @@ fn artifacts_with_other_code_settings_are_refused_by_name() {
     }
 }
 
+/// Relaxed SIMD instructions compile to other code in deterministic mode, so an
+/// artifact records the setting and loads only where it is the same.
+#[test]
+fn artifacts_compiled_for_deterministic_relaxed_simd_load_only_in_that_mode() {
+    let mut deterministic = Config::new();
+    deterministic.relaxed_simd_deterministic(true);
+    let deterministic = Engine::new(&deterministic).unwrap();
+    let bytes = artifact(&deterministic);
+    let err = load_err(&Engine::default(), &bytes);
+    let expected = "`relaxed_simd_deterministic` = true, but this engine has false";
+    assert!(err.contains(expected), "expected {expected:?} in: {err}");
+    check_runs(&deterministic, &load(&deterministic, &bytes).unwrap());
+    let err = load_err(&deterministic, &artifact(&Engine::default()));
+    assert!(
+        err.contains("`relaxed_simd_deterministic` = false"),
+        "{err}"
+    );
+}
+
 #[test]
 fn corrupted_metadata_and_tables_are_caught_by_their_checksums_when_loading() {
     let engine = Engine::default();

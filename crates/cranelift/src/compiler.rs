@@ -177,6 +177,7 @@ impl CraneliftCompiler {
             vmctx: ir::Value::from_u32(0),
             host_call_conv: self.isa.default_call_conv(),
             heap_region,
+            isa: &*self.isa,
         };
         translate_function(
             env,

@@ -9,7 +9,7 @@ pub(crate) use interrupt::{EpochDeadline, Fuel};
 
 use crate::{trap_code, wasm_signature};
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value, condcodes::IntCC, types};
-use cranelift_codegen::isa::CallConv;
+use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::FunctionBuilder;
 use strata_environ::{
     BuiltinFunctionIndex, FuncIndex, GROW_TRAPPED, GlobalIndex, MemoryIndex, MemoryStyle, Module,
@@ -38,6 +38,9 @@ pub(crate) struct FuncEnvironment<'a> {
     pub(crate) host_call_conv: CallConv,
     /// The alias region of linear-memory accesses (see [`AliasRegions`]).
     pub(crate) heap_region: ir::AliasRegion,
+    /// The target: operators whose allowed results vary by host (relaxed SIMD) ask it
+    /// which instructions it has.
+    pub(crate) isa: &'a dyn TargetIsa,
 }
 
 /// The disjoint kinds of memory that compiled code reads and writes, for Cranelift's
@@ -318,6 +321,34 @@ impl FuncEnvironment<'_> {
         let sig = b.import_signature(sig);
         let call = b.ins().call_indirect(sig, func, args);
         b.inst_results(call).to_vec()
+    }
+
+    /// The lane-wise fused multiply-add `x * y + z` of float vectors, one `fma_f32` or
+    /// `fma_f64` libcall per lane: the deterministic relaxed multiply-add on an x86 CPU
+    /// without FMA, where Cranelift's own `fma` would need a relocation to the C
+    /// library, which compiled code here cannot have.
+    pub(crate) fn fma_by_libcall(
+        &self,
+        b: &mut FunctionBuilder,
+        x: Value,
+        y: Value,
+        z: Value,
+    ) -> Value {
+        let shape = b.func.dfg.value_type(x);
+        let (lane, builtin) = if shape.lane_type() == types::F32 {
+            (types::F32, BuiltinFunctionIndex::FmaF32)
+        } else {
+            (types::F64, BuiltinFunctionIndex::FmaF64)
+        };
+        let mut result = x;
+        for i in 0..u8::try_from(shape.lane_count()).expect("at most 16 lanes") {
+            let args = [x, y, z].map(|v| bulk::Arg::Value(b.ins().extractlane(v, i)));
+            let r = self
+                .libcall(b, builtin, &args, Some(lane))
+                .expect("fma returns a value");
+            result = b.ins().insertlane(result, r, i);
+        }
+        result
     }
 
     /// Where global `index` is stored: a base pointer and an offset from it.

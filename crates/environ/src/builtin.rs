@@ -53,11 +53,16 @@ pub enum BuiltinFunctionIndex {
     /// `new_epoch(vmctx) -> u32`: the engine's epoch reached the store's deadline; `1`
     /// once the deadline was moved, `0` to trap.
     NewEpoch = 13,
+    /// `fma_f32(vmctx, a: f32, b: f32, c: f32) -> f32`: `a * b + c` rounded once, for
+    /// the deterministic relaxed multiply-add on hosts without a fused instruction.
+    FmaF32 = 14,
+    /// `fma_f64(vmctx, a: f64, b: f64, c: f64) -> f64`: as [`Self::FmaF32`].
+    FmaF64 = 15,
 }
 
 impl BuiltinFunctionIndex {
     /// The number of builtins.
-    pub const COUNT: u32 = 14;
+    pub const COUNT: u32 = 16;
 
     /// The slot of this builtin in the builtin table.
     pub fn index(self) -> u32 {

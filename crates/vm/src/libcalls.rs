@@ -30,6 +30,8 @@ pub(crate) struct VMBuiltinFunctions {
     table_get_lazy_init: unsafe extern "C" fn(*mut VMContext, u32, u64) -> *mut u8,
     out_of_gas: unsafe extern "C" fn(*mut VMContext) -> u32,
     new_epoch: unsafe extern "C" fn(*mut VMContext) -> u32,
+    fma_f32: unsafe extern "C" fn(*mut VMContext, f32, f32, f32) -> f32,
+    fma_f64: unsafe extern "C" fn(*mut VMContext, f64, f64, f64) -> f64,
 }
 
 pub(crate) static BUILTINS: VMBuiltinFunctions = VMBuiltinFunctions {
@@ -47,6 +49,8 @@ pub(crate) static BUILTINS: VMBuiltinFunctions = VMBuiltinFunctions {
     table_get_lazy_init,
     out_of_gas,
     new_epoch,
+    fma_f32,
+    fma_f64,
 };
 
 /// The libcall result for an operation that may trap.
@@ -295,6 +299,17 @@ unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u32 {
     u32::from(ok.is_some())
 }
 
+/// `a * b + c` with one rounding (the standard library's `mul_add`, correctly rounded
+/// in software where the CPU has no fused instruction). The vmctx is unused.
+extern "C" fn fma_f32(_vmctx: *mut VMContext, a: f32, b: f32, c: f32) -> f32 {
+    a.mul_add(b, c)
+}
+
+/// As [`fma_f32`], for `f64`.
+extern "C" fn fma_f64(_vmctx: *mut VMContext, a: f64, b: f64, c: f64) -> f64 {
+    a.mul_add(b, c)
+}
+
 /// Runs a memory or table growth past the store's limiter: `grow` does it once the
 /// limiter allows, and returns the old size or `None` on failure.
 ///
@@ -332,6 +347,18 @@ mod tests {
     use strata_environ::{BuiltinFunctionIndex, Module, VMOffsets};
 
     #[test]
+    fn fma_rounds_once() {
+        // 1 + 2^-23 squared is 1 + 2^-22 + 2^-46: unfused, the 2^-46 is lost to the
+        // product's rounding before -1 - 2^-22 cancels the rest.
+        let x = 1.0 + f32::EPSILON;
+        let c = -(1.0 + 2.0 * f32::EPSILON);
+        assert_eq!(fma_f32(core::ptr::null_mut(), x, x, c), 2f32.powi(-46));
+        let x = 1.0 + f64::EPSILON;
+        let c = -(1.0 + 2.0 * f64::EPSILON);
+        assert_eq!(fma_f64(core::ptr::null_mut(), x, x, c), 2f64.powi(-104));
+    }
+
+    #[test]
     fn builtin_table_matches_the_indices() {
         let o = VMOffsets::for_host(&Module::default());
         assert_eq!(
@@ -353,6 +380,10 @@ mod tests {
         assert_eq!(
             offset_of!(VMBuiltinFunctions, table_get_lazy_init),
             o.builtin_function(BuiltinFunctionIndex::TableGetLazyInit) as usize
+        );
+        assert_eq!(
+            offset_of!(VMBuiltinFunctions, fma_f64),
+            o.builtin_function(BuiltinFunctionIndex::FmaF64) as usize
         );
         assert_eq!(
             size_of::<VMBuiltinFunctions>(),

@@ -1,12 +1,13 @@
 //! Numeric instructions: constants, comparisons, integer and float arithmetic and the
-//! conversions between value types.
+//! conversions between value types, and the wide arithmetic of Wasm 3.0 (`i64.add128`,
+//! `i64.sub128`, `i64.mul_wide_{s,u}`), whose two `i64` results are one `i128`.
 
 use super::{FuncTranslator, Result, unsupported};
 use crate::trap_code;
 use cranelift_codegen::ir::{
     self, InstBuilder, MemFlagsData, Value,
     condcodes::{FloatCC, IntCC},
-    types::{F32, F64, I8, I16, I32, I64},
+    types::{F32, F64, I8, I16, I32, I64, I128},
 };
 use cranelift_frontend::FunctionBuilder;
 use strata_environ::Trap;
@@ -95,6 +96,46 @@ impl FuncTranslator<'_, '_> {
 
     pub(super) fn reinterpret(&mut self, ty: ir::Type) {
         self.unop(|b, x| b.ins().bitcast(ty, MemFlagsData::new(), x));
+    }
+
+    /// `i64.add128` or `i64.sub128`: operands `lhs_lo lhs_hi rhs_lo rhs_hi`, results
+    /// the low then the high half. On an `i128` Cranelift emits `add`/`adc`
+    /// (`sub`/`sbb`) on x86-64 and `adds`/`adc` (`subs`/`sbc`) on aarch64.
+    fn wide_add_sub(&mut self, add: bool) {
+        let (rhs_lo, rhs_hi) = self.pop2();
+        let (lhs_lo, lhs_hi) = self.pop2();
+        let b = &mut self.builder;
+        let lhs = b.ins().iconcat(lhs_lo, lhs_hi);
+        let rhs = b.ins().iconcat(rhs_lo, rhs_hi);
+        let v = if add {
+            b.ins().iadd(lhs, rhs)
+        } else {
+            b.ins().isub(lhs, rhs)
+        };
+        self.push_i128(v);
+    }
+
+    /// `i64.mul_wide_s` or `i64.mul_wide_u`: the full 128-bit product of two `i64`s,
+    /// low half then high half. Cranelift turns the product of two extended `i64`s
+    /// into one widening multiply (x86-64's one-operand `imul`/`mul`, aarch64's
+    /// `mul` with `smulh`/`umulh`).
+    fn mul_wide(&mut self, signed: bool) {
+        let (x, y) = self.pop2();
+        let b = &mut self.builder;
+        let (x, y) = if signed {
+            (b.ins().sextend(I128, x), b.ins().sextend(I128, y))
+        } else {
+            (b.ins().uextend(I128, x), b.ins().uextend(I128, y))
+        };
+        let v = b.ins().imul(x, y);
+        self.push_i128(v);
+    }
+
+    /// Pushes the halves of an `i128`, the low one first.
+    fn push_i128(&mut self, v: Value) {
+        let (lo, hi) = self.builder.ins().isplit(v);
+        self.push(lo);
+        self.push(hi);
     }
 
     pub(super) fn numeric(&mut self, op: &Operator<'_>) -> Result<()> {
@@ -222,8 +263,40 @@ impl FuncTranslator<'_, '_> {
             O::F32ReinterpretI32 => self.reinterpret(F32),
             O::F64ReinterpretI64 => self.reinterpret(F64),
 
+            O::I64Add128 => self.wide_add_sub(true),
+            O::I64Sub128 => self.wide_add_sub(false),
+            O::I64MulWideS => self.mul_wide(true),
+            O::I64MulWideU => self.mul_wide(false),
+
             _ => return Err(unsupported(op)),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{insts, translate};
+    use cranelift_codegen::ir::{Opcode, types::I128};
+
+    #[test]
+    fn wide_arithmetic_is_one_i128_operation() {
+        for (op, params, opcode) in [
+            ("i64.add128", 4, Opcode::Iadd),
+            ("i64.sub128", 4, Opcode::Isub),
+            ("i64.mul_wide_s", 2, Opcode::Imul),
+            ("i64.mul_wide_u", 2, Opcode::Imul),
+        ] {
+            let operands: String = (0..params).map(|i| format!(" (local.get {i})")).collect();
+            let func = translate(&format!(
+                "(module (func (param{}) (result i64 i64) ({op}{operands})))",
+                " i64".repeat(params)
+            ));
+            let [inst] = insts(&func, opcode)[..] else {
+                panic!("one {opcode} expected for {op} in {}", func.display());
+            };
+            assert_eq!(func.dfg.ctrl_typevar(inst), I128, "{op}");
+            assert_eq!(insts(&func, Opcode::Isplit).len(), 1, "{op}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Translation of the 128-bit SIMD operators (the fixed-width SIMD proposal of Wasm 2.0).
+//! Translation of the 128-bit SIMD operators: the fixed-width SIMD of Wasm 2.0 and the
+//! relaxed SIMD of Wasm 3.0.
 //!
 //! Outside an operator a `v128` is always an `i8x16`: on the operand stack, in locals, in
 //! block parameters and across calls. Each operator bitcasts its operands to the lane
@@ -6,6 +7,12 @@
 //! machine code, and a cast back to the shape a value came from reuses the original
 //! value (see [`cast`]). Most operators are one Cranelift instruction, found in the
 //! tables below; the others are short sequences described where they are built.
+//!
+//! A relaxed operator has a set of allowed results where the hosts' instructions
+//! differ (see [`FuncTranslator::simd_relaxed`]). With
+//! [`Tunables::relaxed_simd_deterministic`](strata_environ::Tunables) each gives the
+//! one result wasmtime's deterministic mode gives, on every host; otherwise the
+//! host's cheapest instruction whose results are all allowed.
 
 use super::{FuncTranslator, Result};
 use cranelift_codegen::ir::{
@@ -332,7 +339,10 @@ impl FuncTranslator<'_, '_> {
             let v = self.builder.ins().fcmp(cc, x, y);
             self.push_v128(v);
         } else {
-            return Ok(self.simd_lanes(op) || self.simd_reduce(op) || self.simd_compound(op));
+            return Ok(self.simd_lanes(op)
+                || self.simd_reduce(op)
+                || self.simd_compound(op)
+                || self.simd_relaxed(op));
         }
         Ok(true)
     }
@@ -348,6 +358,13 @@ impl FuncTranslator<'_, '_> {
         let y = self.pop_as(shape);
         let x = self.pop_as(shape);
         (x, y)
+    }
+
+    /// Pops three `v128`s (the third on top) and views them as `shape`.
+    fn pop3_as(&mut self, shape: Type) -> [Value; 3] {
+        let z = self.pop_as(shape);
+        let (x, y) = self.pop2_as(shape);
+        [x, y, z]
     }
 
     /// Pushes the vector `v` as a `v128`.
@@ -637,21 +654,13 @@ impl FuncTranslator<'_, '_> {
                 let x = self.pop_as(F32X4);
                 self.builder.ins().fcvt_to_uint_sat(I32X4, x)
             }
-            O::I32x4TruncSatF64x2SZero | O::I32x4TruncSatF64x2UZero => {
-                // Saturating to i64 and then narrowing with saturation gives the same
-                // lanes as saturating straight to i32 (u32); the zero vector supplies the
-                // two upper lanes.
-                let signed = matches!(op, O::I32x4TruncSatF64x2SZero);
+            O::I32x4TruncSatF64x2SZero => {
                 let x = self.pop_as(F64X2);
-                let zero = vconst(&mut self.builder, I64X2, &[0; 16]);
-                let b = &mut self.builder;
-                if signed {
-                    let wide = b.ins().fcvt_to_sint_sat(I64X2, x);
-                    b.ins().snarrow(wide, zero)
-                } else {
-                    let wide = b.ins().fcvt_to_uint_sat(I64X2, x);
-                    b.ins().uunarrow(wide, zero)
-                }
+                self.trunc_sat_f64x2_zero(x, true)
+            }
+            O::I32x4TruncSatF64x2UZero => {
+                let x = self.pop_as(F64X2);
+                self.trunc_sat_f64x2_zero(x, false)
             }
             O::F32x4DemoteF64x2Zero => {
                 let x = self.pop_as(F64X2);
@@ -665,6 +674,208 @@ impl FuncTranslator<'_, '_> {
         };
         self.push_v128(v);
         true
+    }
+
+    /// `i32x4.trunc_sat_f64x2_{s,u}_zero` of `x`. Saturating to i64 and then narrowing
+    /// with saturation gives the same lanes as saturating straight to i32 (u32); the
+    /// zero vector supplies the two upper lanes.
+    fn trunc_sat_f64x2_zero(&mut self, x: Value, signed: bool) -> Value {
+        let zero = vconst(&mut self.builder, I64X2, &[0; 16]);
+        let b = &mut self.builder;
+        if signed {
+            let wide = b.ins().fcvt_to_sint_sat(I64X2, x);
+            b.ins().snarrow(wide, zero)
+        } else {
+            let wide = b.ins().fcvt_to_uint_sat(I64X2, x);
+            b.ins().uunarrow(wide, zero)
+        }
+    }
+
+    /// Whether a relaxed operator may use an x86 instruction whose results are allowed
+    /// but not the deterministic ones: not in deterministic mode, only on x86, and only
+    /// if Cranelift lowers the instruction for this CPU (`lowered`).
+    fn relaxed_x86(&self, lowered: bool) -> bool {
+        !self.env.tunables.relaxed_simd_deterministic && self.env.isa.name() == "x64" && lowered
+    }
+
+    /// The relaxed SIMD operators. Each is lowered as follows (the first form is the
+    /// deterministic one, also used wherever the second is not available):
+    ///
+    /// | operator | deterministic | x86 otherwise |
+    /// |---|---|---|
+    /// | `relaxed_swizzle` | `swizzle` (index ≥ 16 gives 0) | `pshufb` (SSSE3): index 16..127 reads lane `index % 16` |
+    /// | `relaxed_trunc_f32x4_s`, `_f64x2_s_zero` | `trunc_sat` | `cvttps2dq` / `cvttpd2dq`: NaN and out of range give `i32::MIN` |
+    /// | `relaxed_trunc_f32x4_u`, `_f64x2_u_zero` | `trunc_sat` | the same (x86 has no cheaper allowed form before AVX-512, which Cranelift does not expose) |
+    /// | `relaxed_madd`, `relaxed_nmadd` | fused (`fma`; without FMA, a libcall per lane) | fused with FMA, else `fmul` then `fadd` |
+    /// | `relaxed_laneselect` | `bitselect` | `blendv` (SSE4.1; not for `i16x8`): only each lane's top mask bit counts |
+    /// | `relaxed_min`, `relaxed_max` | `fmin`, `fmax` | `minps`/`maxps` and the `pd` forms, as `pmin`/`pmax`: the second operand when either is NaN or both are zeros |
+    /// | `relaxed_q15mulr_s` | `q15mulr_sat_s` | `pmulhrsw` (SSSE3): `0x8000 * 0x8000` gives `0x8000` |
+    /// | `relaxed_dot_i8x16_i7x16_s` | signed × signed products, pairs added wrapping | `pmaddubsw` (SSSE3): second operand unsigned, pairs added saturating |
+    /// | `relaxed_dot_i8x16_i7x16_add_s` | exact sum of four signed × signed products, plus the accumulator | `pmaddubsw`, then the pairs of its lanes summed, plus the accumulator |
+    ///
+    /// On aarch64 every deterministic form is already one or two instructions (`tbl`,
+    /// `fcvtzs`, `fmla`, `bsl`, `fmin`, `sqrdmulh`, `smull` + `addp`), so it is used in
+    /// both modes. The deterministic choices are wasmtime 48's, so that differential
+    /// runs against its deterministic mode agree.
+    fn simd_relaxed(&mut self, op: &Operator<'_>) -> bool {
+        use Operator as O;
+        let v = match *op {
+            O::I8x16RelaxedSwizzle => {
+                let (x, y) = self.pop2_as(I8X16);
+                if self.relaxed_x86(self.env.isa.has_x86_pshufb_lowering()) {
+                    self.builder.ins().x86_pshufb(x, y)
+                } else {
+                    self.builder.ins().swizzle(x, y)
+                }
+            }
+            O::I32x4RelaxedTruncF32x4S => {
+                let x = self.pop_as(F32X4);
+                if self.relaxed_x86(true) {
+                    self.builder.ins().x86_cvtt2dq(I32X4, x)
+                } else {
+                    self.builder.ins().fcvt_to_sint_sat(I32X4, x)
+                }
+            }
+            O::I32x4RelaxedTruncF32x4U => {
+                let x = self.pop_as(F32X4);
+                self.builder.ins().fcvt_to_uint_sat(I32X4, x)
+            }
+            O::I32x4RelaxedTruncF64x2SZero => {
+                let x = self.pop_as(F64X2);
+                if self.relaxed_x86(true) {
+                    // The x86 backend turns this narrowing of a conversion with zeros
+                    // into one `cvttpd2dq`, which zeroes the upper lanes itself.
+                    let wide = self.builder.ins().x86_cvtt2dq(I64X2, x);
+                    let zero = vconst(&mut self.builder, I64X2, &[0; 16]);
+                    self.builder.ins().snarrow(wide, zero)
+                } else {
+                    self.trunc_sat_f64x2_zero(x, true)
+                }
+            }
+            O::I32x4RelaxedTruncF64x2UZero => {
+                let x = self.pop_as(F64X2);
+                self.trunc_sat_f64x2_zero(x, false)
+            }
+            O::F32x4RelaxedMadd | O::F32x4RelaxedNmadd => self.relaxed_madd(op, F32X4),
+            O::F64x2RelaxedMadd | O::F64x2RelaxedNmadd => self.relaxed_madd(op, F64X2),
+            O::I8x16RelaxedLaneselect => self.relaxed_laneselect(I8X16),
+            O::I16x8RelaxedLaneselect => self.relaxed_laneselect(I16X8),
+            O::I32x4RelaxedLaneselect => self.relaxed_laneselect(I32X4),
+            O::I64x2RelaxedLaneselect => self.relaxed_laneselect(I64X2),
+            O::F32x4RelaxedMin => self.relaxed_min_max(F32X4, true),
+            O::F64x2RelaxedMin => self.relaxed_min_max(F64X2, true),
+            O::F32x4RelaxedMax => self.relaxed_min_max(F32X4, false),
+            O::F64x2RelaxedMax => self.relaxed_min_max(F64X2, false),
+            O::I16x8RelaxedQ15mulrS => {
+                let (x, y) = self.pop2_as(I16X8);
+                if self.relaxed_x86(self.env.isa.has_x86_pmulhrsw_lowering()) {
+                    self.builder.ins().x86_pmulhrsw(x, y)
+                } else {
+                    self.builder.ins().sqmul_round_sat(x, y)
+                }
+            }
+            O::I16x8RelaxedDotI8x16I7x16S => {
+                let (x, y) = self.pop2_as(I8X16);
+                if self.relaxed_x86(self.env.isa.has_x86_pmaddubsw_lowering()) {
+                    // Cranelift's `x86_pmaddubsw` takes the signed bytes first.
+                    self.builder.ins().x86_pmaddubsw(x, y)
+                } else {
+                    self.signed_dot_i8x16(x, y)
+                }
+            }
+            O::I32x4RelaxedDotI8x16I7x16AddS => {
+                let acc = self.pop_as(I32X4);
+                let (x, y) = self.pop2_as(I8X16);
+                let dot = if self.relaxed_x86(self.env.isa.has_x86_pmaddubsw_lowering()) {
+                    let b = &mut self.builder;
+                    let pairs = b.ins().x86_pmaddubsw(x, y);
+                    let (lo, hi) = (b.ins().swiden_low(pairs), b.ins().swiden_high(pairs));
+                    b.ins().iadd_pairwise(lo, hi)
+                } else {
+                    // The 16-bit products widened before any sum, so no sum wraps.
+                    let products = self.signed_products_i8x16(x, y);
+                    let b = &mut self.builder;
+                    let [lo, hi] = products.map(|p| {
+                        let (p_lo, p_hi) = (b.ins().swiden_low(p), b.ins().swiden_high(p));
+                        b.ins().iadd_pairwise(p_lo, p_hi)
+                    });
+                    b.ins().iadd_pairwise(lo, hi)
+                };
+                self.builder.ins().iadd(dot, acc)
+            }
+            _ => return false,
+        };
+        self.push_v128(v);
+        true
+    }
+
+    /// `relaxed_madd` (`x * y + z`) or `relaxed_nmadd` (`-(x * y) + z`) of `shape`.
+    fn relaxed_madd(&mut self, op: &Operator<'_>, shape: Type) -> Value {
+        use Operator as O;
+        let [x, y, z] = self.pop3_as(shape);
+        let negated = matches!(op, O::F32x4RelaxedNmadd | O::F64x2RelaxedNmadd);
+        let x = if negated {
+            self.builder.ins().fneg(x)
+        } else {
+            x
+        };
+        if self.env.isa.has_native_fma() {
+            self.builder.ins().fma(x, y, z)
+        } else if self.env.tunables.relaxed_simd_deterministic {
+            self.env.fma_by_libcall(&mut self.builder, x, y, z)
+        } else {
+            let product = self.builder.ins().fmul(x, y);
+            self.builder.ins().fadd(product, z)
+        }
+    }
+
+    /// `relaxed_laneselect`: `bitselect` or, where allowed, x86's `blendv`, which reads
+    /// only the top bit of each mask lane.
+    fn relaxed_laneselect(&mut self, shape: Type) -> Value {
+        let [x, y, mask] = self.pop3_as(shape);
+        if self.relaxed_x86(self.env.isa.has_blendv_lowering(shape)) {
+            self.builder.ins().blendv(mask, x, y)
+        } else {
+            self.builder.ins().bitselect(mask, x, y)
+        }
+    }
+
+    /// `relaxed_min` or `relaxed_max`: wasm's `min`/`max`, or on x86 the single
+    /// instruction that `pmin`/`pmax` lower to (see [`Self::pseudo_min_max`]).
+    fn relaxed_min_max(&mut self, shape: Type, min: bool) -> Value {
+        let (x, y) = self.pop2_as(shape);
+        let native = self.relaxed_x86(true);
+        let b = &mut self.builder;
+        if !native {
+            return if min {
+                b.ins().fmin(x, y)
+            } else {
+                b.ins().fmax(x, y)
+            };
+        }
+        let less = if min {
+            b.ins().fcmp(FloatCC::LessThan, y, x)
+        } else {
+            b.ins().fcmp(FloatCC::LessThan, x, y)
+        };
+        let mask = cast(b, shape, less);
+        b.ins().bitselect(mask, y, x)
+    }
+
+    /// The signed 16-bit products of the low and of the high eight byte lanes of `x`
+    /// and `y`; each fits, as `-128 * -128` is `16384`.
+    fn signed_products_i8x16(&mut self, x: Value, y: Value) -> [Value; 2] {
+        let b = &mut self.builder;
+        let (x_lo, y_lo) = (b.ins().swiden_low(x), b.ins().swiden_low(y));
+        let (x_hi, y_hi) = (b.ins().swiden_high(x), b.ins().swiden_high(y));
+        [b.ins().imul(x_lo, y_lo), b.ins().imul(x_hi, y_hi)]
+    }
+
+    /// The signed dot product of byte lanes into 16-bit lanes: lane i is
+    /// `x[2i]*y[2i] + x[2i+1]*y[2i+1]`, wrapping (only `-128*-128` twice overflows).
+    fn signed_dot_i8x16(&mut self, x: Value, y: Value) -> Value {
+        let [lo, hi] = self.signed_products_i8x16(x, y);
+        self.builder.ins().iadd_pairwise(lo, hi)
     }
 }
 
@@ -681,7 +892,7 @@ fn integer_shape(op: &Operator<'_>) -> Type {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{insts, translate};
+    use super::super::testing::{host_isa, insts, translate, translate_for};
     use crate::{CraneliftCompiler, OptLevel};
     use cranelift_codegen::ir::{self, InstructionData, Opcode};
     use strata_environ::{
@@ -755,6 +966,117 @@ mod tests {
                     && (f.start..f.start + f.length).contains(&t.offset)
             });
             assert!(traps.count() > 0, "no out-of-bounds trap site for {access}");
+        }
+    }
+    /// One function applying every relaxed SIMD instruction to its parameters.
+    const RELAXED: &str = r#"(module (func (param v128 v128 v128)
+        (drop (i8x16.relaxed_swizzle (local.get 0) (local.get 1)))
+        (drop (i32x4.relaxed_trunc_f32x4_s (local.get 0)))
+        (drop (i32x4.relaxed_trunc_f32x4_u (local.get 0)))
+        (drop (i32x4.relaxed_trunc_f64x2_s_zero (local.get 0)))
+        (drop (i32x4.relaxed_trunc_f64x2_u_zero (local.get 0)))
+        (drop (f32x4.relaxed_madd (local.get 0) (local.get 1) (local.get 2)))
+        (drop (f64x2.relaxed_nmadd (local.get 0) (local.get 1) (local.get 2)))
+        (drop (i8x16.relaxed_laneselect (local.get 0) (local.get 1) (local.get 2)))
+        (drop (i16x8.relaxed_laneselect (local.get 0) (local.get 1) (local.get 2)))
+        (drop (i32x4.relaxed_laneselect (local.get 0) (local.get 1) (local.get 2)))
+        (drop (i64x2.relaxed_laneselect (local.get 0) (local.get 1) (local.get 2)))
+        (drop (f32x4.relaxed_min (local.get 0) (local.get 1)))
+        (drop (f64x2.relaxed_max (local.get 0) (local.get 1)))
+        (drop (i16x8.relaxed_q15mulr_s (local.get 0) (local.get 1)))
+        (drop (i16x8.relaxed_dot_i8x16_i7x16_s (local.get 0) (local.get 1)))
+        (drop (i32x4.relaxed_dot_i8x16_i7x16_add_s (local.get 0) (local.get 1) (local.get 2)))))"#;
+
+    /// The instructions relaxed operators may take on x86 outside deterministic mode,
+    /// whose results are allowed but not the deterministic ones.
+    const X86_ONLY: [Opcode; 5] = [
+        Opcode::X86Pshufb,
+        Opcode::X86Cvtt2dq,
+        Opcode::Blendv,
+        Opcode::X86Pmulhrsw,
+        Opcode::X86Pmaddubsw,
+    ];
+
+    fn tunables(deterministic: bool) -> Tunables {
+        let mut t = Tunables::default_host();
+        t.relaxed_simd_deterministic = deterministic;
+        t
+    }
+
+    #[test]
+    fn deterministic_mode_uses_the_deterministic_instructions_only() {
+        let func = translate_for(RELAXED, &tunables(true), &*host_isa(&[]));
+        for opcode in X86_ONLY {
+            assert!(
+                insts(&func, opcode).is_empty(),
+                "{opcode} in {}",
+                func.display()
+            );
+        }
+        for (opcode, count) in [
+            (Opcode::Swizzle, 1),
+            (Opcode::FcvtToSintSat, 2),
+            (Opcode::FcvtToUintSat, 2),
+            (Opcode::Bitselect, 4),
+            (Opcode::Fmin, 1),
+            (Opcode::Fmax, 1),
+            (Opcode::SqmulRoundSat, 1),
+        ] {
+            assert_eq!(insts(&func, opcode).len(), count, "{opcode}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn otherwise_x86_uses_its_own_instructions() {
+        if !std::arch::is_x86_feature_detected!("sse4.1") {
+            return;
+        }
+        let func = translate_for(RELAXED, &tunables(false), &*host_isa(&[]));
+        for (opcode, count) in [
+            (Opcode::X86Pshufb, 1),
+            (Opcode::X86Cvtt2dq, 2),
+            // Not for i16x8, which keeps `bitselect`.
+            (Opcode::Blendv, 3),
+            (Opcode::Bitselect, 1 + 2),
+            (Opcode::X86Pmulhrsw, 1),
+            (Opcode::X86Pmaddubsw, 2),
+            (Opcode::Fmin, 0),
+            (Opcode::Fmax, 0),
+        ] {
+            assert_eq!(
+                insts(&func, opcode).len(),
+                count,
+                "{opcode}: {}",
+                func.display()
+            );
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn madd_is_fused_in_deterministic_mode_even_without_fma() {
+        let madd = r#"(module (func (param v128 v128 v128) (result v128)
+            (f32x4.relaxed_madd (local.get 0) (local.get 1) (local.get 2))))"#;
+        let no_fma = host_isa(&[("has_fma", "false")]);
+        let func = translate_for(madd, &tunables(true), &*no_fma);
+        assert!(insts(&func, Opcode::Fma).is_empty());
+        assert_eq!(
+            insts(&func, Opcode::CallIndirect).len(),
+            4,
+            "{}",
+            func.display()
+        );
+        let func = translate_for(madd, &tunables(false), &*no_fma);
+        assert!(insts(&func, Opcode::CallIndirect).is_empty());
+        assert_eq!(insts(&func, Opcode::Fmul).len(), 1);
+        assert_eq!(insts(&func, Opcode::Fadd).len(), 1);
+        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx")
+        {
+            for deterministic in [true, false] {
+                let func = translate_for(madd, &tunables(deterministic), &*host_isa(&[]));
+                assert_eq!(insts(&func, Opcode::Fma).len(), 1);
+            }
         }
     }
 }
