@@ -6,13 +6,14 @@
 //!
 //! [`Module`]: crate::Module
 
-use crate::EntityRef;
-use core::fmt;
 use serde::{Deserialize, Serialize};
 
-/// Defines each index type: a `u32` newtype implementing [`EntityRef`], with
-/// `from_u32`/`as_u32`, serialized as its `u32`, and printed (`Debug` and `Display`) as
-/// its prefix then its number, such as `func3`.
+/// Defines each index type: a `u32` newtype made an [`EntityRef`] by
+/// [`entity_impl!`](crate::entity_impl) (with `from_u32`/`as_u32`, and printed, with
+/// `Debug` and `Display`, as its prefix then its number, such as `func3`), serialized as
+/// its `u32`.
+///
+/// [`EntityRef`]: crate::EntityRef
 macro_rules! indices {
     ($($(#[$doc:meta])* $name:ident, $prefix:literal;)*) => {$(
         $(#[$doc])*
@@ -21,42 +22,7 @@ macro_rules! indices {
         #[serde(transparent)]
         pub struct $name(u32);
 
-        impl EntityRef for $name {
-            fn new(index: usize) -> Self {
-                match u32::try_from(index) {
-                    Ok(index) => $name(index),
-                    Err(_) => panic!("{} {index} does not fit in 32 bits", $prefix),
-                }
-            }
-
-            fn index(self) -> usize {
-                self.0 as usize
-            }
-        }
-
-        impl $name {
-            /// The index numbered `index`.
-            pub const fn from_u32(index: u32) -> Self {
-                $name(index)
-            }
-
-            /// The index as a `u32`.
-            pub const fn as_u32(self) -> u32 {
-                self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!($prefix, "{}"), self.0)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Display::fmt(self, f)
-            }
-        }
+        cranelift_entity::entity_impl!($name, $prefix);
     )*};
 }
 
@@ -90,6 +56,7 @@ indices! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{EntityRef, PrimaryMap};
 
     #[test]
     fn indices_print_with_their_prefix() {
@@ -100,9 +67,22 @@ mod tests {
     }
 
     #[test]
-    #[cfg(target_pointer_width = "64")]
-    #[should_panic(expected = "does not fit in 32 bits")]
+    #[cfg(all(debug_assertions, target_pointer_width = "64"))]
+    #[should_panic(expected = "u32::MAX")]
     fn new_rejects_indices_past_u32() {
         TypeIndex::new(u32::MAX as usize + 1);
+    }
+
+    /// Precompiled artifacts hold maps and indices: a map is its values in order, an
+    /// index its number, as with the hand-written map this crate had before.
+    #[test]
+    fn maps_and_indices_serialize_as_plain_values() {
+        let mut map: PrimaryMap<FuncIndex, TypeIndex> = PrimaryMap::new();
+        map.push(TypeIndex::from_u32(300));
+        map.push(TypeIndex::from_u32(1));
+        let bytes = postcard::to_allocvec(&map).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(&vec![300_u32, 1]).unwrap());
+        let back: PrimaryMap<FuncIndex, TypeIndex> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, map);
     }
 }

@@ -10,14 +10,15 @@
 //!   ([`BuiltinFunctionIndex`]);
 //! * the [`Compiler`] interface and the shape of its output ([`CompiledModule`]).
 //!
-//! It knows nothing about Cranelift or the operating system.
+//! It knows nothing about the Cranelift compiler or the operating system; its typed
+//! index maps ([`PrimaryMap`], [`EntityRef`]) are Cranelift's small `cranelift-entity`
+//! data-structure crate.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod artifact;
 mod builtin;
 mod compile;
-mod entity;
 mod fuel;
 mod index;
 mod memory_image;
@@ -37,7 +38,7 @@ pub use builtin::{BuiltinFunctionIndex, GROW_TRAPPED};
 pub use compile::{
     CompileError, CompiledModule, Compiler, FunctionLoc, TrapSite, address_of_wasm_offset,
 };
-pub use entity::{EntityRef, Iter, PrimaryMap};
+pub use cranelift_entity::{EntityRef, PrimaryMap, entity_impl};
 pub use fuel::operator_fuel_cost;
 pub use index::*;
 pub use memory_image::{IMAGE_ALIGN, MemoryImageLayout, MemoryImages, SPARSE_IMAGE_MIN};

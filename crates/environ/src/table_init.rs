@@ -65,7 +65,7 @@ mod packed_plans {
                 bytes
                     .chunks_exact(4)
                     .map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes")))
-                    .map(|w| (w != u32::MAX).then_some(FuncIndex::from_u32(w)))
+                    .map(|w| (w != u32::MAX).then(|| FuncIndex::from_u32(w)))
                     .collect()
             })
             .collect())

@@ -7,8 +7,10 @@ mod externals;
 #[cfg(feature = "async")]
 mod fiber;
 mod func;
+mod handles;
 mod instance;
 mod interrupt;
+mod limiter;
 mod limits;
 mod linker;
 mod module;
@@ -16,17 +18,17 @@ mod store;
 mod values;
 
 pub use engine::{Engine, Precompiled};
-pub use externals::{Extern, Global, Memory, MemoryAccessError, Table};
-pub use func::{Caller, Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
+pub use externals::MemoryAccessError;
+pub use func::{Caller, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
+pub use handles::{Extern, Func, Global, Memory, Table};
 pub use instance::Instance;
-pub use interrupt::UpdateDeadline;
 #[cfg(feature = "async")]
-pub use limits::ResourceLimiterAsync;
-pub use limits::{
+pub use limiter::ResourceLimiterAsync;
+pub use limiter::{
     DEFAULT_INSTANCE_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_TABLE_LIMIT, ResourceLimiter,
-    StoreLimits, StoreLimitsBuilder,
 };
+pub use limits::{StoreLimits, StoreLimitsBuilder};
 pub use linker::Linker;
 pub use module::Module;
-pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut};
+pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, UpdateDeadline};
 pub use values::{ExternRef, Ref, Val};

@@ -153,6 +153,29 @@ impl InstanceHandleRef {
     }
 }
 
+/// The embedder's id of the instance whose vmctx is `vmctx`, or `None` if `vmctx` is
+/// not an instance's (a host function's context, for example).
+///
+/// # Safety
+/// `vmctx` must point to a live instance vmctx or host function context.
+pub unsafe fn instance_id_of_vmctx(vmctx: *mut VMContext) -> Option<usize> {
+    // SAFETY: both kinds of context start with a readable magic word.
+    let magic = unsafe { vmctx.cast::<u32>().read() };
+    if magic != strata_environ::VM_CONTEXT_MAGIC {
+        return None;
+    }
+    // SAFETY: the magic says this is an instance's vmctx, which sits at this fixed offset
+    // inside its live instance's allocation. The id is read in place, without making a
+    // reference to the instance, so references to it in use elsewhere do not matter.
+    let id = unsafe {
+        let instance = vmctx
+            .byte_sub(offset_of!(Instance, vmctx))
+            .cast::<Instance>();
+        (*instance).id
+    };
+    Some(id)
+}
+
 impl Instance {
     fn layout(offsets: &VMOffsets) -> Layout {
         let size = offset_of!(Instance, vmctx) + offsets.size() as usize;
@@ -171,10 +194,6 @@ impl Instance {
                 .byte_sub(offset_of!(Instance, vmctx))
                 .cast::<Instance>()
         }
-    }
-
-    pub(crate) fn id(&self) -> usize {
-        self.id
     }
 
     fn vmctx_ptr(&mut self) -> *mut VMContext {

@@ -39,7 +39,7 @@ pub use cpu::host_has_cpu_feature;
 pub use fiber::{AsyncCx, Cancelled, FiberFuture};
 pub use instance::{
     ConstValue, Imports, InstanceAllocationRequest, InstanceHandle, InstanceHandleRef,
-    ModuleRuntimeInfo, read_global_value, write_global_value,
+    ModuleRuntimeInfo, instance_id_of_vmctx, read_global_value, write_global_value,
 };
 pub use memory::Memory;
 #[cfg(feature = "pooling-allocator")]
@@ -55,7 +55,7 @@ pub use traphandlers::{
 pub use vmcontext::{
     Growth, SendSyncPtr, VMArrayCallFunction, VMContext, VMFuncRef, VMFunctionImport,
     VMGlobalDefinition, VMHostFuncContext, VMMemoryDefinition, VMStoreContext, VMStoreHooks,
-    VMTableDefinition, ValRaw, instance_id_of_vmctx,
+    VMTableDefinition, ValRaw,
 };
 
 /// Errors from the VM layer.

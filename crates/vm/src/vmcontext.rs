@@ -307,21 +307,6 @@ unsafe impl<T: ?Sized> Send for SendSyncPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T: ?Sized> Sync for SendSyncPtr<T> {}
 
-/// The embedder's id of the instance whose vmctx is `vmctx`, or `None` if `vmctx` is
-/// not an instance's (a host function's context, for example).
-///
-/// # Safety
-/// `vmctx` must point to a live instance vmctx or host function context.
-pub unsafe fn instance_id_of_vmctx(vmctx: *mut VMContext) -> Option<usize> {
-    // SAFETY: both kinds of context start with a readable magic word.
-    let magic = unsafe { vmctx.cast::<u32>().read() };
-    if magic != strata_environ::VM_CONTEXT_MAGIC {
-        return None;
-    }
-    // SAFETY: the magic says this is an instance's vmctx.
-    Some(unsafe { crate::instance::Instance::from_vmctx(vmctx) }.id())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

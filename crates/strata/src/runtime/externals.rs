@@ -1,7 +1,9 @@
-//! [`Extern`] and the entities other than functions: [`Memory`], [`Global`], [`Table`].
+//! The entities other than functions: [`Memory`], [`Global`], [`Table`]. Their handles
+//! (and [`Extern`](crate::Extern)) are defined in `handles.rs`, below the store.
 
+use crate::runtime::handles::{Func, Global, Memory, Table};
 use crate::runtime::store::{InstanceData, StoreOpaque};
-use crate::runtime::{AsContext, AsContextMut, ExternRef, Func, Ref, Val};
+use crate::runtime::{AsContext, AsContextMut, ExternRef, Ref, Val};
 use crate::{Error, GlobalType, MemoryType, Mutability, RefType, Result, TableType, ValType};
 use core::fmt;
 use core::ptr::NonNull;
@@ -14,75 +16,6 @@ use strata_vm::{
     ConstValue, Imports, InstanceAllocationRequest, InstanceHandle, ModuleRuntimeInfo, VMFuncRef,
     VMGlobalDefinition, ValRaw,
 };
-
-/// Something a module can import or an instance export.
-#[derive(Copy, Clone, Debug)]
-pub enum Extern {
-    /// A function.
-    Func(Func),
-    /// A global.
-    Global(Global),
-    /// A table.
-    Table(Table),
-    /// A linear memory.
-    Memory(Memory),
-}
-
-impl Extern {
-    /// The function, if this is one.
-    pub fn into_func(self) -> Option<Func> {
-        if let Extern::Func(f) = self {
-            Some(f)
-        } else {
-            None
-        }
-    }
-    /// The global, if this is one.
-    pub fn into_global(self) -> Option<Global> {
-        if let Extern::Global(g) = self {
-            Some(g)
-        } else {
-            None
-        }
-    }
-    /// The table, if this is one.
-    pub fn into_table(self) -> Option<Table> {
-        if let Extern::Table(t) = self {
-            Some(t)
-        } else {
-            None
-        }
-    }
-    /// The memory, if this is one.
-    pub fn into_memory(self) -> Option<Memory> {
-        if let Extern::Memory(m) = self {
-            Some(m)
-        } else {
-            None
-        }
-    }
-}
-
-impl From<Func> for Extern {
-    fn from(f: Func) -> Extern {
-        Extern::Func(f)
-    }
-}
-impl From<Global> for Extern {
-    fn from(g: Global) -> Extern {
-        Extern::Global(g)
-    }
-}
-impl From<Table> for Extern {
-    fn from(t: Table) -> Extern {
-        Extern::Table(t)
-    }
-}
-impl From<Memory> for Extern {
-    fn from(m: Memory) -> Extern {
-        Extern::Memory(m)
-    }
-}
 
 /// Creates a code-less instance in `store` that owns the entities of `module`, for
 /// memories, tables and globals the host makes.
@@ -195,14 +128,6 @@ impl StoreOpaque {
             other => ConstValue::Bits(self.val_to_raw(other)?.get_u128()),
         })
     }
-}
-
-/// A linear memory. A small `Copy` handle into its store.
-#[derive(Copy, Clone, Debug)]
-pub struct Memory {
-    pub(crate) store: u64,
-    pub(crate) instance: usize,
-    pub(crate) index: DefinedMemoryIndex,
 }
 
 /// An out-of-bounds [`Memory::read`] or [`Memory::write`].
@@ -369,14 +294,6 @@ impl Memory {
     }
 }
 
-/// A global. A small `Copy` handle into its store.
-#[derive(Copy, Clone, Debug)]
-pub struct Global {
-    pub(crate) store: u64,
-    pub(crate) ptr: strata_vm::SendSyncPtr<VMGlobalDefinition>,
-    pub(crate) ty: GlobalType,
-}
-
 impl Global {
     /// A new global of type `ty` holding `value`.
     ///
@@ -463,14 +380,6 @@ unsafe fn read(ptr: NonNull<VMGlobalDefinition>, ty: WasmValType) -> ConstValue 
 unsafe fn write(ptr: NonNull<VMGlobalDefinition>, ty: WasmValType, value: ConstValue) {
     // SAFETY: forwarded contract.
     unsafe { strata_vm::write_global_value(ptr, ty, value) }
-}
-
-/// A table. A small `Copy` handle into its store.
-#[derive(Copy, Clone, Debug)]
-pub struct Table {
-    pub(crate) store: u64,
-    pub(crate) instance: usize,
-    pub(crate) index: DefinedTableIndex,
 }
 
 impl Table {

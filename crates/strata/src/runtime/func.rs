@@ -1,23 +1,16 @@
 //! [`Func`], [`TypedFunc`] and [`Caller`]: calling wasm from the host and the host from
-//! wasm.
+//! wasm. The [`Func`] handle itself is defined in `handles.rs`, below the store.
 
+use crate::runtime::handles::{Extern, Func};
 use crate::runtime::instance::Instance;
 use crate::runtime::store::{StoreInner, StoreOpaque};
-use crate::runtime::{AsContext, AsContextMut, Extern, StoreContext, StoreContextMut, Val};
+use crate::runtime::{AsContext, AsContextMut, StoreContext, StoreContextMut, Val};
 use crate::{Engine, Error, FuncType, Result, ValType};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use strata_vm::{SendSyncPtr, UnwindReason, VMContext, VMFuncRef, VMHostFuncContext, ValRaw};
-
-/// A function: exported by an instance or defined by the host. A small `Copy` handle
-/// into its store.
-#[derive(Copy, Clone, Debug)]
-pub struct Func {
-    pub(crate) store: u64,
-    pub(crate) index: usize,
-}
 
 /// The type-erased body of a host function: reads its arguments from the slots and writes
 /// its results back.

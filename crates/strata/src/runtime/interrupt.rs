@@ -1,37 +1,10 @@
 //! Stopping running wasm: fuel and epoch deadlines.
 
-use crate::runtime::store::{StoreContextMut, StoreInner, StoreOpaque};
+use crate::runtime::store::{
+    EpochPolicy, StoreContextMut, StoreInner, StoreOpaque, UpdateDeadline,
+};
 use crate::{Error, Result, Store, Trap};
 use strata_vm::{UnwindReason, VMStoreHooks};
-
-/// What to do when the engine's epoch reaches a store's deadline, as decided by the
-/// callback given to [`Store::epoch_deadline_callback`].
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UpdateDeadline {
-    /// Stop the running wasm with [`Trap::Interrupt`].
-    Interrupt,
-    /// Keep running, with the deadline this many epochs past the current one.
-    Continue(u64),
-    /// Yield to the executor once, then keep running with the deadline this many
-    /// epochs past the current one. Only wasm in an async call can yield; elsewhere
-    /// this stops the wasm with an error.
-    Yield(u64),
-}
-
-/// A store's answer to a reached epoch deadline.
-pub(crate) enum EpochPolicy<T> {
-    /// Trap with [`Trap::Interrupt`] (the default).
-    Trap,
-    /// Yield, then move the deadline this many epochs past the current one.
-    #[cfg(feature = "async")]
-    Yield(u64),
-    /// Ask the embedder. `None` while the callback runs (it cannot reach itself).
-    Callback(Option<EpochCallback<T>>),
-}
-
-type EpochCallback<T> =
-    Box<dyn FnMut(StoreContextMut<'_, T>) -> Result<UpdateDeadline> + Send + Sync>;
 
 impl<T> Store<T> {
     /// Gives the store `fuel` units of fuel, replacing what it had. Wasm code uses one

@@ -1,7 +1,10 @@
 //! [`Store`]: owns instances and everything they create; the unit of isolation.
 
-use crate::runtime::externals::Extern;
-use crate::{Engine, Error, FrameInfo, Module, WasmBacktrace};
+use crate::runtime::handles::Extern;
+use crate::runtime::limiter::ResourceLimiter;
+#[cfg(feature = "async")]
+use crate::runtime::limiter::ResourceLimiterAsync;
+use crate::{Engine, Error, FrameInfo, Module, Result, WasmBacktrace};
 use core::cell::Cell;
 use core::ptr::NonNull;
 use std::any::Any;
@@ -21,8 +24,54 @@ pub struct Store<T> {
 pub(crate) struct StoreInner<T> {
     pub(crate) opaque: StoreOpaque,
     pub(crate) data: T,
-    pub(crate) epoch_policy: crate::runtime::interrupt::EpochPolicy<T>,
-    pub(crate) limiter: Option<crate::runtime::limits::Limiter<T>>,
+    pub(crate) epoch_policy: EpochPolicy<T>,
+    pub(crate) limiter: Option<Limiter<T>>,
+}
+
+/// What to do when the engine's epoch reaches a store's deadline, as decided by the
+/// callback given to [`Store::epoch_deadline_callback`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpdateDeadline {
+    /// Stop the running wasm with [`Trap::Interrupt`](crate::Trap::Interrupt).
+    Interrupt,
+    /// Keep running, with the deadline this many epochs past the current one.
+    Continue(u64),
+    /// Yield to the executor once, then keep running with the deadline this many
+    /// epochs past the current one. Only wasm in an async call can yield; elsewhere
+    /// this stops the wasm with an error.
+    Yield(u64),
+}
+
+/// A store's answer to a reached epoch deadline.
+pub(crate) enum EpochPolicy<T> {
+    /// Trap with [`Trap::Interrupt`](crate::Trap::Interrupt) (the default).
+    Trap,
+    /// Yield, then move the deadline this many epochs past the current one.
+    #[cfg(feature = "async")]
+    Yield(u64),
+    /// Ask the embedder. `None` while the callback runs (it cannot reach itself).
+    Callback(Option<EpochCallback<T>>),
+}
+
+/// The embedder's decision on a reached epoch deadline
+/// ([`Store::epoch_deadline_callback`]).
+type EpochCallback<T> =
+    Box<dyn FnMut(StoreContextMut<'_, T>) -> Result<UpdateDeadline> + Send + Sync>;
+
+/// How a store finds its limiter in its data.
+pub(crate) enum Limiter<T> {
+    Sync(Box<dyn (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + Sync>),
+    #[cfg(feature = "async")]
+    Async(Box<dyn (FnMut(&mut T) -> &mut dyn ResourceLimiterAsync) + Send + Sync>),
+}
+
+/// How many instances, memories and tables a store holds.
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) instances: usize,
+    pub(crate) memories: usize,
+    pub(crate) tables: usize,
 }
 
 pub(crate) struct InstanceData {
@@ -51,7 +100,7 @@ pub(crate) struct StoreOpaque {
     /// Modules whose trampolines were registered without an instance to keep them.
     pub(crate) kept_modules: Vec<Module>,
     /// Instances, memories and tables held, for the resource limiter.
-    pub(crate) counts: crate::runtime::limits::Counts,
+    pub(crate) counts: Counts,
     /// Whether wasm runs only through async calls (`Config::async_support`).
     pub(crate) async_support: bool,
     /// Fuel not yet handed to the counter compiled code uses, with
@@ -123,7 +172,7 @@ impl<T> Store<T> {
                     last_fiber_stack: None,
                 },
                 data,
-                epoch_policy: crate::runtime::interrupt::EpochPolicy::Trap,
+                epoch_policy: EpochPolicy::Trap,
                 limiter: None,
             }),
         };

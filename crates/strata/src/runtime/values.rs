@@ -1,6 +1,6 @@
 //! [`Val`], [`Ref`] and [`ExternRef`]: values passed between the host and wasm.
 
-use crate::runtime::func::Func;
+use crate::runtime::handles::Func;
 use crate::{AsContextMut, Result, StoreContext, ValType};
 use core::any::Any;
 
