@@ -140,11 +140,7 @@ const SKIPPED: &[(&str, &str, &str)] = &[
         "type-equivalence.wast",
         "GC: recursive type groups and subtyping",
     ),
-    (
-        "wasm-v3",
-        "type-rec.wast",
-        "GC: recursive type groups",
-    ),
+    ("wasm-v3", "type-rec.wast", "GC: recursive type groups"),
     (
         "wasm-v3",
         "unreached-valid.wast",
