@@ -54,6 +54,12 @@ pub fn differential(u: &mut Unstructured<'_>) -> Result<Config> {
     config.max_funcs = config.max_funcs.max(1);
     config.export_everything = true;
     config.canonicalize_nans = true;
+    // Relaxed SIMD stays out: in its deterministic mode strata gives the results
+    // wasmtime 48 gives, and wasmi's differ for one instruction
+    // (`i32x4.relaxed_dot_i8x16_i7x16_add_s` adds each pair of products with wrapping
+    // 16-bit arithmetic, where wasmtime sums exactly). The spec scripts check relaxed
+    // SIMD in both modes, and `tests/all/relaxed_simd.rs` the deterministic results.
+    config.relaxed_simd_enabled = false;
     // Memories are compared byte by byte after every run.
     config.max_memory32_bytes = config.max_memory32_bytes.min(1 << 20);
     config.max_memory64_bytes = config.max_memory64_bytes.min(1 << 20);
