@@ -270,8 +270,9 @@ impl WastContext {
     ) {
         thread::scope(|scope| {
             let mut threads: HashMap<String, ScriptThread<'_>> = HashMap::new();
-            // Names in start order, so that un-awaited threads report in script order.
-            let mut started: Vec<String> = Vec::new();
+            // Names and positions in start order, so that un-awaited threads report in
+            // script order, at their `thread` directive.
+            let mut started: Vec<(String, (usize, usize))> = Vec::new();
             for directive in directives {
                 let at = directive.span().linecol_in(contents);
                 let outcome = match directive {
@@ -285,7 +286,7 @@ impl WastContext {
                                 Err(message) => (ScriptThread::NotStarted, Err(message)),
                             };
                             threads.insert(name.clone(), state);
-                            started.push(name);
+                            started.push((name, at));
                             outcome
                         }
                     }
@@ -301,11 +302,20 @@ impl WastContext {
                 };
                 report.record(at, outcome);
             }
-            for name in started {
-                if let Some(state) = threads.remove(&name) {
-                    // The failure of the join itself has no directive to go to; the
-                    // thread's own failures are what matters.
-                    let _ = join(&name, state, report);
+            for (name, at) in started {
+                // A thread that never started already failed at its directive.
+                if let Some(ScriptThread::Running(handle)) = threads.remove(&name) {
+                    match handle.join() {
+                        Ok(thread) => report.merge_thread(&name, thread),
+                        // A panic has no directive of its own: it fails the `thread`.
+                        Err(payload) => report.record(
+                            at,
+                            Err(format!(
+                                "thread `${name}` panicked: {}",
+                                panic_message(payload.as_ref())
+                            )),
+                        ),
+                    }
                 }
             }
         });
@@ -326,20 +336,23 @@ impl WastContext {
         scope: &'scope Scope<'scope, '_>,
     ) -> Result<ScopedJoinHandle<'scope, ScriptReport>, String> {
         let name = thread.name.name();
-        if let Some(shared) = thread.shared_module {
-            if self.named.contains_key(shared.name()) {
-                return Err(format!(
-                    "thread `${name}` cannot share the instance `${}`: strata has no shared \
+        if let Some(shared) = thread.shared_module
+            && self.named.contains_key(shared.name())
+        {
+            return Err(format!(
+                "thread `${name}` cannot share the instance `${}`: strata has no shared \
                      memories, and an instance's items belong to the store it was created in, \
                      which another thread cannot use",
-                    shared.name()
-                ));
-            }
-            self.definitions.get(Some(shared))?;
+                shared.name()
+            ));
         }
         let mut child = WastContext::new(&self.engine)
             .map_err(|e| format!("failed to create the context of thread `${name}`: {e}"))?;
-        child.definitions = self.definitions.clone();
+        // The thread knows only the module it shares, as in the reference interpreter.
+        if let Some(shared) = thread.shared_module {
+            let module = self.definitions.get(Some(shared))?;
+            child.definitions.bind(Some(shared), module);
+        }
         let directives = thread.directives;
         thread::Builder::new()
             .name(format!("wast thread ${name}"))
@@ -765,7 +778,7 @@ mod tests {
         let report = run(&format!(
             r#"{COUNTER}
             (module instance $Main $M)
-            (thread $T
+            (thread $T (shared (module $M))
               (module instance $Mine $M)
               (assert_return (invoke $Mine "bump") (i32.const 1))
               (assert_return (invoke "bump") (i32.const 2))
