@@ -628,3 +628,38 @@ fn modules_using_a_disabled_memory_feature_fail_validation_naming_it() {
         Module::new(&Engine::new(&config).unwrap(), wat).unwrap();
     }
 }
+
+#[test]
+fn a_32_bit_memory_of_1_byte_pages_stops_at_2_to_the_32_minus_1_pages() {
+    let mut config = Config::new();
+    config.wasm_custom_page_sizes(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (memory (export "mem") 0 (pagesize 1))
+             (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+             (func (export "size") (result i32) (memory.size)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let grow = instance
+        .get_typed_func::<u32, i32>(&mut store, "grow")
+        .unwrap();
+    let size = instance
+        .get_typed_func::<(), u32>(&mut store, "size")
+        .unwrap();
+    // 2^32 pages would be 4 GiB, whose count `memory.size` cannot return.
+    assert_eq!(grow.call(&mut store, u32::MAX).unwrap(), 0);
+    assert_eq!(size.call(&mut store, ()).unwrap(), u32::MAX);
+    assert_eq!(grow.call(&mut store, 1).unwrap(), -1);
+    assert_eq!(size.call(&mut store, ()).unwrap(), u32::MAX);
+    assert!(
+        MemoryType::builder()
+            .page_size_log2(0)
+            .min(1 << 32)
+            .build()
+            .is_err()
+    );
+}

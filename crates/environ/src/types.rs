@@ -193,12 +193,14 @@ impl Memory {
     }
 
     /// The largest number of pages this memory may ever have: its declared maximum,
-    /// capped by what its index type can address.
+    /// capped by what its index type can address. A 32-bit memory's page count must
+    /// fit `memory.size`'s `i32` result read as unsigned, so one of 1-byte pages has at
+    /// most 2^32 - 1 of them (as wasmparser's validation has it).
     pub fn maximum_pages(&self) -> u64 {
         let addressable = if self.memory64 {
             u64::MAX >> self.page_size_log2
         } else {
-            (1u64 << 32) >> self.page_size_log2
+            ((1u64 << 32) >> self.page_size_log2).min(u64::from(u32::MAX))
         };
         self.maximum.map_or(addressable, |m| m.min(addressable))
     }

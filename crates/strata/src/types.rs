@@ -308,7 +308,11 @@ impl MemoryTypeBuilder {
                     .unwrap_or(u64::MAX),
             )
         } else {
-            (32, (1u64 << 32) >> ty.page_size_log2)
+            // `memory.size` returns the page count as an `i32`: at most 2^32 - 1.
+            (
+                32,
+                ((1u64 << 32) >> ty.page_size_log2).min(u64::from(u32::MAX)),
+            )
         };
         let largest = ty.maximum.unwrap_or(ty.minimum).max(ty.minimum);
         if largest > addressable {
