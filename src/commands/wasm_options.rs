@@ -33,8 +33,8 @@ pub enum Feature {
     Memory64,
     /// `relaxed-simd`: SIMD instructions with host-dependent results.
     RelaxedSimd,
-    /// `relaxed-simd-deterministic`: the relaxed SIMD instructions give the
-    /// specification's deterministic results on every host.
+    /// `relaxed-simd-deterministic`: each relaxed SIMD instruction gives one fixed
+    /// result (wasmtime's), the same on every host.
     RelaxedSimdDeterministic,
     /// `wide-arithmetic`: 128-bit addition and subtraction, 64x64-bit widening
     /// multiplication.

@@ -150,9 +150,17 @@ impl Config {
         wasm_custom_page_sizes => CUSTOM_PAGE_SIZES;
     }
 
-    /// Makes every relaxed SIMD instruction give the one result the specification
-    /// names as deterministic, the same on every host, instead of the fastest result
-    /// the host's instructions give. Off by default, as in wasmtime.
+    /// Makes every relaxed SIMD instruction give one fixed result, the same on every
+    /// host, instead of the fastest result the host's instructions give. Off by
+    /// default, as in wasmtime.
+    ///
+    /// The fixed results are wasmtime 48's, so that the two runtimes agree: the
+    /// non-relaxed counterpart where there is one (`swizzle`, `trunc_sat`,
+    /// `bitselect`, `min`/`max`, `q15mulr_sat_s`), a fused multiply-add for
+    /// `relaxed_madd`/`relaxed_nmadd`, signed products for the dot products, summed
+    /// exactly by `i32x4.relaxed_dot_i8x16_i7x16_add_s`. They are among the results the
+    /// specification allows, though its own "deterministic profile" picks the unfused
+    /// multiply-add.
     pub fn relaxed_simd_deterministic(&mut self, enable: bool) -> &mut Self {
         self.tunables.relaxed_simd_deterministic = enable;
         self

@@ -157,7 +157,10 @@ impl InstanceHandleRef {
 /// not an instance's (a host function's context, for example).
 ///
 /// # Safety
-/// `vmctx` must point to a live instance vmctx or host function context.
+/// `vmctx` must point to a live instance vmctx or host function context, and no
+/// `&mut Instance` of that instance may be in use across this call (strata calls it only
+/// where wasm enters a host function, when the instance is reached through raw
+/// pointers alone).
 pub unsafe fn instance_id_of_vmctx(vmctx: *mut VMContext) -> Option<usize> {
     // SAFETY: both kinds of context start with a readable magic word.
     let magic = unsafe { vmctx.cast::<u32>().read() };
@@ -165,8 +168,8 @@ pub unsafe fn instance_id_of_vmctx(vmctx: *mut VMContext) -> Option<usize> {
         return None;
     }
     // SAFETY: the magic says this is an instance's vmctx, which sits at this fixed offset
-    // inside its live instance's allocation. The id is read in place, without making a
-    // reference to the instance, so references to it in use elsewhere do not matter.
+    // inside its live instance's allocation. The id is read in place through a raw
+    // pointer, and the caller guarantees that no `&mut Instance` is in use meanwhile.
     let id = unsafe {
         let instance = vmctx
             .byte_sub(offset_of!(Instance, vmctx))

@@ -40,7 +40,8 @@ unsafe extern "C" fn host_array_call<T: 'static>(
     // SAFETY: the store outlives its host functions and nothing else uses it while it
     // calls one of them.
     let store = unsafe { &mut *ctx.data.store.0.as_ptr() };
-    // SAFETY: `caller` is either an instance's vmctx or this host context.
+    // SAFETY: `caller` is either an instance's vmctx or this host context, and wasm has
+    // just called the host: no `&mut Instance` is in use.
     let caller = unsafe { strata_vm::instance_id_of_vmctx(caller) }.map(|index| Instance {
         store: store.opaque.id,
         index,
