@@ -224,7 +224,9 @@ fn skip_reason(suite: &str, name: &str) -> Option<&'static str> {
         .map(|(_, _, why)| *why)
 }
 
-fn scripts(filter: Option<&str>) -> Vec<Script> {
+/// The scripts to run, and the skipped ones (which are run too, to check that each
+/// still fails: a skip whose reason has gone away must go).
+fn scripts(filter: Option<&str>) -> (Vec<Script>, Vec<Script>) {
     type Configure = fn(&mut strata::Config);
     let suites: Vec<(&'static str, Vec<TestFile<'static>>, Configure)> = vec![
         ("wasm-v1", spec(SpecVersion::V1).collect(), wasm2),
@@ -273,12 +275,12 @@ fn scripts(filter: Option<&str>) -> Vec<Script> {
         ),
     ];
     let mut scripts = Vec::new();
+    let mut skipped = Vec::new();
     for (suite, files, configure) in suites {
         let mut files: Vec<Script> = files
             .into_iter()
             .filter(|f| f.name().ends_with(".wast"))
             .filter(|f| filter.is_none_or(|p| f.name().contains(p) || suite.contains(p)))
-            .filter(|f| skip_reason(suite, f.name()).is_none())
             .map(|f| Script {
                 suite,
                 name: f.name().to_string(),
@@ -287,9 +289,13 @@ fn scripts(filter: Option<&str>) -> Vec<Script> {
             })
             .collect();
         files.sort_by(|a, b| a.name.cmp(&b.name));
-        scripts.extend(files);
+        let (skip, run): (Vec<Script>, Vec<Script>) = files
+            .into_iter()
+            .partition(|f| skip_reason(suite, &f.name).is_some());
+        scripts.extend(run);
+        skipped.extend(skip);
     }
-    scripts
+    (scripts, skipped)
 }
 
 /// Runs the scripts on a few worker threads; reports come back in script order.
@@ -413,8 +419,25 @@ fn markdown(scripts: &[Script], reports: &[ScriptReport]) -> String {
 
 fn main() {
     let filter = std::env::var("STRATA_WAST_FILTER").ok();
-    let scripts = scripts(filter.as_deref());
+    let (scripts, skipped) = scripts(filter.as_deref());
     let reports = run_all(&scripts);
+    // Every skip names a script of its suite, and that script still fails.
+    let mut stale = Vec::new();
+    if filter.is_none() {
+        for (suite, name, _) in SKIPPED {
+            if !skipped.iter().any(|s| s.suite == *suite && s.name == *name) {
+                stale.push(format!("{suite}/{name}: no such script"));
+            }
+        }
+    }
+    for (script, report) in skipped.iter().zip(run_all(&skipped)) {
+        if report.is_success() {
+            stale.push(format!(
+                "{}/{}: passes now ({} directives)",
+                script.suite, script.name, report.passed
+            ));
+        }
+    }
 
     for (script, report) in scripts.iter().zip(&reports) {
         for failure in &report.failed {
@@ -456,8 +479,13 @@ fn main() {
             std::process::exit(1);
         }
     }
+    for entry in &stale {
+        println!("stale entry of SKIPPED: {entry}");
+    }
     if failed > 0 {
         println!("{failed} directives failed");
+    }
+    if failed > 0 || !stale.is_empty() {
         std::process::exit(1);
     }
 }
