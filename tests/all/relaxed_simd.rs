@@ -224,6 +224,29 @@ fn cases() -> Vec<Case> {
             "i32x4 65025 -8 3 4",
             true,
         ),
+        // The one input whose pair sums leave 16 bits: (-128 * -128) * 2 = 32768. The
+        // 16-bit dot product wraps it (as `pmaddubsw`, reading the second operand as
+        // unsigned 128, saturates -32768 to itself); the 32-bit one sums the four
+        // products exactly where `pmaddubsw` gives two saturated -32768s.
+        case(
+            "i16x8.relaxed_dot_i8x16_i7x16_s",
+            &[
+                "i8x16 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128",
+                "i8x16 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128",
+            ],
+            "i16x8 -32768 -32768 -32768 -32768 -32768 -32768 -32768 -32768",
+            false,
+        ),
+        case(
+            "i32x4.relaxed_dot_i8x16_i7x16_add_s",
+            &[
+                "i8x16 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128",
+                "i8x16 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128",
+                "i32x4 1 0 -1 0",
+            ],
+            "i32x4 65537 65536 65535 65536",
+            true,
+        ),
     ]
 }
 
