@@ -127,7 +127,10 @@ fn measure(
     Ok((summary(s), summary(w)))
 }
 
-fn run(opts: &Options) -> Result<Vec<(Kind, Option<Rounds>, Option<Rounds>)>> {
+/// One kind's result: its strata and wasmtime rounds, for the runtimes that ran.
+type Row = (Kind, Option<Rounds>, Option<Rounds>);
+
+fn run(opts: &Options) -> Result<Vec<Row>> {
     let mut strata = strata_side::Calls::new()?;
     let mut wasmtime = wasmtime_side::Calls::new()?;
     Kind::ALL
