@@ -175,7 +175,10 @@ impl Func {
 
     #[inline]
     pub(crate) fn func_ref(&self, store: &StoreOpaque) -> NonNull<VMFuncRef> {
-        store.check(self.store);
+        // Compared here so that the common case makes no call; `check` panics.
+        if self.store != store.id {
+            store.check(self.store);
+        }
         store.funcs[self.index].func_ref
     }
 
