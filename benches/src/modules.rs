@@ -132,6 +132,38 @@ pub const HOST_CALL_WAT: &str = r#"(module
 )
 "#;
 
+/// A module for the four kinds of call across the host boundary (the `calls` binary),
+/// all of type `[i32] -> [i32]`:
+///
+/// - `inc(x)` returns `x + 1`: the host calls it, typed and untyped;
+/// - `typed(n)` and `untyped(n)` start from 0 and apply the imported `host.typed` or
+///   `host.untyped` (each meant to add 1) `n` times, so both return `n`.
+pub const CALLS_WAT: &str = r#"(module
+  (import "host" "typed" (func $typed (param i32) (result i32)))
+  (import "host" "untyped" (func $untyped (param i32) (result i32)))
+  (func (export "inc") (param $x i32) (result i32)
+    (i32.add (local.get $x) (i32.const 1)))
+  (func (export "typed") (param $n i32) (result i32)
+    (local $acc i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $acc (call $typed (local.get $acc)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $next)))
+    (local.get $acc))
+  (func (export "untyped") (param $n i32) (result i32)
+    (local $acc i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $acc (call $untyped (local.get $acc)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $next)))
+    (local.get $acc))
+)
+"#;
+
 /// A module for async calls: `nop` does nothing, `wait` calls the async host function
 /// `host::wait` once.
 pub const ASYNC_WAT: &str = r#"(module

@@ -9,8 +9,8 @@ macro_rules! runtime_side {
         use $crate::modules::{self, CHECKED_DATA_AT, TABLE_ENTRIES};
         use $crate::{Allocator, Instantiate, Interruption, Result, err, pool};
         use $runtime::{
-            Config, Engine, Instance, InstanceAllocationStrategy, Linker, Module,
-            PoolingAllocationConfig, Store, TypedFunc,
+            Config, Engine, Func, FuncType, Instance, InstanceAllocationStrategy, Linker, Module,
+            PoolingAllocationConfig, Store, TypedFunc, Val, ValType,
         };
 
         /// The engine configuration for `alloc`: the runtime's defaults (which include
@@ -125,6 +125,110 @@ macro_rules! runtime_side {
             /// Fails if the call traps.
             pub fn run(&mut self, n: i32) -> Result<()> {
                 self.run.call(&mut self.store, n).map_err(err)
+            }
+        }
+
+        /// A store with [`modules::CALLS_WAT`] instantiated: `host.typed` is a
+        /// `Func::wrap` closure adding 1, `host.untyped` a `Func::new` closure over
+        /// [`Val`]s doing the same.
+        pub struct Calls {
+            store: Store<()>,
+            inc: TypedFunc<i32, i32>,
+            inc_untyped: Func,
+            typed: TypedFunc<i32, i32>,
+            untyped: TypedFunc<i32, i32>,
+        }
+
+        impl Calls {
+            /// Compiles and instantiates the module with the default configuration.
+            ///
+            /// # Errors
+            /// Fails if compilation or instantiation fails.
+            pub fn new() -> Result<Calls> {
+                let engine = Engine::new(&Config::new()).map_err(err)?;
+                let module = Module::new(&engine, modules::CALLS_WAT).map_err(err)?;
+                let mut linker = Linker::new(&engine);
+                linker
+                    .func_wrap("host", "typed", |x: i32| x.wrapping_add(1))
+                    .map_err(err)?;
+                let ty = FuncType::new(&engine, [ValType::I32], [ValType::I32]);
+                linker
+                    .func_new("host", "untyped", ty, |_caller, args, results| {
+                        let Val::I32(x) = args[0] else {
+                            unreachable!("the type says i32")
+                        };
+                        results[0] = Val::I32(x.wrapping_add(1));
+                        Ok(())
+                    })
+                    .map_err(err)?;
+                let mut store = Store::new(&engine, ());
+                let instance = linker.instantiate(&mut store, &module).map_err(err)?;
+                let typed_func = |store: &mut Store<()>, name: &str| {
+                    instance
+                        .get_typed_func::<i32, i32>(&mut *store, name)
+                        .map_err(err)
+                };
+                let inc = typed_func(&mut store, "inc")?;
+                let typed = typed_func(&mut store, "typed")?;
+                let untyped = typed_func(&mut store, "untyped")?;
+                let inc_untyped = instance
+                    .get_func(&mut store, "inc")
+                    .ok_or("no export `inc`")?;
+                Ok(Calls {
+                    store,
+                    inc,
+                    inc_untyped,
+                    typed,
+                    untyped,
+                })
+            }
+
+            /// Wasm calls the `Func::wrap` host function `n` times; returns `n`.
+            ///
+            /// # Errors
+            /// Fails if the call traps.
+            pub fn wasm_to_host_typed(&mut self, n: i32) -> Result<i32> {
+                self.typed.call(&mut self.store, n).map_err(err)
+            }
+
+            /// Wasm calls the `Func::new` host function `n` times; returns `n`.
+            ///
+            /// # Errors
+            /// Fails if the call traps.
+            pub fn wasm_to_host_untyped(&mut self, n: i32) -> Result<i32> {
+                self.untyped.call(&mut self.store, n).map_err(err)
+            }
+
+            /// The host calls `inc` through `TypedFunc::call` `n` times, feeding each
+            /// result to the next call; returns `n`.
+            ///
+            /// # Errors
+            /// Fails if a call traps.
+            pub fn host_to_wasm_typed(&mut self, n: i32) -> Result<i32> {
+                let mut x = 0;
+                for _ in 0..n {
+                    x = self.inc.call(&mut self.store, x).map_err(err)?;
+                }
+                Ok(x)
+            }
+
+            /// The host calls `inc` through `Func::call` `n` times, feeding each result
+            /// to the next call; returns `n`.
+            ///
+            /// # Errors
+            /// Fails if a call traps or returns something else than an `i32`.
+            pub fn host_to_wasm_untyped(&mut self, n: i32) -> Result<i32> {
+                let mut out = [Val::I32(0)];
+                for _ in 0..n {
+                    let arg = out[0];
+                    self.inc_untyped
+                        .call(&mut self.store, &[arg], &mut out)
+                        .map_err(err)?;
+                }
+                match out[0] {
+                    Val::I32(x) => Ok(x),
+                    _ => Err("inc returned a non-i32".into()),
+                }
             }
         }
 

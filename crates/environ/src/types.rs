@@ -134,17 +134,20 @@ impl WasmFuncType {
     }
 
     /// The parameter types.
+    #[inline]
     pub fn params(&self) -> &[WasmValType] {
         &self.params
     }
 
     /// The result types.
+    #[inline]
     pub fn results(&self) -> &[WasmValType] {
         &self.results
     }
 
     /// The number of `ValRaw` slots an array call of this type needs: enough for the
     /// parameters on entry and the results on return.
+    #[inline]
     pub fn array_len(&self) -> usize {
         self.params.len().max(self.results.len())
     }

@@ -70,6 +70,20 @@ fn set_activation(state: *const CallThreadState) {
     ACTIVATION.with(|a| a.set(state));
 }
 
+/// Links `state` to this thread's innermost activation and makes it the innermost,
+/// setting the thread up for wasm first if this is its first entry: every thread-local
+/// access of an entry in one call.
+#[inline(never)]
+fn push_activation(state: &CallThreadState) {
+    if !THREAD_READY.with(Cell::get) {
+        init_thread();
+    }
+    ACTIVATION.with(|a| {
+        state.prev.set(a.get());
+        a.set(state);
+    });
+}
+
 /// A point in a thread's list of activations.
 #[cfg(feature = "async")]
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -127,6 +141,7 @@ pub(crate) unsafe fn attach_activations(detached: DetachedActivations, base: Act
 struct SavedContext([usize; 6]);
 
 impl SavedContext {
+    #[inline]
     fn fields(ctx: &VMStoreContext) -> [&UnsafeCell<usize>; 6] {
         [
             &ctx.stack_limit,
@@ -140,6 +155,7 @@ impl SavedContext {
 
     /// # Safety
     /// No other thread may access `ctx`.
+    #[inline]
     unsafe fn save(ctx: &VMStoreContext) -> SavedContext {
         // SAFETY: the caller guarantees exclusive access.
         SavedContext(Self::fields(ctx).map(|f| unsafe { *f.get() }))
@@ -147,6 +163,7 @@ impl SavedContext {
 
     /// # Safety
     /// No other thread may access `ctx`.
+    #[inline]
     unsafe fn restore(&self, ctx: &VMStoreContext) {
         for (field, value) in Self::fields(ctx).into_iter().zip(self.0) {
             // SAFETY: the caller guarantees exclusive access.
@@ -173,7 +190,6 @@ pub unsafe fn catch_traps(
     max_wasm_stack: usize,
     call: impl FnOnce() -> bool,
 ) -> Result<(), (UnwindReason, Backtrace)> {
-    init_thread();
     // SAFETY: the caller guarantees the context is live and ours.
     let ctx = unsafe { &*store_context };
     // SAFETY: as above.
@@ -183,13 +199,13 @@ pub unsafe fn catch_traps(
         // SAFETY: as above.
         unsafe { *ctx.stack_limit.get() = here.saturating_sub(max_wasm_stack) };
     }
-    let state = CallThreadState {
+    let mut state = CallThreadState {
         unwind: UnsafeCell::new(None),
         saved,
-        prev: Cell::new(activation()),
+        prev: Cell::new(ptr::null()),
         store_context,
     };
-    set_activation(&state);
+    push_activation(&state);
     let ok = call();
     // On a fiber, `call` may have been suspended and resumed on another thread, whose
     // activation list `prev` now continues.
@@ -197,6 +213,14 @@ pub unsafe fn catch_traps(
     // SAFETY: as above.
     unsafe { state.saved.restore(ctx) };
     if ok {
+        // A reason is recorded only right before unwinding, so none was: there is
+        // nothing to drop, and forgetting the state spares an out-of-line drop call on
+        // every call.
+        debug_assert!(
+            state.unwind.get_mut().is_none(),
+            "a reason without an unwind"
+        );
+        core::mem::forget(state);
         return Ok(());
     }
     Err(state.unwind.into_inner().unwrap_or_else(|| {

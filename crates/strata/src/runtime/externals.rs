@@ -49,6 +49,7 @@ fn host_instance(store: &mut StoreOpaque, module: ModuleInfo) -> Result<usize> {
 
 impl StoreOpaque {
     /// Encodes a value for an array-call slot or a table.
+    #[inline]
     pub(crate) fn val_to_raw(&self, val: Val) -> Result<ValRaw> {
         Ok(match val {
             Val::I32(v) => ValRaw::i32(v),
@@ -101,6 +102,7 @@ impl StoreOpaque {
     }
 
     /// Decodes a value of type `ty`.
+    #[inline]
     pub(crate) fn val_from_raw(&mut self, ty: ValType, raw: ValRaw) -> Val {
         match ty {
             ValType::I32 => Val::I32(raw.get_i32()),

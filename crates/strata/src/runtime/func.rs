@@ -7,29 +7,81 @@ use crate::runtime::store::{StoreInner, StoreOpaque};
 use crate::runtime::{AsContext, AsContextMut, StoreContext, StoreContextMut, Val};
 use crate::{Engine, Error, FuncType, Result, ValType};
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
+use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use strata_vm::{SendSyncPtr, UnwindReason, VMContext, VMFuncRef, VMHostFuncContext, ValRaw};
+use strata_vm::{
+    SendSyncPtr, UnwindReason, VMArrayCallFunction, VMContext, VMFuncRef, VMHostFuncContext, ValRaw,
+};
 
-/// The type-erased body of a host function: reads its arguments from the slots and writes
-/// its results back.
-pub(crate) type HostFn<T> = Arc<HostClosure<T>>;
-
-/// The body of a host function over raw array-call slots.
-pub(crate) type HostClosure<T> = dyn Fn(Caller<'_, T>, &mut [ValRaw]) -> Result<()> + Send + Sync;
-
-struct HostFuncData<T> {
-    store: SendSyncPtr<StoreInner<T>>,
-    func: HostFn<T>,
+/// The body of a host function over raw array-call slots: reads its arguments from the
+/// slots and writes its results back.
+pub(crate) trait HostBody<T>:
+    Fn(Caller<'_, T>, &mut [ValRaw]) -> Result<()> + Send + Sync + 'static
+{
 }
 
-/// The array-call entry of every host function with store data `T`.
+impl<T, F> HostBody<T> for F where
+    F: Fn(Caller<'_, T>, &mut [ValRaw]) -> Result<()> + Send + Sync + 'static
+{
+}
+
+/// The type-erased body of a host function, with an array-call entry compiled for its
+/// concrete closure type: a call from wasm reaches the closure through one direct,
+/// inlined call instead of a `dyn Fn` call, and the linker can still hold bodies of
+/// different closure types side by side.
+///
+/// Public only because [`IntoFunc::into_func`] returns it; nothing outside the crate
+/// can name or use it.
+#[doc(hidden)]
+pub struct HostFn<T> {
+    /// `host_array_call::<T, F>`, for the `F` in `closure`.
+    array_call: VMArrayCallFunction,
+    /// The closure, an `F`.
+    closure: Arc<dyn Any + Send + Sync>,
+    _data: PhantomData<fn(T)>,
+}
+
+impl<T> Clone for HostFn<T> {
+    fn clone(&self) -> Self {
+        HostFn {
+            array_call: self.array_call,
+            closure: self.closure.clone(),
+            _data: PhantomData,
+        }
+    }
+}
+
+impl<T: 'static> HostFn<T> {
+    /// The body `f`.
+    pub(crate) fn new<F: HostBody<T>>(f: F) -> HostFn<T> {
+        HostFn {
+            array_call: host_array_call::<T, F>,
+            closure: Arc::new(f),
+            _data: PhantomData,
+        }
+    }
+}
+
+/// What a host function's context holds.
+struct HostFuncData<T> {
+    store: SendSyncPtr<StoreInner<T>>,
+    /// The closure in `_keep`, as a thin pointer to the concrete type the context's
+    /// `host_array_call` was instantiated for.
+    closure: SendSyncPtr<u8>,
+    /// Keeps the closure alive as long as the context.
+    _keep: Arc<dyn Any + Send + Sync>,
+}
+
+/// The array-call entry of host functions with store data `T` and body `F`.
 ///
 /// # Safety
-/// Called only through a `VMFuncRef` made by [`Func::from_host`], with `values` pointing
-/// to `len` slots, while the store that owns the function is running wasm or calling it.
-unsafe extern "C" fn host_array_call<T: 'static>(
+/// Called only through a `VMFuncRef` made by [`Func::from_host`] from a [`HostFn`]
+/// made with this `F`, with `values` pointing to `len` slots, while the store that
+/// owns the function is running wasm or calling it.
+unsafe extern "C" fn host_array_call<T: 'static, F: HostBody<T>>(
     callee: *mut VMContext,
     caller: *mut VMContext,
     values: *mut ValRaw,
@@ -40,21 +92,15 @@ unsafe extern "C" fn host_array_call<T: 'static>(
     // SAFETY: the store outlives its host functions and nothing else uses it while it
     // calls one of them.
     let store = unsafe { &mut *ctx.data.store.0.as_ptr() };
-    // SAFETY: `caller` is either an instance's vmctx or this host context, and wasm has
-    // just called the host: no `&mut Instance` is in use.
-    let caller = unsafe { strata_vm::instance_id_of_vmctx(caller) }.map(|index| Instance {
-        store: store.opaque.id,
-        index,
-    });
+    // SAFETY: `HostFn::new` paired this entry with a closure of type `F`, which lives
+    // in the context's `Arc` until the store drops the context; a host function cannot
+    // drop the store it runs in. Borrowing it (rather than cloning the `Arc`) spares an
+    // atomic add and subtract per call.
+    let func = unsafe { &*ctx.data.closure.0.as_ptr().cast::<F>() };
     // SAFETY: the trampoline passes `len` initialized slots.
     let values = unsafe { core::slice::from_raw_parts_mut(values, len) };
-    // Borrow the closure past the store borrow below instead of cloning its `Arc` (an
-    // atomic add and subtract on every call).
-    let func: *const HostClosure<T> = &*ctx.data.func;
+    let caller = NonNull::new(caller).map(SendSyncPtr);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the closure lives in a boxed host context that the store keeps until
-        // it is dropped, and a host function cannot drop the store it runs in.
-        let func = unsafe { &*func };
         func(
             Caller {
                 store: StoreContextMut(store),
@@ -79,11 +125,7 @@ impl Func {
         ty: FuncType,
         func: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
     ) -> Func {
-        let params: Vec<ValType> = ty.params().collect();
-        let results: Vec<ValType> = ty.results().collect();
-        let host: HostFn<T> = Arc::new(move |caller: Caller<'_, T>, slots: &mut [ValRaw]| {
-            call_val_closure(&func, &params, &results, caller, slots)
-        });
+        let host = val_host_fn(&ty, func);
         Func::from_host(store.as_context_mut().0, ty, host)
     }
 
@@ -103,11 +145,13 @@ impl Func {
         func: HostFn<T>,
     ) -> Func {
         let type_index = store.opaque.engine.type_id(&ty.0);
+        let closure = Arc::as_ptr(&func.closure).cast::<u8>().cast_mut();
         let data = HostFuncData {
             store: SendSyncPtr(NonNull::from(&mut *store)),
-            func,
+            closure: SendSyncPtr(NonNull::new(closure).expect("an `Arc` points somewhere")),
+            _keep: func.closure,
         };
-        let ctx = VMHostFuncContext::new(host_array_call::<T>, type_index, data);
+        let ctx = VMHostFuncContext::new(func.array_call, type_index, data);
         let func_ref = ctx.func_ref_ptr();
         let opaque = &mut store.opaque;
         match opaque.trampolines.get(&type_index) {
@@ -122,8 +166,12 @@ impl Func {
         }
     }
 
+    #[inline]
     pub(crate) fn func_ref(&self, store: &StoreOpaque) -> NonNull<VMFuncRef> {
-        store.check(self.store);
+        // Compared here so that the common case makes no call; `check` panics.
+        if self.store != store.id {
+            store.check(self.store);
+        }
         store.funcs[self.index].func_ref
     }
 
@@ -152,7 +200,10 @@ impl Func {
         results: &mut [Val],
     ) -> Result<()> {
         let store = &mut store.as_context_mut().0.opaque;
-        store.check_sync("Func::call")?;
+        // The flag is tested here so that the common case makes no call.
+        if store.async_support {
+            store.check_sync("Func::call")?;
+        }
         self.call_unchecked(store, params, results)
     }
 
@@ -184,37 +235,15 @@ impl Func {
         params: &[Val],
         results: &mut [Val],
     ) -> Result<()> {
-        let ty = self.ty_opaque(inner);
-        if params.len() != ty.params().len() {
-            return Err(Error::msg(format!(
-                "expected {} arguments, got {}",
-                ty.params().len(),
-                params.len()
-            )));
-        }
-        if results.len() != ty.results().len() {
-            return Err(Error::msg(format!(
-                "expected {} results, got room for {}",
-                ty.results().len(),
-                results.len()
-            )));
-        }
-        let mut slots = vec![ValRaw::default(); ty.0.array_len()];
-        for (i, (arg, expected)) in params.iter().zip(ty.params()).enumerate() {
-            if arg.ty() != expected {
-                return Err(Error::msg(format!(
-                    "argument {i} is a {} but the function takes a {expected}",
-                    arg.ty()
-                )));
-            }
-            slots[i] = inner.val_to_raw(*arg)?;
-        }
         let func_ref = self.func_ref(inner);
-        invoke(inner, func_ref, &mut slots)?;
-        for ((out, t), raw) in results.iter_mut().zip(ty.results()).zip(slots) {
-            *out = inner.val_from_raw(t, raw);
-        }
-        Ok(())
+        // SAFETY: function references in the store stay alive as long as it does.
+        let id = unsafe { func_ref.as_ref() }.type_index;
+        let ty = inner.call_scratch.take_type(id, &inner.engine);
+        let mut slots = core::mem::take(&mut inner.call_scratch.slots);
+        let result = call_with_vals(inner, func_ref, &ty, params, results, &mut slots);
+        inner.call_scratch.slots = slots;
+        inner.call_scratch.put_type(id, ty);
+        result
     }
 
     /// A statically typed view of this function.
@@ -241,34 +270,72 @@ impl Func {
 }
 
 /// A host closure over [`Val`]s, as [`Func::new`] takes it.
-pub(crate) type ValClosure<T> =
-    dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync;
+pub(crate) trait ValClosure<T>:
+    Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static
+{
+}
+
+impl<T, F> ValClosure<T> for F where
+    F: Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static
+{
+}
+
+/// The body of a host function of type `ty` over [`Val`]s (see [`Func::new`]).
+pub(crate) fn val_host_fn<T: 'static>(ty: &FuncType, func: impl ValClosure<T>) -> HostFn<T> {
+    let params: Box<[ValType]> = ty.params().collect();
+    let results: Box<[ValType]> = ty.results().collect();
+    HostFn::new(move |caller: Caller<'_, T>, slots: &mut [ValRaw]| {
+        call_val_closure(&func, &params, &results, caller, slots)
+    })
+}
+
+/// Buffers a store keeps for untyped calls, so that a warm call allocates nothing and
+/// takes no lock. Each call takes a buffer out and puts it back; a call made while an
+/// outer one holds it (a host function calling back into wasm) makes its own.
+#[derive(Default)]
+pub(crate) struct CallScratch {
+    /// Arguments then results of a [`Func::new`] host function.
+    vals: Vec<Val>,
+    /// The array-call slots of a [`Func::call`].
+    slots: Vec<ValRaw>,
+    /// Function types by engine type id, for [`Func::call`]: the engine's registry
+    /// sits behind a lock and hands out copies.
+    types: Vec<Option<FuncType>>,
+}
 
 /// Runs a host closure over [`Val`]s with its arguments and results in `slots`.
-pub(crate) fn call_val_closure<T>(
-    func: &ValClosure<T>,
+fn call_val_closure<T>(
+    func: &impl ValClosure<T>,
     params: &[ValType],
     results: &[ValType],
     mut caller: Caller<'_, T>,
     slots: &mut [ValRaw],
 ) -> Result<()> {
-    let args: Vec<Val> = params
-        .iter()
-        .zip(slots.iter())
-        .map(|(&t, &raw)| caller.store.0.opaque.val_from_raw(t, raw))
-        .collect();
-    let mut out: Vec<Val> = results.iter().map(|&t| default_val(t)).collect();
-    func(caller.reborrow(), &args, &mut out)?;
-    for (i, (v, &t)) in out.iter().zip(results).enumerate() {
-        if v.ty() != t {
-            return Err(Error::msg(format!(
-                "host function returned a {} for a {t} result",
-                v.ty()
-            )));
+    let opaque = &mut caller.store.0.opaque;
+    let mut vals = core::mem::take(&mut opaque.call_scratch.vals);
+    vals.clear();
+    vals.extend(
+        params
+            .iter()
+            .zip(slots.iter())
+            .map(|(&t, &raw)| opaque.val_from_raw(t, raw)),
+    );
+    vals.extend(results.iter().map(|&t| default_val(t)));
+    let (args, out) = vals.split_at_mut(params.len());
+    let result = func(caller.reborrow(), args, out).and_then(|()| {
+        for (i, (v, &t)) in out.iter().zip(results).enumerate() {
+            if v.ty() != t {
+                return Err(Error::msg(format!(
+                    "host function returned a {} for a {t} result",
+                    v.ty()
+                )));
+            }
+            slots[i] = caller.store.0.opaque.val_to_raw(*v)?;
         }
-        slots[i] = caller.store.0.opaque.val_to_raw(*v)?;
-    }
-    Ok(())
+        Ok(())
+    });
+    caller.store.0.opaque.call_scratch.vals = vals;
+    result
 }
 
 fn default_val(ty: ValType) -> Val {
@@ -282,11 +349,79 @@ fn default_val(ty: ValType) -> Val {
     }
 }
 
-/// Calls `func_ref` through its array-call entry with traps caught.
+/// Checks `params` and `results` against `ty`, the type of `func_ref`, and calls it
+/// with `slots` as its array-call slots.
+fn call_with_vals(
+    inner: &mut StoreOpaque,
+    func_ref: NonNull<VMFuncRef>,
+    ty: &FuncType,
+    params: &[Val],
+    results: &mut [Val],
+    slots: &mut Vec<ValRaw>,
+) -> Result<()> {
+    if params.len() != ty.params().len() {
+        return Err(Error::msg(format!(
+            "expected {} arguments, got {}",
+            ty.params().len(),
+            params.len()
+        )));
+    }
+    if results.len() != ty.results().len() {
+        return Err(Error::msg(format!(
+            "expected {} results, got room for {}",
+            ty.results().len(),
+            results.len()
+        )));
+    }
+    slots.clear();
+    for (i, (arg, expected)) in params.iter().zip(ty.params()).enumerate() {
+        if arg.ty() != expected {
+            return Err(Error::msg(format!(
+                "argument {i} is a {} but the function takes a {expected}",
+                arg.ty()
+            )));
+        }
+        slots.push(inner.val_to_raw(*arg)?);
+    }
+    slots.resize(ty.0.array_len(), ValRaw::default());
+    invoke(inner, func_ref, slots.as_mut_ptr(), slots.len())?;
+    for ((out, t), &raw) in results.iter_mut().zip(ty.results()).zip(slots.iter()) {
+        *out = inner.val_from_raw(t, raw);
+    }
+    Ok(())
+}
+
+impl CallScratch {
+    /// The type with engine id `id`, from the cache or else from `engine`. Give it
+    /// back with [`CallScratch::put_type`].
+    fn take_type(&mut self, id: u32, engine: &Engine) -> FuncType {
+        self.types
+            .get_mut(id as usize)
+            .and_then(Option::take)
+            .unwrap_or_else(|| FuncType(engine.type_of(id)))
+    }
+
+    /// Caches `ty`, the type with engine id `id`.
+    fn put_type(&mut self, id: u32, ty: FuncType) {
+        let i = id as usize;
+        if self.types.len() <= i {
+            self.types.resize_with(i + 1, || None);
+        }
+        self.types[i] = Some(ty);
+    }
+}
+
+/// Calls `func_ref` through its array-call entry with traps caught, with the `len`
+/// array-call slots at `slots`.
+///
+/// The slots must have room for the parameters and results of the function's type, the
+/// parameters written; the function overwrites the first slots with its results.
+#[inline]
 pub(crate) fn invoke(
     store: &mut StoreOpaque,
     func_ref: NonNull<VMFuncRef>,
-    slots: &mut [ValRaw],
+    slots: *mut ValRaw,
+    len: usize,
 ) -> Result<()> {
     let ctx: *const strata_vm::VMStoreContext = &*store.vm_store_context;
     let max_stack = store.engine.config().max_wasm_stack;
@@ -294,9 +429,8 @@ pub(crate) fn invoke(
     // `slots` has room for the parameters and results of its type (checked by callers).
     let result = unsafe {
         let f = func_ref.as_ref();
-        let (array_call, vmctx, values, len) =
-            (f.array_call, f.vmctx, slots.as_mut_ptr(), slots.len());
-        strata_vm::catch_traps(ctx, max_stack, || array_call(vmctx, vmctx, values, len))
+        let (array_call, vmctx) = (f.array_call, f.vmctx);
+        strata_vm::catch_traps(ctx, max_stack, || array_call(vmctx, vmctx, slots, len))
     };
     result.map_err(|(reason, backtrace)| store.unwind_to_error(reason, backtrace))
 }
@@ -315,6 +449,7 @@ impl<P, R> Clone for TypedFunc<P, R> {
 }
 impl<P, R> Copy for TypedFunc<P, R> {}
 
+/// The most values a [`WasmParams`] list holds (the longest tuple).
 const MAX_TYPED_SLOTS: usize = 16;
 
 impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
@@ -326,7 +461,10 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
     /// On a store with async support, use [`TypedFunc::call_async`] instead.
     pub fn call(&self, mut store: impl AsContextMut, params: Params) -> Result<Results> {
         let store = &mut store.as_context_mut().0.opaque;
-        store.check_sync("TypedFunc::call")?;
+        // The flag is tested here so that the common case makes no call.
+        if store.async_support {
+            store.check_sync("TypedFunc::call")?;
+        }
         self.call_unchecked(store, params)
     }
 
@@ -350,18 +488,28 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
 
     fn call_unchecked(&self, store: &mut StoreOpaque, params: Params) -> Result<Results> {
         let func_ref = self.func.func_ref(store);
+        const {
+            assert!(Params::COUNT <= MAX_TYPED_SLOTS && Results::COUNT <= MAX_TYPED_SLOTS);
+        }
         let len = Params::COUNT.max(Results::COUNT);
-        let mut small = [ValRaw::default(); MAX_TYPED_SLOTS];
-        let mut large;
-        let slots = if len <= MAX_TYPED_SLOTS {
-            &mut small[..len]
-        } else {
-            large = vec![ValRaw::default(); len];
-            &mut large[..]
-        };
-        params.store(slots);
-        invoke(store, func_ref, slots)?;
-        Ok(Results::load(slots))
+        // Uninitialized: the parameters are written below and the results by the call,
+        // which spares zeroing all of it on every call.
+        let mut storage = MaybeUninit::<[ValRaw; MAX_TYPED_SLOTS]>::uninit();
+        let slots: *mut ValRaw = storage.as_mut_ptr().cast();
+        // SAFETY: `slots` has room for `len` slots: the parameters go first, and any
+        // slot past them is zeroed, so that all `len` are initialized when a host
+        // function views them as a slice.
+        unsafe {
+            params.store_raw(slots);
+            for i in Params::COUNT..len {
+                slots.add(i).write(ValRaw::default());
+            }
+        }
+        invoke(store, func_ref, slots, len)?;
+        // SAFETY: the call returned normally, so the function, of type
+        // `Params -> Results` (checked by `Func::typed`), wrote its results to the first
+        // `Results::COUNT` slots.
+        Ok(unsafe { Results::load_raw(slots) })
     }
 
     /// The untyped function.
@@ -405,8 +553,12 @@ wasm_ty! {
     f64 => F64, |v: f64| ValRaw::i64(v.to_bits().cast_signed()), |r: ValRaw| f64::from_bits(r.get_i64().cast_unsigned());
 }
 
-/// A list of values passed in array-call slots: `()`, one [`WasmTy`], or a tuple.
-pub trait WasmParams: Send + Sync + 'static {
+/// A list of values passed in array-call slots: `()`, one [`WasmTy`], or a tuple of up
+/// to 16 of them.
+///
+/// Sealed: typed calls trust `COUNT` and the raw accessors to fill exactly the slots
+/// they hand to compiled code, so only the implementations here exist.
+pub trait WasmParams: sealed::Params + Send + Sync + 'static {
     /// How many values.
     const COUNT: usize;
     /// Their types.
@@ -415,7 +567,27 @@ pub trait WasmParams: Send + Sync + 'static {
     fn store(self, slots: &mut [ValRaw]);
     /// Reads them from the first slots.
     fn load(slots: &[ValRaw]) -> Self;
+    /// Writes them to the first `COUNT` slots at `slots`.
+    ///
+    /// # Safety
+    /// `slots` must be valid for writing `COUNT` slots.
+    #[doc(hidden)]
+    unsafe fn store_raw(self, slots: *mut ValRaw);
+    /// Reads them from the first `COUNT` slots at `slots`.
+    ///
+    /// # Safety
+    /// `slots` must point to `COUNT` initialized slots.
+    #[doc(hidden)]
+    unsafe fn load_raw(slots: *const ValRaw) -> Self;
 }
+
+/// Seals [`WasmParams`].
+mod sealed {
+    /// Implemented by the lists [`super::WasmParams`] is implemented for.
+    pub trait Params {}
+}
+
+impl<T: WasmTy> sealed::Params for T {}
 
 /// A list of results; the same lists as [`WasmParams`].
 pub trait WasmResults: WasmParams {}
@@ -432,10 +604,20 @@ impl<T: WasmTy> WasmParams for T {
     fn load(slots: &[ValRaw]) -> Self {
         T::from_raw(slots[0])
     }
+    unsafe fn store_raw(self, slots: *mut ValRaw) {
+        // SAFETY: the caller guarantees room for one slot.
+        unsafe { slots.write(self.to_raw()) }
+    }
+    unsafe fn load_raw(slots: *const ValRaw) -> Self {
+        // SAFETY: the caller guarantees one initialized slot.
+        T::from_raw(unsafe { slots.read() })
+    }
 }
 
 macro_rules! tuples {
     ($($n:literal: ($($t:ident $i:tt),*);)*) => {$(
+        impl<$($t: WasmTy),*> sealed::Params for ($($t,)*) {}
+
         impl<$($t: WasmTy),*> WasmParams for ($($t,)*) {
             const COUNT: usize = $n;
             fn valtypes() -> Vec<ValType> {
@@ -452,6 +634,24 @@ macro_rules! tuples {
             )]
             fn load(slots: &[ValRaw]) -> Self {
                 ($($t::from_raw(slots[$i]),)*)
+            }
+            #[allow(unused_variables, reason = "the empty tuple stores nothing")]
+            unsafe fn store_raw(self, slots: *mut ValRaw) {
+                $(
+                    // SAFETY: the caller guarantees room for `COUNT` slots.
+                    unsafe { slots.add($i).write(self.$i.to_raw()) };
+                )*
+            }
+            #[allow(
+                unused_variables,
+                clippy::unused_unit,
+                reason = "the empty tuple loads nothing"
+            )]
+            unsafe fn load_raw(slots: *const ValRaw) -> Self {
+                ($(
+                    // SAFETY: the caller guarantees `COUNT` initialized slots.
+                    $t::from_raw(unsafe { slots.add($i).read() }),
+                )*)
             }
         }
     )*};
@@ -523,7 +723,7 @@ where
         + 'static,
 {
     let ty = FuncType::from_types(Params::valtypes(), Results::valtypes());
-    let body: HostFn<T> = Arc::new(move |caller: Caller<'_, T>, slots: &mut [ValRaw]| {
+    let body = HostFn::new(move |caller: Caller<'_, T>, slots: &mut [ValRaw]| {
         let cx = caller.store.0.opaque.async_cx()?;
         let future = func(caller, Params::load(slots));
         crate::runtime::fiber::block_on(cx, Box::into_pin(future))?.store(slots)
@@ -546,7 +746,7 @@ macro_rules! into_func {
         {
             fn into_func(self) -> (FuncType, HostFn<T>) {
                 let ty = FuncType::from_types(vec![$($a::valtype()),*], R::valtypes());
-                let body: HostFn<T> = Arc::new(move |_caller: Caller<'_, T>, slots: &mut [ValRaw]| {
+                let body = HostFn::new(move |_caller: Caller<'_, T>, slots: &mut [ValRaw]| {
                     let ($($a,)*) = <($($a,)*) as WasmParams>::load(slots);
                     self($($a),*).store(slots)
                 });
@@ -560,7 +760,7 @@ macro_rules! into_func {
         {
             fn into_func(self) -> (FuncType, HostFn<T>) {
                 let ty = FuncType::from_types(vec![$($a::valtype()),*], R::valtypes());
-                let body: HostFn<T> = Arc::new(move |caller: Caller<'_, T>, slots: &mut [ValRaw]| {
+                let body = HostFn::new(move |caller: Caller<'_, T>, slots: &mut [ValRaw]| {
                     let ($($a,)*) = <($($a,)*) as WasmParams>::load(slots);
                     self(caller, $($a),*).store(slots)
                 });
@@ -600,7 +800,9 @@ mod into_func_impls {
 /// The context a host function runs in: its store, and the instance that called it.
 pub struct Caller<'a, T> {
     pub(crate) store: StoreContextMut<'a, T>,
-    pub(crate) caller: Option<Instance>,
+    /// The caller's vmctx: an instance's, or a host function context's when the host
+    /// called the function. Which instance it is is worked out only when asked.
+    pub(crate) caller: Option<SendSyncPtr<VMContext>>,
 }
 
 impl<T> Caller<'_, T> {
@@ -628,7 +830,16 @@ impl<T> Caller<'_, T> {
 
     /// An export of the calling instance.
     pub fn get_export(&mut self, name: &str) -> Option<Extern> {
-        let instance = self.caller?;
+        let vmctx = self.caller?;
+        // SAFETY: the caller's vmctx stays alive while the host function it called
+        // runs, and a `Caller` does not outlive that call; while a host function runs,
+        // its caller's instance is reached through raw pointers only (no `&mut
+        // Instance` is in use).
+        let index = unsafe { strata_vm::instance_id_of_vmctx(vmctx.0.as_ptr()) }?;
+        let instance = Instance {
+            store: self.store.0.opaque.id,
+            index,
+        };
         instance.get_export(&mut *self, name)
     }
 

@@ -190,7 +190,12 @@ impl Instance {
                 Some(f) => f,
                 None => return Err(Error::msg("the start function has no function reference")),
             };
-            crate::runtime::func::invoke(store, func_ref, &mut [])?;
+            crate::runtime::func::invoke(
+                store,
+                func_ref,
+                core::ptr::NonNull::dangling().as_ptr(),
+                0,
+            )?;
         }
         Ok(instance)
     }

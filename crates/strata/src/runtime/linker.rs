@@ -4,7 +4,6 @@ use crate::runtime::func::HostFn;
 use crate::runtime::{AsContext, AsContextMut, Extern, Func, Instance, IntoFunc, Module, Val};
 use crate::{Engine, Error, FuncType, Result};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 enum Definition<T> {
     Extern(Extern),
@@ -144,12 +143,7 @@ impl<T: 'static> Linker<T> {
         ty: FuncType,
         func: impl Fn(crate::Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
     ) -> Result<&mut Self> {
-        let func = Arc::new(func);
-        let params: Vec<crate::ValType> = ty.params().collect();
-        let results: Vec<crate::ValType> = ty.results().collect();
-        let body: HostFn<T> = Arc::new(move |caller, slots| {
-            crate::runtime::func::call_val_closure(&*func, &params, &results, caller, slots)
-        });
+        let body = crate::runtime::func::val_host_fn(&ty, func);
         self.insert(module, name, Definition::HostFunc(ty, body))
     }
 

@@ -115,6 +115,8 @@ pub(crate) struct StoreOpaque {
     /// The stack of the last async call, for the next one.
     #[cfg(feature = "async")]
     pub(crate) last_fiber_stack: Option<strata_vm::FiberStack>,
+    /// Buffers reused by untyped calls.
+    pub(crate) call_scratch: crate::runtime::func::CallScratch,
 }
 
 // SAFETY: the raw pointers all point into allocations owned by this store (instances,
@@ -170,6 +172,7 @@ impl<T> Store<T> {
                     async_cx: None,
                     #[cfg(feature = "async")]
                     last_fiber_stack: None,
+                    call_scratch: Default::default(),
                 },
                 data,
                 epoch_policy: EpochPolicy::Trap,
