@@ -384,7 +384,9 @@ fn call_with_vals(
         slots.push(inner.val_to_raw(*arg)?);
     }
     slots.resize(ty.0.array_len(), ValRaw::default());
-    invoke(inner, func_ref, slots.as_mut_ptr(), slots.len())?;
+    // SAFETY: `func_ref` is the store's and of type `ty`, whose parameters `params` were
+    // just checked to match and written to the first of the `array_len` slots.
+    unsafe { invoke(inner, func_ref, slots.as_mut_ptr(), slots.len()) }?;
     for ((out, t), &raw) in results.iter_mut().zip(ty.results()).zip(slots.iter()) {
         *out = inner.val_from_raw(t, raw);
     }
@@ -412,12 +414,15 @@ impl CallScratch {
 }
 
 /// Calls `func_ref` through its array-call entry with traps caught, with the `len`
-/// array-call slots at `slots`.
+/// array-call slots at `slots`; the function overwrites the first slots with its
+/// results.
 ///
-/// The slots must have room for the parameters and results of the function's type, the
-/// parameters written; the function overwrites the first slots with its results.
+/// # Safety
+/// `func_ref` must belong to `store`, and `slots` must point to `len` initialized
+/// slots, at least as many as the function's type has parameters and results, the
+/// parameters first, of its parameter types.
 #[inline]
-pub(crate) fn invoke(
+pub(crate) unsafe fn invoke(
     store: &mut StoreOpaque,
     func_ref: NonNull<VMFuncRef>,
     slots: *mut ValRaw,
@@ -426,7 +431,7 @@ pub(crate) fn invoke(
     let ctx: *const strata_vm::VMStoreContext = &*store.vm_store_context;
     let max_stack = store.engine.config().max_wasm_stack;
     // SAFETY: the function reference belongs to this store, whose context we pass, and
-    // `slots` has room for the parameters and results of its type (checked by callers).
+    // `slots` has room for the parameters and results of its type (the contract).
     let result = unsafe {
         let f = func_ref.as_ref();
         let (array_call, vmctx) = (f.array_call, f.vmctx);
@@ -497,15 +502,16 @@ impl<Params: WasmParams, Results: WasmResults> TypedFunc<Params, Results> {
         let mut storage = MaybeUninit::<[ValRaw; MAX_TYPED_SLOTS]>::uninit();
         let slots: *mut ValRaw = storage.as_mut_ptr().cast();
         // SAFETY: `slots` has room for `len` slots: the parameters go first, and any
-        // slot past them is zeroed, so that all `len` are initialized when a host
-        // function views them as a slice.
+        // slot past them is zeroed, so that all `len` are initialized.
         unsafe {
             params.store_raw(slots);
             for i in Params::COUNT..len {
                 slots.add(i).write(ValRaw::default());
             }
         }
-        invoke(store, func_ref, slots, len)?;
+        // SAFETY: the function is the store's and of type `Params -> Results` (checked
+        // by `Func::typed`), and the slots were just filled for it.
+        unsafe { invoke(store, func_ref, slots, len) }?;
         // SAFETY: the call returned normally, so the function, of type
         // `Params -> Results` (checked by `Func::typed`), wrote its results to the first
         // `Results::COUNT` slots.

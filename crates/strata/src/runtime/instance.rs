@@ -190,12 +190,10 @@ impl Instance {
                 Some(f) => f,
                 None => return Err(Error::msg("the start function has no function reference")),
             };
-            crate::runtime::func::invoke(
-                store,
-                func_ref,
-                core::ptr::NonNull::dangling().as_ptr(),
-                0,
-            )?;
+            let no_slots = core::ptr::NonNull::dangling().as_ptr();
+            // SAFETY: the start function belongs to this store and takes and returns
+            // nothing (validation checks that), so it needs no slots.
+            unsafe { crate::runtime::func::invoke(store, func_ref, no_slots, 0) }?;
         }
         Ok(instance)
     }
