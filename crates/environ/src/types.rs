@@ -195,16 +195,23 @@ impl Memory {
         1 << self.page_size_log2
     }
 
-    /// The largest number of pages this memory may ever have: its declared maximum,
-    /// capped by what its index type can address. A 32-bit memory's page count must
-    /// fit `memory.size`'s `i32` result read as unsigned, so one of 1-byte pages has at
-    /// most 2^32 - 1 of them (as wasmparser's validation has it).
-    pub fn maximum_pages(&self) -> u64 {
-        let addressable = if self.memory64 {
-            u64::MAX >> self.page_size_log2
+    /// The most pages the memory's index type can address, as validation has it: 2^64
+    /// bytes for a 64-bit memory (2^64 - 1 pages of 1 byte, the most a `u64` holds),
+    /// and for a 32-bit one 4 GiB, but at most 2^32 - 1 pages, since `memory.size`
+    /// returns the count as an `i32` read as unsigned.
+    pub fn addressable_pages(&self) -> u64 {
+        if self.memory64 {
+            1u64.checked_shl(64 - u32::from(self.page_size_log2))
+                .unwrap_or(u64::MAX)
         } else {
             ((1u64 << 32) >> self.page_size_log2).min(u64::from(u32::MAX))
-        };
+        }
+    }
+
+    /// The largest number of pages this memory may ever have: its declared maximum,
+    /// capped by what its index type can address.
+    pub fn maximum_pages(&self) -> u64 {
+        let addressable = self.addressable_pages();
         self.maximum.map_or(addressable, |m| m.min(addressable))
     }
 

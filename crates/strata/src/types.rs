@@ -299,21 +299,8 @@ impl MemoryTypeBuilder {
                 ty.minimum
             )));
         }
-        // The most pages the index type can address: 2^32 or 2^64 bytes (or, for
-        // 1-byte pages of a 64-bit memory, the most a `u64` page count holds).
-        let (bits, addressable) = if ty.memory64 {
-            (
-                64,
-                1u64.checked_shl(64 - u32::from(ty.page_size_log2))
-                    .unwrap_or(u64::MAX),
-            )
-        } else {
-            // `memory.size` returns the page count as an `i32`: at most 2^32 - 1.
-            (
-                32,
-                ((1u64 << 32) >> ty.page_size_log2).min(u64::from(u32::MAX)),
-            )
-        };
+        let bits = if ty.memory64 { 64 } else { 32 };
+        let addressable = ty.addressable_pages();
         let largest = ty.maximum.unwrap_or(ty.minimum).max(ty.minimum);
         if largest > addressable {
             return Err(crate::Error::msg(format!(
