@@ -305,16 +305,10 @@ impl WastContext {
             for (name, at) in started {
                 // A thread that never started already failed at its directive.
                 if let Some(ScriptThread::Running(handle)) = threads.remove(&name) {
-                    match handle.join() {
+                    match joined(&name, handle) {
                         Ok(thread) => report.merge_thread(&name, thread),
                         // A panic has no directive of its own: it fails the `thread`.
-                        Err(payload) => report.record(
-                            at,
-                            Err(format!(
-                                "thread `${name}` panicked: {}",
-                                panic_message(payload.as_ref())
-                            )),
-                        ),
+                        Err(message) => report.record(at, Err(message)),
                     }
                 }
             }
@@ -638,12 +632,7 @@ fn join(name: &str, thread: ScriptThread<'_>, report: &mut ScriptReport) -> Outc
             ));
         }
     };
-    let thread = handle.join().map_err(|payload| {
-        format!(
-            "thread `${name}` panicked: {}",
-            panic_message(payload.as_ref())
-        )
-    })?;
+    let thread = joined(name, handle)?;
     let (failed, total) = (thread.failed_count(), thread.total());
     report.merge_thread(name, thread);
     if failed == 0 {
@@ -653,6 +642,17 @@ fn join(name: &str, thread: ScriptThread<'_>, report: &mut ScriptReport) -> Outc
             "thread `${name}` failed {failed} of its {total} directives"
         ))
     }
+}
+
+/// The report of the script thread `name` once it has ended, or the message of its
+/// panic.
+fn joined(name: &str, handle: ScopedJoinHandle<'_, ScriptReport>) -> Result<ScriptReport, String> {
+    handle.join().map_err(|payload| {
+        format!(
+            "thread `${name}` panicked: {}",
+            panic_message(payload.as_ref())
+        )
+    })
 }
 
 /// The failure of a directive this runner cannot perform, and why.
