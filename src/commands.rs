@@ -1,10 +1,12 @@
 //! The subcommands of `strata`, one module each.
 
 mod compile;
+mod objdump;
 mod run;
 mod wasm_options;
 mod wast;
 
 pub use compile::CompileCommand;
+pub use objdump::ObjdumpCommand;
 pub use run::RunCommand;
 pub use wast::WastCommand;

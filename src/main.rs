@@ -3,7 +3,8 @@
 //! `strata run` executes a WebAssembly module (binary or text) as a WASI preview1
 //! command, with the options and exit statuses of `wasmtime run`; `strata compile`
 //! precompiles a module into a `.swasm` file that `strata run` loads; `strata wast` runs
-//! WebAssembly spec test scripts and reports failing directives.
+//! WebAssembly spec test scripts and reports failing directives; `strata objdump`
+//! disassembles a module's compiled code.
 
 // Unsafe code is denied, with one exception allowed where it is used: loading a
 // precompiled module in `strata run`, whose machine code the user vouches for.
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{CompileCommand, RunCommand, WastCommand};
+use commands::{CompileCommand, ObjdumpCommand, RunCommand, WastCommand};
 
 /// A WebAssembly runtime built on Cranelift.
 #[derive(Parser)]
@@ -37,6 +38,8 @@ enum Command {
     Compile(CompileCommand),
     /// Run WebAssembly spec test scripts (`.wast`).
     Wast(WastCommand),
+    /// Print the disassembly of a module's compiled functions.
+    Objdump(ObjdumpCommand),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Run(command) => command.execute(),
         Command::Compile(command) => command.execute(),
         Command::Wast(command) => command.execute(),
+        Command::Objdump(command) => command.execute(),
     };
     match result {
         Ok(code) => code,

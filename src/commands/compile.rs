@@ -22,6 +22,11 @@ pub struct CompileCommand {
     /// matter).
     #[arg(short = 'W', long = "wasm", value_name = "KEY[=VALUE][,..]", value_parser = wasm_options::parse)]
     wasm: Vec<WasmOptionList>,
+    /// Also writes the Cranelift IR of every function and trampoline, after
+    /// optimization, into DIR (created if missing), one `.clif` file each, named as
+    /// `wasmtime compile --emit-clif` names them.
+    #[arg(long = "emit-clif", value_name = "DIR")]
+    emit_clif: Option<PathBuf>,
     /// The module to compile (binary `.wasm` or text `.wat`).
     #[arg(value_name = "FILE")]
     file: PathBuf,
@@ -33,7 +38,13 @@ impl CompileCommand {
     /// # Errors
     /// Fails if the module cannot be read or compiled, or the artifact written.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        let engine = Engine::new(&WasmOptions::new(&self.wasm).config())?;
+        let mut config = WasmOptions::new(&self.wasm).config();
+        if let Some(dir) = &self.emit_clif {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("failed to create {}", dir.display()))?;
+            config.emit_clif(dir);
+        }
+        let engine = Engine::new(&config)?;
         let bytes = std::fs::read(&self.file)
             .with_context(|| format!("failed to read {}", self.file.display()))?;
         let artifact = engine

@@ -101,7 +101,7 @@ fn parse_env(arg: &str) -> Result<EnvVar, String> {
 
 /// Compiles the module in `path`, or loads it if it is precompiled (by `strata
 /// compile`).
-fn load_module(engine: &Engine, path: &Path) -> strata::Result<Module> {
+pub(super) fn load_module(engine: &Engine, path: &Path) -> strata::Result<Module> {
     if engine.detect_precompiled_file(path)?.is_none() {
         return Module::from_file(engine, path);
     }

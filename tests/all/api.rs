@@ -255,6 +255,40 @@ fn modules_list_their_imports_and_exports() {
 }
 
 #[test]
+fn modules_show_where_each_function_is_in_their_code() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module (import "a" "b" (func))
+                   (func $first (result i32) i32.const 1)
+                   (func (param i64) (result i64) (i64.mul (local.get 0) (local.get 0)))
+                   (func $third (export "t") call 0))"#,
+    )
+    .unwrap();
+    let functions: Vec<_> = module.functions().collect();
+    let labels: Vec<_> = functions.iter().map(|f| (f.index, f.name)).collect();
+    assert_eq!(labels, [(1, Some("first")), (2, None), (3, Some("third"))]);
+    let text = module.text();
+    let mut end = 0;
+    for f in &functions {
+        assert!(f.len > 0, "{f:?}");
+        assert!(
+            f.offset >= end,
+            "functions are laid out in order, apart: {f:?}"
+        );
+        end = f.offset + f.len;
+    }
+    // Trampolines follow the functions.
+    assert!(end < text.len());
+    // A precompiled copy has the same code in the same places.
+    let bytes = module.serialize().unwrap();
+    // SAFETY: the artifact was just made by this engine.
+    let copy = unsafe { Module::deserialize(&engine, &bytes) }.unwrap();
+    assert_eq!(copy.text(), text);
+    assert_eq!(copy.functions().collect::<Vec<_>>(), functions);
+}
+
+#[test]
 fn modules_are_shared_between_stores_and_threads() {
     let engine = Engine::default();
     let module = Module::new(

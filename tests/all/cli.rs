@@ -10,6 +10,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+mod inspect;
+
 /// The packages the C tests need (Debian names).
 const CLANG_PACKAGES: &str = "clang lld wasi-libc libclang-rt-14-dev-wasm32";
 

@@ -12,9 +12,10 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use strata_environ::{
-    CompileError, CompiledModule, Compiler, DefinedFuncIndex, EntityRef, FunctionBodyInput,
-    FunctionLoc, Module, PrimaryMap, TrapSite, Tunables, VMOffsets,
+    CompileError, CompiledModule, Compiler, DefinedFuncIndex, EntityRef, FuncIndex,
+    FunctionBodyInput, FunctionLoc, Module, PrimaryMap, TrapSite, Tunables, TypeIndex, VMOffsets,
 };
 use wasmparser::FuncValidatorAllocations;
 
@@ -34,6 +35,34 @@ pub enum OptLevel {
 pub struct CraneliftCompiler {
     isa: OwnedTargetIsa,
     tunables: Tunables,
+    /// Where to write the optimized CLIF of everything compiled, if anywhere.
+    clif_dir: Option<PathBuf>,
+}
+
+/// What a piece of compiled code is, named as wasmtime names it in its symbols (and in
+/// the files of `wasmtime compile --emit-clif`), so the two can be set side by side.
+#[derive(Clone, Copy, Debug)]
+enum Symbol {
+    /// Wasm function `index`.
+    Function(FuncIndex),
+    /// The trampoline through which the host calls function `index`.
+    ArrayToWasm(FuncIndex),
+    /// The trampoline through which wasm calls a host function of type `index`.
+    WasmToArray(TypeIndex),
+}
+
+impl std::fmt::Display for Symbol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Symbol::Function(i) => write!(f, "wasm[0]::function[{}]", i.as_u32()),
+            Symbol::ArrayToWasm(i) => {
+                write!(f, "wasm[0]::array_to_wasm_trampoline[{}]", i.as_u32())
+            }
+            Symbol::WasmToArray(i) => {
+                write!(f, "signatures[{}]::wasm_to_array_trampoline", i.as_u32())
+            }
+        }
+    }
 }
 
 /// The machine code of one function or trampoline, before linking.
@@ -104,7 +133,18 @@ impl CraneliftCompiler {
             .map_err(codegen_error)?
             .finish(settings::Flags::new(flags))
             .map_err(codegen_error)?;
-        Ok(CraneliftCompiler { isa, tunables })
+        Ok(CraneliftCompiler {
+            isa,
+            tunables,
+            clif_dir: None,
+        })
+    }
+
+    /// Writes the CLIF of every function and trampoline it compiles from now on into
+    /// `dir` (which must exist), after Cranelift's optimizations, one file each, named
+    /// as `wasmtime compile --emit-clif` names them (`wasm[0]--function[3].clif`).
+    pub fn emit_clif(&mut self, dir: impl Into<PathBuf>) {
+        self.clif_dir = Some(dir.into());
     }
 
     /// The CPU features the generated code may use: the code generator's boolean ISA
@@ -189,15 +229,30 @@ impl CraneliftCompiler {
             ty.results(),
         )?;
         *allocs = Some(validator.into_allocations());
-        self.finish(ctx)
+        let name = module.func_name(func_index);
+        self.finish(ctx, Symbol::Function(func_index), name)
     }
 
-    fn finish(&self, ctx: &mut Context) -> Result<CompiledFunction, CompileError> {
+    /// Compiles the function in `ctx`, which is `symbol` (with `name` from the name
+    /// section, if any).
+    fn finish(
+        &self,
+        ctx: &mut Context,
+        symbol: Symbol,
+        name: Option<&str>,
+    ) -> Result<CompiledFunction, CompileError> {
         let mut ctrl = ControlPlane::default();
         let names = ctx.func.params.user_named_funcs().clone();
-        let compiled = ctx
+        let result = ctx
             .compile(&*self.isa, &mut ctrl)
-            .map_err(|e| codegen_error(format!("{:?}", e.inner)))?;
+            .map(drop)
+            .map_err(|e| codegen_error(format!("{:?}", e.inner)));
+        // Written even when compilation failed: the IR shows where.
+        if let Some(dir) = &self.clif_dir {
+            write_clif(dir, symbol, name, &ctx.func)?;
+        }
+        result?;
+        let compiled = ctx.compiled_code().expect("compiled just now");
         let buffer = &compiled.buffer;
         let mut relocs = Vec::new();
         for r in buffer.relocs() {
@@ -292,6 +347,24 @@ impl CraneliftCompiler {
     }
 }
 
+/// Writes `func`, the IR of `symbol`, to its file in `dir`.
+fn write_clif(
+    dir: &Path,
+    symbol: Symbol,
+    name: Option<&str>,
+    func: &ir::Function,
+) -> Result<(), CompileError> {
+    let path = dir.join(format!("{}.clif", symbol.to_string().replace("::", "--")));
+    let named = name
+        .map(|n| format!(" ({})", n.escape_debug()))
+        .unwrap_or_default();
+    let text = format!(";; Intermediate Representation of function <{symbol}>{named}:\n{func}");
+    std::fs::write(&path, text).map_err(|e| CompileError::Output {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
 type Scratch = (
     Context,
     FunctionBuilderContext,
@@ -349,20 +422,23 @@ impl Compiler for CraneliftCompiler {
             ctx.clear();
             let ty = &module.types[f.signature];
             trampoline::array_to_wasm(&mut ctx.func, fctx, target, def, ty);
-            array_to_wasm.push((def, self.finish(ctx)?));
+            let name = module.func_name(index);
+            let compiled = self.finish(ctx, Symbol::ArrayToWasm(index), name)?;
+            array_to_wasm.push((def, compiled));
         }
         // One wasm-to-host trampoline per distinct signature: a type section may repeat
         // one signature any number of times (100,000 `(func)` types are 300 KB).
         let mut wasm_to_array = Vec::new();
         let mut by_signature = HashMap::new();
         let mut trampoline_of_type = Vec::with_capacity(module.types.len());
-        for ty in module.types.values() {
+        for (type_index, ty) in module.types.iter() {
             let next = wasm_to_array.len();
             let index = *by_signature.entry(ty).or_insert(next);
             if index == next {
                 ctx.clear();
                 trampoline::wasm_to_array(&mut ctx.func, fctx, target, ty);
-                wasm_to_array.push(self.finish(ctx)?);
+                let symbol = Symbol::WasmToArray(type_index);
+                wasm_to_array.push(self.finish(ctx, symbol, None)?);
             }
             trampoline_of_type.push(index);
         }

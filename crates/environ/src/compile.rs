@@ -17,6 +17,14 @@ pub enum CompileError {
     Unsupported(String),
     /// The code generator failed.
     Codegen(String),
+    /// A file the compiler was asked to write (such as the CLIF of
+    /// `Config::emit_clif`) could not be written.
+    Output {
+        /// The file.
+        path: String,
+        /// What the operating system said.
+        message: String,
+    },
 }
 
 impl fmt::Display for CompileError {
@@ -27,6 +35,9 @@ impl fmt::Display for CompileError {
             }
             CompileError::Unsupported(what) => write!(f, "unsupported WebAssembly feature: {what}"),
             CompileError::Codegen(msg) => write!(f, "code generation failed: {msg}"),
+            CompileError::Output { path, message } => {
+                write!(f, "failed to write {path}: {message}")
+            }
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct Config {
     pub(crate) async_stack_size: usize,
     #[cfg(feature = "async")]
     pub(crate) async_stack_zeroing: bool,
+    /// Where the compiler writes the CLIF of what it compiles, if anywhere.
+    #[cfg(feature = "cranelift")]
+    pub(crate) clif_dir: Option<std::path::PathBuf>,
     /// Where compiled modules are cached, if anywhere.
     #[cfg(feature = "cache")]
     pub(crate) cache_dir: Option<std::path::PathBuf>,
@@ -102,6 +105,8 @@ impl Config {
             async_stack_size: 2 << 20,
             #[cfg(feature = "async")]
             async_stack_zeroing: false,
+            #[cfg(feature = "cranelift")]
+            clif_dir: None,
             #[cfg(feature = "cache")]
             cache_dir: None,
             #[cfg(feature = "cache")]
@@ -169,6 +174,19 @@ impl Config {
     /// How hard the compiler optimizes.
     pub fn cranelift_opt_level(&mut self, level: OptLevel) -> &mut Self {
         self.opt_level = level;
+        self
+    }
+
+    /// Writes the Cranelift IR of every function and trampoline the engine compiles into
+    /// the directory `dir`, after optimization, one `.clif` file each, named as
+    /// wasmtime's `Config::emit_clif` names them (`wasm[0]--function[3].clif` for
+    /// function 3). The directory must exist when a module is compiled; a file that
+    /// cannot be written fails the compilation. A module loaded from the
+    /// [cache](Config::cache_dir) or from an artifact is not compiled and writes nothing.
+    /// The setting changes no generated code.
+    #[cfg(feature = "cranelift")]
+    pub fn emit_clif(&mut self, dir: impl Into<std::path::PathBuf>) -> &mut Self {
+        self.clif_dir = Some(dir.into());
         self
     }
 

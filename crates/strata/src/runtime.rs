@@ -29,6 +29,6 @@ pub use limiter::{
 };
 pub use limits::{StoreLimits, StoreLimitsBuilder};
 pub use linker::Linker;
-pub use module::Module;
+pub use module::{Module, ModuleFunction};
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, UpdateDeadline};
 pub use values::{ExternRef, Ref, Val};

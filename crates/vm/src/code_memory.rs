@@ -23,8 +23,8 @@ use std::fs::File;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use strata_environ::{
-    ArtifactLayout, CodeTables, DefinedFuncIndex, FuncIndex, Module, Section, TEXT_CHUNK, Trap,
-    TypeIndex,
+    ArtifactLayout, CodeTables, DefinedFuncIndex, FuncIndex, FunctionLoc, Module, Section,
+    TEXT_CHUNK, Trap, TypeIndex,
 };
 
 /// An artifact's bytes in a private mapping of their own, read-only until published.
@@ -397,6 +397,17 @@ impl CodeObject {
     /// The whole artifact the code was published from.
     pub fn artifact(&self) -> &[u8] {
         self.image.bytes()
+    }
+
+    /// The text section: the machine code of every function and trampoline. In an
+    /// artifact loaded without checking, chunks that have not run yet are unchecked.
+    pub fn text(&self) -> &[u8] {
+        &self.image.bytes()[self.layout.range(Section::Text)]
+    }
+
+    /// Where defined function `index` sits in [`CodeObject::text`].
+    pub fn function_loc(&self, index: DefinedFuncIndex) -> Option<FunctionLoc> {
+        self.tables().function(index)
     }
 
     /// The module this code was compiled from.

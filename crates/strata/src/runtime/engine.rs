@@ -110,12 +110,16 @@ impl Engine {
                 OptLevel::Speed => strata_cranelift::OptLevel::Speed,
                 OptLevel::SpeedAndSize => strata_cranelift::OptLevel::SpeedAndSize,
             };
-            strata_cranelift::CraneliftCompiler::new(
+            let mut compiler = strata_cranelift::CraneliftCompiler::new(
                 config.tunables.clone(),
                 opt,
                 config.nan_canonicalization,
             )
-            .map_err(|e| crate::Error::new(e).context("failed to set up the compiler"))?
+            .map_err(|e| crate::Error::new(e).context("failed to set up the compiler"))?;
+            if let Some(dir) = &config.clif_dir {
+                compiler.emit_clif(dir);
+            }
+            compiler
         };
         #[cfg(not(feature = "cranelift"))]
         let _ = OptLevel::None;

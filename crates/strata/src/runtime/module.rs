@@ -287,6 +287,57 @@ impl Module {
     pub fn get_export(&self, name: &str) -> Option<ExternType> {
         self.info().export(name).map(|e| self.entity_type(e.index))
     }
+
+    /// The compiled machine code of the module: every defined function (see
+    /// [`Module::functions`]) and the trampolines between wasm and the host. Empty for
+    /// a module without code. The text of a module loaded from an artifact is what the
+    /// artifact holds: a chunk is checked against its checksum only when it first runs.
+    pub fn text(&self) -> &[u8] {
+        self.inner
+            .runtime
+            .code
+            .as_ref()
+            .map_or(&[], |code| code.text())
+    }
+
+    /// Where each function defined in the module sits in [`Module::text`], in index
+    /// order, with its name from the name section: what a disassembler or profiler
+    /// needs to label the code.
+    pub fn functions(&self) -> impl ExactSizeIterator<Item = ModuleFunction<'_>> + '_ {
+        let info = self.info();
+        let code = self.inner.runtime.code.as_deref();
+        let defined = if code.is_some() {
+            info.num_defined_funcs()
+        } else {
+            0
+        };
+        (0..defined).map(move |i| {
+            let def = strata_environ::DefinedFuncIndex::from_u32(
+                u32::try_from(i).expect("function indices are u32"),
+            );
+            let index = info.func_index(def);
+            let loc = code.and_then(|c| c.function_loc(def)).unwrap_or_default();
+            ModuleFunction {
+                index: index.as_u32(),
+                name: info.func_name(index),
+                offset: loc.start as usize,
+                len: loc.length as usize,
+            }
+        })
+    }
+}
+
+/// A function defined in a [`Module`], as [`Module::functions`] lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleFunction<'a> {
+    /// The function's index in the module's function index space (imports first).
+    pub index: u32,
+    /// Its name from the module's name section, if it has one.
+    pub name: Option<&'a str>,
+    /// The offset of its first instruction in [`Module::text`].
+    pub offset: usize,
+    /// The length of its machine code in bytes.
+    pub len: usize,
 }
 
 impl std::fmt::Debug for Module {
