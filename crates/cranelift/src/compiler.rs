@@ -230,7 +230,15 @@ impl CraneliftCompiler {
         )?;
         *allocs = Some(validator.into_allocations());
         let name = module.func_name(func_index);
-        self.finish(ctx, Symbol::Function(func_index), name)
+        let mut compiled = self.finish(ctx, Symbol::Function(func_index), name)?;
+        // Wasm functions start at the target's preferred alignment (32 bytes on x86-64),
+        // as wasmtime's do: with the minimum (1 byte), where a hot loop falls relative
+        // to the processor's fetch and decode windows changes with every function
+        // before it, and so does its speed. Trampolines keep the minimum.
+        compiled.alignment = compiled
+            .alignment
+            .max(self.isa.function_alignment().preferred);
+        Ok(compiled)
     }
 
     /// Compiles the function in `ctx`, which is `symbol` (with `name` from the name
