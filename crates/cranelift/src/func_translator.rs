@@ -29,10 +29,23 @@ use wasmparser::{BlockType, FuncValidator, FunctionBody, Operator, ValidatorReso
 enum FrameKind {
     Block,
     Loop,
-    /// An `if`; `else_block` is where the false branch starts, `None` once `else` is seen.
-    If {
-        else_block: Option<ir::Block>,
-    },
+    /// An `if`, with where its false branch goes.
+    If(Else),
+}
+
+/// Where the false branch of an `if` goes, until its `else` (if any) is reached.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Else {
+    /// The `if`'s results are its parameters, so an `if` without `else` may pass them
+    /// straight through: the false edge of this branch goes to the frame's
+    /// destination, and an `else` redirects it to a block of its own. (An empty else
+    /// block in between would be one more block and edge for the register allocator.)
+    Direct(ir::Inst),
+    /// The false edge goes to this block (without parameters), where the `else` arm
+    /// starts or, with no `else`, the parameters are passed on as results.
+    Pending(ir::Block),
+    /// The `if` itself was unreachable, or its `else` has been reached.
+    Done,
 }
 
 struct ControlFrame {

@@ -1,7 +1,7 @@
 //! Structured control flow: `block`, `loop`, `if`/`else`, `end`, the branches and
 //! `return`, `unreachable`.
 
-use super::{ControlFrame, FrameKind, FuncTranslator, Result, block_args};
+use super::{ControlFrame, Else, FrameKind, FuncTranslator, Result, block_args};
 use crate::trap_code;
 use cranelift_codegen::ir::{self, BlockCall, InstBuilder, JumpTableData};
 use strata_environ::Trap;
@@ -39,6 +39,37 @@ impl FuncTranslator<'_, '_> {
         Ok(())
     }
 
+    /// Ends the current block with the branch of an `if` just pushed, on `cond`, and
+    /// continues in its true arm; returns where the false edge went.
+    fn branch_into_if(&mut self, cond: ir::Value) -> Else {
+        let frame = self.frames.last().expect("the if's frame");
+        let then_block = self.builder.create_block();
+        let dfg = &self.builder.func.dfg;
+        let passes_through = frame.if_params.iter().map(|&v| dfg.value_type(v)).eq(dfg
+            .block_params(frame.destination)
+            .iter()
+            .map(|&v| dfg.value_type(v)));
+        let els = if passes_through {
+            let args = block_args(&frame.if_params);
+            let destination = frame.destination;
+            let branch = self
+                .builder
+                .ins()
+                .brif(cond, then_block, &[], destination, &args);
+            Else::Direct(branch)
+        } else {
+            let else_block = self.builder.create_block();
+            self.builder
+                .ins()
+                .brif(cond, then_block, &[], else_block, &[]);
+            self.builder.seal_block(else_block);
+            Else::Pending(else_block)
+        };
+        self.builder.seal_block(then_block);
+        self.builder.switch_to_block(then_block);
+        els
+    }
+
     /// Emits a jump from the current position to the frame `depth` levels out.
     pub(super) fn branch(&mut self, depth: u32) {
         let i = self.frames.len() - 1 - depth as usize;
@@ -69,24 +100,12 @@ impl FuncTranslator<'_, '_> {
                 self.push_frame(FrameKind::Loop, blockty, Some(header))?;
             }
             Operator::If { blockty } => {
-                let else_block = self.builder.create_block();
-                if self.reachable {
-                    let cond = self.pop();
-                    let then_block = self.builder.create_block();
-                    self.builder
-                        .ins()
-                        .brif(cond, then_block, &[], else_block, &[]);
-                    self.builder.seal_block(then_block);
-                    self.builder.seal_block(else_block);
-                    self.builder.switch_to_block(then_block);
+                let cond = self.reachable.then(|| self.pop());
+                self.push_frame(FrameKind::If(Else::Done), blockty, None)?;
+                if let Some(cond) = cond {
+                    let els = self.branch_into_if(cond);
+                    self.frames.last_mut().expect("just pushed").kind = FrameKind::If(els);
                 }
-                self.push_frame(
-                    FrameKind::If {
-                        else_block: Some(else_block),
-                    },
-                    blockty,
-                    None,
-                )?;
             }
             Operator::Else => {
                 let frame = self.frames.last_mut().expect("validated");
@@ -97,16 +116,34 @@ impl FuncTranslator<'_, '_> {
                     self.builder.ins().jump(dest, &args);
                 }
                 let frame = self.frames.last_mut().expect("validated");
-                let FrameKind::If { else_block } = &mut frame.kind else {
+                let FrameKind::If(els) = &mut frame.kind else {
                     unreachable!("validated")
                 };
-                let else_block = else_block.take().expect("validated: one else per if");
+                let els = std::mem::replace(els, Else::Done);
                 self.stack.truncate(frame.height);
-                self.stack.extend_from_slice(&frame.if_params);
                 self.reachable = frame.reachable_at_start;
-                if self.reachable {
-                    self.builder.switch_to_block(else_block);
-                }
+                let (destination, if_params) = (frame.destination, frame.if_params.clone());
+                let else_block = match els {
+                    Else::Pending(block) => {
+                        self.stack.extend_from_slice(&if_params);
+                        block
+                    }
+                    Else::Direct(branch) => {
+                        let types: Vec<ir::Type> = if_params
+                            .iter()
+                            .map(|&v| self.builder.func.dfg.value_type(v))
+                            .collect();
+                        let block = self.block_with_params(&types);
+                        self.builder
+                            .change_jump_destination(branch, destination, block);
+                        self.builder.seal_block(block);
+                        self.stack
+                            .extend_from_slice(self.builder.block_params(block));
+                        block
+                    }
+                    Else::Done => return Ok(true),
+                };
+                self.builder.switch_to_block(else_block);
             }
             Operator::End => self.end_frame(),
             Operator::Br { relative_depth } => {
@@ -202,17 +239,16 @@ impl FuncTranslator<'_, '_> {
             self.builder.ins().jump(frame.destination, &args);
             exit_reached = true;
         }
-        if let FrameKind::If {
-            else_block: Some(else_block),
-        } = frame.kind
-        {
-            // No `else`: the false branch passes the parameters through as results.
-            if frame.reachable_at_start {
+        // No `else`: the false branch passes the parameters through as results.
+        match frame.kind {
+            FrameKind::If(Else::Pending(else_block)) => {
                 self.builder.switch_to_block(else_block);
                 let args = block_args(&frame.if_params);
                 self.builder.ins().jump(frame.destination, &args);
                 exit_reached = true;
             }
+            FrameKind::If(Else::Direct(_)) => exit_reached = true,
+            _ => {}
         }
         self.stack.truncate(frame.height);
         self.reachable = exit_reached;
@@ -222,5 +258,53 @@ impl FuncTranslator<'_, '_> {
             self.stack
                 .extend_from_slice(self.builder.block_params(frame.destination));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::translate;
+
+    /// The blocks of `func` without parameters that hold nothing but a jump, as an
+    /// empty else arm would be.
+    fn jump_only_blocks(func: &cranelift_codegen::ir::Function) -> usize {
+        func.layout
+            .blocks()
+            .filter(|&b| func.dfg.num_block_params(b) == 0)
+            .filter(|&b| {
+                let mut insts = func.layout.block_insts(b);
+                let first = insts.next();
+                insts.next().is_none()
+                    && first.is_some_and(|i| {
+                        func.dfg.insts[i].opcode() == cranelift_codegen::ir::Opcode::Jump
+                    })
+            })
+            .count()
+    }
+
+    #[test]
+    fn an_if_without_else_branches_straight_past_its_end() {
+        // With and without parameters, which then pass through as the results.
+        for body in [
+            "(if (local.get 0) (then (local.set 0 (i32.const 7))))",
+            "(local.get 0) (if (param i32) (result i32) (local.get 0) (then (i32.add (i32.const 1))))
+             (local.set 0)",
+        ] {
+            let func = translate(&format!(
+                "(module (func (param i32) (result i32) {body} (local.get 0)))"
+            ));
+            assert_eq!(jump_only_blocks(&func), 0, "{body}: {}", func.display());
+        }
+        // With an `else`, the false edge is redirected to the else arm.
+        let func = translate(
+            "(module (func (param i32) (result i32)
+               (local.get 0)
+               (if (param i32) (result i32) (local.get 0)
+                 (then (i32.add (i32.const 1)))
+                 (else (i32.sub (i32.const 1))))))",
+        );
+        let text = func.display().to_string();
+        assert!(text.contains("iadd") && text.contains("isub"), "{text}");
+        assert_eq!(jump_only_blocks(&func), 0, "{text}");
     }
 }
