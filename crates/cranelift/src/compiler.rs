@@ -373,6 +373,23 @@ fn write_clif(
     })
 }
 
+/// One piece of code for [`Compiler::compile_module`] to compile.
+enum Job<'a> {
+    /// A defined function's body.
+    Function(DefinedFuncIndex, FunctionBodyInput<'a>),
+    /// The entry trampoline of a function that escapes.
+    ArrayToWasm(FuncIndex, DefinedFuncIndex),
+    /// The host-call trampoline of a signature (the first type index that has it).
+    WasmToArray(TypeIndex),
+}
+
+/// What a [`Job`] compiled to.
+enum Compiled {
+    Function(CompiledFunction),
+    ArrayToWasm(DefinedFuncIndex, CompiledFunction),
+    WasmToArray(CompiledFunction),
+}
+
 type Scratch = (
     Context,
     FunctionBuilderContext,
@@ -390,65 +407,87 @@ impl Compiler for CraneliftCompiler {
         bodies: PrimaryMap<DefinedFuncIndex, FunctionBodyInput<'_>>,
     ) -> Result<CompiledModule, CompileError> {
         let offsets = VMOffsets::new(self.isa.pointer_bytes(), module);
-        let bodies: Vec<_> = bodies.into_iter().collect();
-        let compile =
-            |cx: &mut Scratch, (index, input): (DefinedFuncIndex, FunctionBodyInput<'_>)| {
-                self.compile_body(module, &offsets, index, input, cx)
-            };
-        #[cfg(feature = "parallel-compilation")]
-        let functions: Vec<CompiledFunction> = {
-            use rayon::prelude::*;
-            bodies
-                .into_par_iter()
-                .map_init(scratch, compile)
-                .collect::<Result<_, _>>()?
-        };
-        #[cfg(not(feature = "parallel-compilation"))]
-        let functions: Vec<CompiledFunction> = {
-            let mut cx = scratch();
-            bodies
-                .into_iter()
-                .map(|b| compile(&mut cx, b))
-                .collect::<Result<_, _>>()?
-        };
-
-        let (ctx, fctx, _) = &mut scratch();
         let target = trampoline::TrampolineTarget {
             offsets: &offsets,
             pointer: self.pointer(),
             host_call_conv: self.isa.default_call_conv(),
             frontend: self.isa.frontend_config(),
         };
-        let mut array_to_wasm = Vec::new();
-        for (index, f) in module.functions.iter() {
-            let Some(def) = module.defined_func_index(index) else {
-                continue;
-            };
-            if f.func_ref.is_none() {
-                continue;
-            }
-            ctx.clear();
-            let ty = &module.types[f.signature];
-            trampoline::array_to_wasm(&mut ctx.func, fctx, target, def, ty);
-            let name = module.func_name(index);
-            let compiled = self.finish(ctx, Symbol::ArrayToWasm(index), name)?;
-            array_to_wasm.push((def, compiled));
-        }
         // One wasm-to-host trampoline per distinct signature: a type section may repeat
         // one signature any number of times (100,000 `(func)` types are 300 KB).
-        let mut wasm_to_array = Vec::new();
+        let mut signatures = Vec::new();
         let mut by_signature = HashMap::new();
         let mut trampoline_of_type = Vec::with_capacity(module.types.len());
         for (type_index, ty) in module.types.iter() {
-            let next = wasm_to_array.len();
+            let next = signatures.len();
             let index = *by_signature.entry(ty).or_insert(next);
             if index == next {
-                ctx.clear();
-                trampoline::wasm_to_array(&mut ctx.func, fctx, target, ty);
-                let symbol = Symbol::WasmToArray(type_index);
-                wasm_to_array.push(self.finish(ctx, symbol, None)?);
+                signatures.push(type_index);
             }
             trampoline_of_type.push(index);
+        }
+        // Functions, then entry trampolines of the escaping functions, then host-call
+        // trampolines: all compiled in one parallel phase, so that a small module with
+        // many exports does not compile its trampolines one after another at the end.
+        let entries = module.functions.iter().filter_map(|(index, f)| {
+            let def = module.defined_func_index(index)?;
+            f.func_ref.map(|_| Job::ArrayToWasm(index, def))
+        });
+        let jobs: Vec<Job<'_>> = bodies
+            .into_iter()
+            .map(|(index, input)| Job::Function(index, input))
+            .chain(entries)
+            .chain(signatures.into_iter().map(Job::WasmToArray))
+            .collect();
+        let compile = |cx: &mut Scratch, job: Job<'_>| -> Result<Compiled, CompileError> {
+            match job {
+                Job::Function(index, input) => {
+                    let f = self.compile_body(module, &offsets, index, input, cx)?;
+                    Ok(Compiled::Function(f))
+                }
+                Job::ArrayToWasm(index, def) => {
+                    let (ctx, fctx, _) = cx;
+                    ctx.clear();
+                    let ty = module.func_type(index);
+                    trampoline::array_to_wasm(&mut ctx.func, fctx, target, def, ty);
+                    let name = module.func_name(index);
+                    let f = self.finish(ctx, Symbol::ArrayToWasm(index), name)?;
+                    Ok(Compiled::ArrayToWasm(def, f))
+                }
+                Job::WasmToArray(type_index) => {
+                    let (ctx, fctx, _) = cx;
+                    ctx.clear();
+                    let ty = &module.types[type_index];
+                    trampoline::wasm_to_array(&mut ctx.func, fctx, target, ty);
+                    let f = self.finish(ctx, Symbol::WasmToArray(type_index), None)?;
+                    Ok(Compiled::WasmToArray(f))
+                }
+            }
+        };
+        #[cfg(feature = "parallel-compilation")]
+        let compiled: Vec<Compiled> = {
+            use rayon::prelude::*;
+            jobs.into_par_iter()
+                .map_init(scratch, compile)
+                .collect::<Result<_, _>>()?
+        };
+        #[cfg(not(feature = "parallel-compilation"))]
+        let compiled: Vec<Compiled> = {
+            let mut cx = scratch();
+            jobs.into_iter()
+                .map(|job| compile(&mut cx, job))
+                .collect::<Result<_, _>>()?
+        };
+
+        // The results come back in the order of the jobs.
+        let (mut functions, mut array_to_wasm, mut wasm_to_array) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for c in compiled {
+            match c {
+                Compiled::Function(f) => functions.push(f),
+                Compiled::ArrayToWasm(def, f) => array_to_wasm.push((def, f)),
+                Compiled::WasmToArray(f) => wasm_to_array.push(f),
+            }
         }
         self.link(functions, array_to_wasm, wasm_to_array, &trampoline_of_type)
     }
