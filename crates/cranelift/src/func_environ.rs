@@ -149,6 +149,24 @@ impl FuncEnvironment<'_> {
         self.load_ptr(b, MemFlagsData::trusted(), def, off)
     }
 
+    /// The base address of `memory`: one load from the vmctx, and free to move out of
+    /// loops, for a static memory, whose base never changes; for a dynamic one, which
+    /// moves when it outgrows its reservation, a load from its definition after every
+    /// call that may have grown it.
+    fn heap_base(&self, b: &mut FunctionBuilder, memory: MemoryIndex, style: MemoryStyle) -> Value {
+        match style {
+            MemoryStyle::Static { .. } => {
+                let off = self.offsets.vmctx_memory_base(memory);
+                self.load_ptr(b, constant_field(), self.vmctx, off)
+            }
+            MemoryStyle::Dynamic { .. } => {
+                let def = self.memory_definition(b, memory);
+                let off = u32::from(self.offsets.vmmemory_definition_base());
+                self.load_ptr(b, MemFlagsData::trusted(), def, off)
+            }
+        }
+    }
+
     /// Checks an access of `size` bytes at `index + static_offset` and returns where it is.
     ///
     /// An explicit check traps on an out-of-bounds access and also guards the address
@@ -162,14 +180,8 @@ impl FuncEnvironment<'_> {
         static_offset: u64,
         size: u8,
     ) -> HeapAddress {
-        let def = self.memory_definition(b, memory);
         let style = self.memory_style(memory);
-        let base_flags = match style {
-            MemoryStyle::Static { .. } => constant_field(),
-            MemoryStyle::Dynamic { .. } => MemFlagsData::trusted(),
-        };
-        let base_off = u32::from(self.offsets.vmmemory_definition_base());
-        let base = self.load_ptr(b, base_flags, def, base_off);
+        let base = self.heap_base(b, memory, style);
         let memory64 = self.module.memories[memory].memory64;
         let index = if memory64 {
             index
@@ -306,15 +318,20 @@ impl FuncEnvironment<'_> {
         sig: ir::Signature,
         args: &[Value],
     ) -> Vec<Value> {
+        // Both loads are plain, though what they read never changes: constant loads
+        // would be merged and hoisted out of loops, and a large function with a few
+        // libcalls in its loops would keep their addresses in registers (or spill
+        // slots) across the whole loop, for calls that cost far more than two loads.
+        // A call orders memory, so these stay next to their call.
         let table = self.load_ptr(
             b,
-            constant_field(),
+            MemFlagsData::trusted(),
             self.vmctx,
             self.offsets.vmctx_builtin_functions(),
         );
         let func = self.load_ptr(
             b,
-            constant_field(),
+            MemFlagsData::trusted(),
             table,
             self.offsets.builtin_function(builtin),
         );

@@ -12,6 +12,7 @@
 //!  16      builtin_functions: *const [fn; BuiltinFunctionIndex::COUNT]
 //!  24      type_ids: *const u32        (module type index -> engine type id)
 //!  32      memories[all]               *mut VMMemoryDefinition
+//!  ..      memory_bases[all]           *mut u8 (null for a memory that may move)
 //!  ..      tables[all]                 *mut VMTableDefinition
 //!  ..      imported_functions[imports] VMFunctionImport { wasm_call, array_call, vmctx }
 //!  ..      imported_globals[imports]   *mut VMGlobalDefinition
@@ -38,6 +39,7 @@ pub struct VMOffsets {
     num_defined_globals: u32,
     num_func_refs: u32,
     memories: u32,
+    memory_bases: u32,
     tables: u32,
     imported_functions: u32,
     imported_globals: u32,
@@ -75,6 +77,7 @@ impl VMOffsets {
             num_defined_globals: count(module.num_defined_globals()),
             num_func_refs: count(module.num_escaped_funcs),
             memories: 0,
+            memory_bases: 0,
             tables: 0,
             imported_functions: 0,
             imported_globals: 0,
@@ -83,6 +86,7 @@ impl VMOffsets {
             size: 0,
         };
         let (memories, end) = region(VMOffsets::vmctx_memories_begin(ptr), p, o.num_memories, p);
+        let (memory_bases, end) = region(end, p, o.num_memories, p);
         let (tables, end) = region(end, p, o.num_tables, p);
         let import_size = u32::from(o.size_of_vmfunction_import());
         let (imported_functions, end) = region(end, p, o.num_imported_funcs, import_size);
@@ -91,6 +95,7 @@ impl VMOffsets {
         let func_ref_size = u32::from(o.size_of_vm_func_ref());
         let (func_refs, end) = region(end, p, o.num_func_refs, func_ref_size);
         o.memories = memories;
+        o.memory_bases = memory_bases;
         o.tables = tables;
         o.imported_functions = imported_functions;
         o.imported_globals = imported_globals;
@@ -146,6 +151,16 @@ impl VMOffsets {
     pub fn vmctx_memory_definition_ptr(&self, index: MemoryIndex) -> u32 {
         assert!(count(index.index()) < self.num_memories);
         self.memories + count(index.index()) * u32::from(self.ptr)
+    }
+
+    /// Offset of memory `index`'s base address, kept in the vmctx itself so that
+    /// compiled code reaches the heap with one load instead of two. It is set only for
+    /// a memory whose base never moves (a static reservation, see
+    /// [`MemoryStyle`](crate::MemoryStyle)), once, when the instance is created; for
+    /// any other memory it is null and the base is read from the definition.
+    pub fn vmctx_memory_base(&self, index: MemoryIndex) -> u32 {
+        assert!(count(index.index()) < self.num_memories);
+        self.memory_bases + count(index.index()) * u32::from(self.ptr)
     }
 
     /// Offset of the pointer to table `index`'s `VMTableDefinition`.
@@ -329,9 +344,9 @@ mod tests {
     fn regions_follow_each_other_in_order() {
         let o = VMOffsets::new(8, &sample());
         assert_eq!(o.vmctx_memory_definition_ptr(MemoryIndex::new(0)), 32);
-        assert_eq!(o.vmctx_function_import(FuncIndex::new(0)), 40);
-        assert_eq!(o.vmctx_global_import_ptr(GlobalIndex::new(0)), 64);
-        // Defined globals start at the next 16-byte boundary after 72.
+        assert_eq!(o.vmctx_memory_base(MemoryIndex::new(0)), 40);
+        assert_eq!(o.vmctx_function_import(FuncIndex::new(0)), 48);
+        assert_eq!(o.vmctx_global_import_ptr(GlobalIndex::new(0)), 72);
         assert_eq!(o.vmctx_global_definition(DefinedGlobalIndex::new(0)), 80);
         assert_eq!(o.vmctx_global_definition(DefinedGlobalIndex::new(2)), 112);
         assert_eq!(o.vmctx_func_ref(FuncRefIndex::new(0)), 128);

@@ -564,8 +564,11 @@ impl InstanceHandle {
 
             for index in module.memories.keys() {
                 let (owner, def) = inst.memory_owner(index);
-                let ptr = owner.memories[def].definition_ptr();
+                let memory = &owner.memories[def];
+                let ptr = memory.definition_ptr();
+                let base = memory.fixed_base().unwrap_or(core::ptr::null_mut());
                 *inst.vmctx_field(o.vmctx_memory_definition_ptr(index)) = ptr;
+                *inst.vmctx_field(o.vmctx_memory_base(index)) = base;
             }
             for index in module.tables.keys() {
                 let (owner, def) = inst.table_owner(index);

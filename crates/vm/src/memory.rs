@@ -280,6 +280,19 @@ impl Memory {
         self.definition.get()
     }
 
+    /// The base address if it stays where it is for the memory's whole life: in a
+    /// static reservation or a pool slot, growing only makes more of it accessible. Only
+    /// a dynamic memory that outgrows its reservation moves (see [`Memory::grow`]).
+    pub fn fixed_base(&self) -> Option<*mut u8> {
+        let fixed = match (&self.style, &self.backing) {
+            (MemoryStyle::Static { .. }, _) => true,
+            #[cfg(feature = "pooling-allocator")]
+            (_, Backing::Slot { .. }) => true,
+            (MemoryStyle::Dynamic { .. }, Backing::Owned(_)) => false,
+        };
+        fixed.then(|| self.base())
+    }
+
     /// The current size in bytes.
     pub fn byte_size(&self) -> usize {
         // SAFETY: the definition is only written through `&mut self`.
@@ -418,6 +431,11 @@ mod tests {
         assert_eq!(m.grow(2).unwrap(), Some(1));
         assert_eq!(m.pages(), 3);
         assert_eq!(m.base(), base);
+        assert_eq!(
+            m.fixed_base(),
+            Some(base),
+            "compiled code may keep this base"
+        );
         assert_eq!(m.data()[65535], 9);
         m.data_mut()[3 * 65536 - 1] = 1;
         assert_eq!(m.grow(2).unwrap(), None, "past the maximum");
@@ -434,6 +452,7 @@ mod tests {
         };
         let mut m = Memory::new(&ty(1, None), &tunables).unwrap();
         assert!(matches!(m.style, MemoryStyle::Dynamic { .. }));
+        assert_eq!(m.fixed_base(), None, "the base moves below");
         m.data_mut()[100] = 42;
         assert_eq!(m.grow(4).unwrap(), Some(1));
         assert_eq!(m.byte_size(), 5 << 16);

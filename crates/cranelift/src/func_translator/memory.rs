@@ -123,3 +123,68 @@ impl FuncTranslator<'_, '_> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{insts, translate, translate_with};
+    use cranelift_codegen::ir::{self, Opcode};
+    use strata_environ::{MemoryIndex, Tunables, VMOffsets};
+
+    /// The loads of `func` straight from its vmctx (value 0), with their offsets.
+    fn vmctx_loads(func: &ir::Function) -> Vec<(ir::Inst, i32)> {
+        insts(func, Opcode::Load)
+            .into_iter()
+            .filter(|&i| func.dfg.inst_args(i)[0] == ir::Value::from_u32(0))
+            .map(|i| {
+                let offset = func.dfg.insts[i].load_store_offset().expect("a load");
+                (i, offset)
+            })
+            .collect()
+    }
+
+    const LOAD: &str = r#"(module (memory 1)
+        (func (param i32) (result i32) (i32.load (local.get 0))))"#;
+
+    #[test]
+    fn a_static_memory_base_is_one_constant_load_from_the_vmctx() {
+        let func = translate(LOAD);
+        let wasm = wat::parse_str(LOAD).unwrap();
+        let module = strata_environ::translate_module(&wasm, Default::default())
+            .unwrap()
+            .module;
+        let base_offset = VMOffsets::new(8, &module).vmctx_memory_base(MemoryIndex::from_u32(0));
+        let [(base, offset)] = vmctx_loads(&func)[..] else {
+            panic!("one load from the vmctx expected in {}", func.display());
+        };
+        assert_eq!(offset, i32::try_from(base_offset).unwrap());
+        let flags = func.dfg.insts[base].memflags_data(&func.dfg).unwrap();
+        assert!(flags.readonly() && flags.can_move(), "{}", func.display());
+    }
+
+    #[test]
+    fn a_dynamic_memory_base_is_read_from_its_definition_each_time() {
+        let tunables = Tunables {
+            memory_reservation: 1 << 20,
+            memory_reservation_for_growth: 1 << 20,
+            ..Tunables::default_host()
+        };
+        let func = translate_with(LOAD, &tunables);
+        // The definition pointer comes from the vmctx (unoptimized, once for the base and
+        // once for the length); the base and length from the definition, with flags that
+        // keep them after a call that may grow the memory.
+        let defs: Vec<_> = vmctx_loads(&func)
+            .into_iter()
+            .map(|(load, _)| func.dfg.first_result(load))
+            .collect();
+        assert!(!defs.is_empty(), "{}", func.display());
+        let from_def: Vec<_> = insts(&func, Opcode::Load)
+            .into_iter()
+            .filter(|&i| defs.contains(&func.dfg.inst_args(i)[0]))
+            .collect();
+        assert_eq!(from_def.len(), 2, "{}", func.display());
+        for load in from_def {
+            let flags = func.dfg.insts[load].memflags_data(&func.dfg).unwrap();
+            assert!(!flags.readonly() && !flags.can_move(), "{}", func.display());
+        }
+    }
+}
