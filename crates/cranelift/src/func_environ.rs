@@ -387,17 +387,36 @@ impl FuncEnvironment<'_> {
     }
 
     /// The table's element base and current length (as a pointer-sized integer).
+    ///
+    /// A table whose type fixes its size (minimum = maximum, as LLVM declares the
+    /// function tables of C and Rust programs) has that size forever, and its elements
+    /// never move, since only growing moves them: its length is a constant and its base
+    /// a load that may be hoisted out of loops. An imported table of such a type has
+    /// that same size, because the type it is imported with bounds its own. Any other
+    /// table may grow, and move, in every call.
     fn table_base_and_length(&self, b: &mut FunctionBuilder, table: TableIndex) -> (Value, Value) {
         let def_off = self.offsets.vmctx_table_definition_ptr(table);
         let def = self.load_ptr(b, constant_field(), self.vmctx, def_off);
+        let ty = &self.module.tables[table];
+        let fixed_size = ty.maximum == Some(ty.minimum);
+        let flags = if fixed_size {
+            constant_field()
+        } else {
+            MemFlagsData::trusted()
+        };
         let base = self.load_ptr(
             b,
-            MemFlagsData::trusted(),
+            flags,
             def,
             u32::from(self.offsets.vmtable_definition_base()),
         );
-        let len_off = u32::from(self.offsets.vmtable_definition_current_elements());
-        let length = self.load_ptr(b, MemFlagsData::trusted(), def, len_off);
+        let length = match i64::try_from(ty.minimum) {
+            Ok(size) if fixed_size => b.ins().iconst(self.pointer, size),
+            _ => {
+                let len_off = u32::from(self.offsets.vmtable_definition_current_elements());
+                self.load_ptr(b, MemFlagsData::trusted(), def, len_off)
+            }
+        };
         (base, length)
     }
 

@@ -205,17 +205,71 @@ mod tests {
             func.display()
         );
         let cost = func.dfg.inst_args(add)[1];
-        let ir::ValueDef::Result(cost, _) = func.dfg.value_def(cost) else {
-            panic!("the cost is no instruction result in {}", func.display());
+        assert!(is_iconst(&func, cost, 2), "{}", func.display());
+        assert!(func.layout.pp_cmp(*store, tail).is_lt());
+    }
+
+    /// The table bound `call_indirect` compares its index with: the second operand of
+    /// the `icmp` whose result the table-bounds trap tests.
+    fn table_bound(func: &ir::Function) -> ir::Value {
+        let trap = insts(func, Opcode::Trapnz)
+            .into_iter()
+            .find(|&t| func.dfg.insts[t].trap_code() == Some(trap_code(Trap::TableOutOfBounds)))
+            .unwrap_or_else(|| panic!("no table bounds check in {}", func.display()));
+        let ir::ValueDef::Result(cmp, _) = func.dfg.value_def(func.dfg.inst_args(trap)[0]) else {
+            panic!("the check is no instruction result in {}", func.display());
         };
+        func.dfg.inst_args(cmp)[1]
+    }
+
+    /// Whether `v` is the constant `n`.
+    fn is_iconst(func: &ir::Function, v: ir::Value, n: i64) -> bool {
+        matches!(
+            func.dfg.value_def(v),
+            ir::ValueDef::Result(inst, _) if matches!(
+                func.dfg.insts[inst],
+                ir::InstructionData::UnaryImm { opcode: Opcode::Iconst, imm } if imm.bits() == n
+            )
+        )
+    }
+
+    fn is_load(func: &ir::Function, v: ir::Value) -> Option<ir::MemFlagsData> {
+        match func.dfg.value_def(v) {
+            ir::ValueDef::Result(inst, _) if func.dfg.insts[inst].opcode() == Opcode::Load => {
+                func.dfg.insts[inst].memflags_data(&func.dfg)
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_table_of_fixed_size_is_checked_against_a_constant() {
+        let func = translate(
+            r#"(module (type $t (func)) (table 5 5 funcref)
+                 (func (param i32) (call_indirect (type $t) (local.get 0))))"#,
+        );
         assert!(
-            matches!(
-                func.dfg.insts[cost],
-                ir::InstructionData::UnaryImm { opcode: Opcode::Iconst, imm } if imm.bits() == 2
-            ),
+            is_iconst(&func, table_bound(&func), 5),
             "{}",
             func.display()
         );
-        assert!(func.layout.pp_cmp(*store, tail).is_lt());
+        // Its base never moves: the load of it may leave loops.
+        let bases: Vec<_> = insts(&func, Opcode::Load)
+            .into_iter()
+            .filter_map(|i| func.dfg.insts[i].memflags_data(&func.dfg))
+            .filter(|f| f.readonly() && f.can_move())
+            .collect();
+        assert!(bases.len() >= 2, "def pointer and base: {}", func.display());
+    }
+
+    #[test]
+    fn a_table_that_may_grow_is_checked_against_its_current_length() {
+        let func = translate(
+            r#"(module (type $t (func)) (table 5 10 funcref)
+                 (func (param i32) (call_indirect (type $t) (local.get 0))))"#,
+        );
+        let flags = is_load(&func, table_bound(&func))
+            .unwrap_or_else(|| panic!("the bound is loaded in {}", func.display()));
+        assert!(!flags.readonly() && !flags.can_move(), "{}", func.display());
     }
 }
