@@ -2,6 +2,7 @@
 
 mod compile;
 mod objdump;
+mod option_list;
 mod run;
 mod wasm_options;
 mod wast;
