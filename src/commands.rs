@@ -1,5 +1,7 @@
 //! The subcommands of `strata`, one module each.
 
+mod cache_settings;
+mod codegen_options;
 mod compile;
 mod objdump;
 mod option_list;

@@ -4,7 +4,8 @@
 //! command, with the options and exit statuses of `wasmtime run`; `strata compile`
 //! precompiles a module into a `.swasm` file that `strata run` loads; `strata wast` runs
 //! WebAssembly spec test scripts and reports failing directives; `strata objdump`
-//! disassembles a module's compiled code.
+//! disassembles a module's compiled code. `run` and `wast` cache the code they compile
+//! in the user's cache directory, as `wasmtime run` does (`-C` options).
 
 // Unsafe code is denied, with one exception allowed where it is used: loading a
 // precompiled module in `strata run`, whose machine code the user vouches for.

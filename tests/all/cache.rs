@@ -66,10 +66,12 @@ fn answer(engine: &Engine, module: &Module) -> i32 {
     answer.call(&mut store, ()).unwrap()
 }
 
-/// The files in `dir` whose names satisfy `pick`, sorted.
-fn files(dir: &Path, pick: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
+/// The files in `dir` (none if it does not exist) whose names satisfy `pick`, sorted.
+pub(crate) fn files(dir: &Path, pick: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(read) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = read
         .map(|entry| entry.unwrap().path())
         .filter(|path| pick(path.file_name().unwrap().to_str().unwrap()))
         .collect();
@@ -78,7 +80,7 @@ fn files(dir: &Path, pick: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 }
 
 /// The cache entries in `dir`.
-fn entries(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn entries(dir: &Path) -> Vec<PathBuf> {
     files(dir, |name| name.ends_with(".swasm"))
 }
 
@@ -103,11 +105,13 @@ fn replace(path: &Path, bytes: &[u8]) {
     fs::rename(&replacement, path).unwrap();
 }
 
-fn modified(path: &Path) -> SystemTime {
+/// The modification time of the file at `path`.
+pub(crate) fn modified(path: &Path) -> SystemTime {
     fs::metadata(path).unwrap().modified().unwrap()
 }
 
-fn set_modified(path: &Path, time: SystemTime) {
+/// Sets the modification time of the file at `path`.
+pub(crate) fn set_modified(path: &Path, time: SystemTime) {
     File::options()
         .write(true)
         .open(path)
