@@ -1,7 +1,10 @@
 //! The subcommands of `strata`, one module each.
 
+mod cache_settings;
+mod codegen_options;
 mod compile;
 mod objdump;
+mod option_list;
 mod run;
 mod wasm_options;
 mod wast;

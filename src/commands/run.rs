@@ -17,6 +17,7 @@ use anyhow::{Context as _, anyhow};
 use strata::{Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
 use strata_wasi::{DirPerms, FilePerms, WasiCtx, WasiCtxBuilder};
 
+use super::codegen_options::{self, CodegenOptionList, CodegenOptions};
 use super::wasm_options::{self, WasmOptionList, WasmOptions};
 use guest_error::{Ending, GuestError};
 
@@ -48,6 +49,9 @@ pub struct RunCommand {
     /// Repeatable and comma-separated.
     #[arg(short = 'W', long = "wasm", value_name = "KEY[=VALUE][,..]", value_parser = wasm_options::parse)]
     wasm: Vec<WasmOptionList>,
+    // Its help, shared with `strata wast`, is `codegen_options::HELP`.
+    #[arg(short = 'C', long = "codegen", value_name = "KEY[=VALUE][,..]", value_parser = codegen_options::parse, help = codegen_options::HELP)]
+    codegen: Vec<CodegenOptionList>,
     /// The module (binary `.wasm` or text `.wat`), then the guest's arguments:
     /// everything after the module belongs to the guest.
     #[arg(value_name = "FILE", required = true, trailing_var_arg = true)]
@@ -133,11 +137,13 @@ impl RunCommand {
     /// (with its status) or traps (with status 134, after printing the error).
     ///
     /// # Errors
-    /// Fails if the module cannot be read, compiled, linked or run for any reason
-    /// other than a trap or an exit.
+    /// Fails if the `-C cache-config` file is not a valid one, or the module cannot be
+    /// read, compiled, linked or run for any reason other than a trap or an exit.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let options = WasmOptions::new(&self.wasm);
-        let engine = Engine::new(&options.config()).map_err(GuestError::from)?;
+        let mut config = options.config();
+        CodegenOptions::new(&self.codegen).configure(&mut config)?;
+        let engine = Engine::new(&config).map_err(GuestError::from)?;
         let module = load_module(&engine, self.file()).map_err(GuestError::from)?;
 
         let mut limits = StoreLimitsBuilder::new();

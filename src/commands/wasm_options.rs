@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::option_list;
+
 /// The keys `-W` understands, for error messages.
 const KNOWN_KEYS: &str = "fuel, max-memory-size, timeout, simd, multi-value, bulk-memory, \
                           reference-types, tail-call, extended-const, multi-memory, memory64, \
@@ -157,20 +159,12 @@ impl WasmOptions {
 /// # Errors
 /// Names the unknown key or the malformed value.
 pub fn parse(arg: &str) -> Result<WasmOptionList, String> {
-    arg.split(',')
-        .map(parse_one)
-        .collect::<Result<_, _>>()
-        .map(WasmOptionList)
+    option_list::parse_each(arg, parse_one).map(WasmOptionList)
 }
 
 /// Parses one `KEY=VALUE` (or, for a feature, `KEY`) setting.
-fn parse_one(setting: &str) -> Result<WasmOption, String> {
-    let (key, value) = match setting.split_once('=') {
-        Some((key, value)) => (key, Some(value)),
-        None => (setting, None),
-    };
-    let need_value =
-        |what: &str| value.ok_or_else(|| format!("-W {key} needs a value: `-W {key}={what}`"));
+fn parse_one(key: &str, value: Option<&str>) -> Result<WasmOption, String> {
+    let need_value = |what: &str| option_list::need_value('W', key, value, what);
     let option = match key {
         "fuel" => WasmOption::Fuel(parse_integer(need_value("N")?)?),
         "max-memory-size" => {
@@ -181,24 +175,13 @@ fn parse_one(setting: &str) -> Result<WasmOption, String> {
         }
         "timeout" => WasmOption::Timeout(parse_duration(need_value("DURATION")?)?),
         _ => match Feature::from_key(key) {
-            Some(feature) => WasmOption::Feature(feature, parse_bool(key, value)?),
+            Some(feature) => {
+                WasmOption::Feature(feature, option_list::parse_bool('W', key, value)?)
+            }
             None => return Err(format!("unknown -W option `{key}` (known: {KNOWN_KEYS})")),
         },
     };
     Ok(option)
-}
-
-/// Parses the value of an on/off setting, as wasmtime does: nothing, `y`, `yes` or
-/// `true` is on; `n`, `no` or `false` is off.
-fn parse_bool(key: &str, value: Option<&str>) -> Result<bool, String> {
-    match value {
-        None | Some("y" | "yes" | "true") => Ok(true),
-        Some("n" | "no" | "false") => Ok(false),
-        Some(other) => Err(format!(
-            "invalid value `{other}` for -W {key}: expected y, yes, true, n, no or false \
-             (`-W {key}` alone means yes)"
-        )),
-    }
 }
 
 /// Parses an unsigned integer, decimal or `0x` hexadecimal.

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::codegen_options::{self, CodegenOptionList, CodegenOptions};
 use super::wasm_options::{self, WasmOptionList, WasmOptions};
 
 /// Arguments of `strata wast`.
@@ -14,6 +15,9 @@ pub struct WastCommand {
     /// `max-memory-size` is refused. Repeatable and comma-separated.
     #[arg(short = 'W', long = "wasm", value_name = "KEY[=VALUE][,..]", value_parser = wasm_options::parse)]
     wasm: Vec<WasmOptionList>,
+    // Its help, shared with `strata run`, is `codegen_options::HELP`.
+    #[arg(short = 'C', long = "codegen", value_name = "KEY[=VALUE][,..]", value_parser = codegen_options::parse, help = codegen_options::HELP)]
+    codegen: Vec<CodegenOptionList>,
     /// The scripts to run.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -24,9 +28,9 @@ impl WastCommand {
     /// failed.
     ///
     /// # Errors
-    /// Fails if `-W max-memory-size` is given (scripts run without limits) or the
-    /// engine cannot be configured; unreadable or unparsable scripts count as failures
-    /// instead.
+    /// Fails if `-W max-memory-size` is given (scripts run without limits), the
+    /// `-C cache-config` file is not a valid one, or the engine cannot be configured;
+    /// unreadable or unparsable scripts count as failures instead.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         let options = WasmOptions::new(&self.wasm);
         if options.max_memory_size.is_some() {
@@ -34,7 +38,8 @@ impl WastCommand {
                 "`strata wast` does not take -W max-memory-size: scripts run without limits"
             );
         }
-        let config = options.config();
+        let mut config = options.config();
+        CodegenOptions::new(&self.codegen).configure(&mut config)?;
         // Check the configuration once, rather than failing every script with it.
         strata::Engine::new(&config)?;
         let mut passed = 0;

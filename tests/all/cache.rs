@@ -66,10 +66,12 @@ fn answer(engine: &Engine, module: &Module) -> i32 {
     answer.call(&mut store, ()).unwrap()
 }
 
-/// The files in `dir` whose names satisfy `pick`, sorted.
-fn files(dir: &Path, pick: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
+/// The files in `dir` (none if it does not exist) whose names satisfy `pick`, sorted.
+pub(crate) fn files(dir: &Path, pick: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(read) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = read
         .map(|entry| entry.unwrap().path())
         .filter(|path| pick(path.file_name().unwrap().to_str().unwrap()))
         .collect();
@@ -78,7 +80,7 @@ fn files(dir: &Path, pick: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 }
 
 /// The cache entries in `dir`.
-fn entries(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn entries(dir: &Path) -> Vec<PathBuf> {
     files(dir, |name| name.ends_with(".swasm"))
 }
 
@@ -103,11 +105,13 @@ fn replace(path: &Path, bytes: &[u8]) {
     fs::rename(&replacement, path).unwrap();
 }
 
-fn modified(path: &Path) -> SystemTime {
+/// The modification time of the file at `path`.
+pub(crate) fn modified(path: &Path) -> SystemTime {
     fs::metadata(path).unwrap().modified().unwrap()
 }
 
-fn set_modified(path: &Path, time: SystemTime) {
+/// Sets the modification time of the file at `path`.
+pub(crate) fn set_modified(path: &Path, time: SystemTime) {
     File::options()
         .write(true)
         .open(path)
@@ -439,36 +443,67 @@ fn threads_with_their_own_engines_compile_the_same_module_at_once() {
     fs::remove_dir_all(dir).unwrap();
 }
 
+/// Starts the test binary `exe`, running only `cache_child_process` on the cache in
+/// `dir`.
+fn spawn_child(exe: &Path, dir: &Path) -> std::process::Child {
+    Command::new(exe)
+        .args([
+            "--exact",
+            "cache::cache_child_process",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a child of [`spawn_child`], which must have run its test and passed.
+fn wait_child(child: std::process::Child) {
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "the child test ran: {stdout}");
+}
+
 #[test]
 fn processes_compile_the_same_module_at_once() {
     let dir = fresh_dir("processes");
-    // Two copies of this test binary, each running only `cache_child_process`.
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "cache::cache_child_process",
-                    "--include-ignored",
-                    "--test-threads=1",
-                ])
-                .env(CHILD_DIR, &dir)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stdout}\n{stderr}");
-        assert!(stdout.contains("1 passed"), "the child test ran: {stdout}");
-    }
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..2).map(|_| spawn_child(&exe, &dir)).collect();
+    children.into_iter().for_each(wait_child);
     let entry = only_entry(&dir);
     assert!(tmp_files(&dir).is_empty());
     check_entry(&Engine::default(), &entry);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn another_build_of_the_same_version_has_entries_of_its_own() {
+    // A copy of this test binary is a file with another modification time, as a
+    // rebuild of strata at another commit (with the same version) would be.
+    let dir = fresh_dir("builds");
+    let this_build = std::env::current_exe().unwrap();
+    let other_build = dir.with_file_name(format!("other-build-{}", std::process::id()));
+    fs::create_dir_all(other_build.parent().unwrap()).unwrap();
+    fs::copy(&this_build, &other_build).unwrap();
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    set_modified(&other_build, an_hour_ago);
+
+    wait_child(spawn_child(&this_build, &dir));
+    let first = only_entry(&dir);
+    wait_child(spawn_child(&other_build, &dir));
+    let both = entries(&dir);
+    assert_eq!(both.len(), 2, "the other build compiled again: {both:?}");
+    // From then on each build finds its own entry: no third one appears.
+    wait_child(spawn_child(&other_build, &dir));
+    wait_child(spawn_child(&this_build, &dir));
+    assert_eq!(entries(&dir), both);
+    assert!(both.contains(&first));
+    fs::remove_file(other_build).unwrap();
     fs::remove_dir_all(dir).unwrap();
 }
 

@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+mod cache;
 mod inspect;
 
 /// The packages the C tests need (Debian names).
@@ -75,18 +76,29 @@ fn scratch_dir(test: &str) -> PathBuf {
     dir
 }
 
-/// The `strata` binary with `args`, its stdin empty.
+/// The home directory the tests give `strata`, so that its compilation cache (in
+/// `$XDG_CACHE_HOME/strata` by default) is under the target directory, never the
+/// user's or CI's own. The tests share it, as concurrent runs of `strata` may.
+fn test_home() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-home")
+}
+
+/// The `strata` binary with `args`, its stdin empty, caching in [`test_home`].
 fn strata_command<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+    let home = test_home();
     command
         .args(args)
-        // Keep stderr free of Rust backtraces of the host.
+        .env("HOME", &home)
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        // Keep stderr free of Rust backtraces of the host, and of logs.
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
+        .env_remove("STRATA_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

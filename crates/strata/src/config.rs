@@ -296,8 +296,11 @@ impl Config {
     /// default): [`Module::new`](crate::Module::new) and
     /// [`Module::from_binary`](crate::Module::from_binary) look for an entry made from
     /// the same bytes by an engine with the same strata version, target, CPU features
-    /// and code-affecting settings, and load it, mapped from its file, instead of
-    /// compiling; otherwise they compile and write the entry. Any number of engines,
+    /// and code-affecting settings, in a process running the same executable file (the
+    /// same size and modification time: development builds of one version must not
+    /// share code, and a rebuilt or reinstalled program starts afresh while its old
+    /// entries age out), and load it, mapped from its file, instead of compiling;
+    /// otherwise they compile and write the entry. Any number of engines,
     /// threads and processes may share a directory. An entry that fails to load
     /// (truncated, corrupted, or mismatched) is logged, deleted and written again;
     /// failing to write one (a read-only directory, a full disk) is logged and does not

@@ -2,8 +2,11 @@
 //! [`Config::cache_dir`](crate::Config::cache_dir).
 //!
 //! An entry is the artifact [`Module::serialize`] would write, in the file
-//! `<key>.swasm`, where `<key>` is the hex SHA-256 of the wasm bytes and of everything
-//! the engine's code depends on (its [`ArtifactTarget`](strata_environ::ArtifactTarget)).
+//! `<key>.swasm`, where `<key>` is the hex SHA-256 of the wasm bytes, of everything
+//! the engine's code depends on (its [`ArtifactTarget`](strata_environ::ArtifactTarget)),
+//! and of the running executable's size and modification time: development builds of
+//! one strata version differ in code generation and vmctx layout without the version
+//! telling them apart, and must not load each other's entries.
 //! Entries are written under a temporary `.tmp-*` name in the same directory and then
 //! renamed, so that a reader sees no entry or a whole one, and are never modified in
 //! place: a module mapped from an entry keeps its pages even when the entry is replaced
@@ -18,6 +21,7 @@ use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -34,8 +38,16 @@ const STALE_TMP_AGE: Duration = Duration::from_secs(10 * 60);
 /// compiles it and writes it there. Problems with the cache are logged, never returned:
 /// the only errors are those of compiling `wasm`.
 pub(crate) fn module_from_cache(engine: &Engine, dir: &Path, wasm: &[u8]) -> Result<Module> {
-    let path = dir.join(format!("{}{ENTRY_EXTENSION}", cache_key(engine, wasm)));
+    let Some(build) = build_identity() else {
+        let (module, artifact) = compile_artifact(engine, wasm)?;
+        return Module::from_compiled(engine, module, artifact);
+    };
+    let path = dir.join(format!(
+        "{}{ENTRY_EXTENSION}",
+        cache_key(engine, build, wasm)
+    ));
     if let Some(module) = load_entry(engine, &path) {
+        tracing::debug!(path = %path.display(), "loaded a module from the compilation cache");
         return Ok(module);
     }
     let (module, artifact) = compile_artifact(engine, wasm)?;
@@ -46,14 +58,62 @@ pub(crate) fn module_from_cache(engine: &Engine, dir: &Path, wasm: &[u8]) -> Res
             "failed to write a compilation cache entry; the module was compiled all the same"
         );
     } else {
+        tracing::debug!(path = %path.display(), "wrote a compilation cache entry");
         evict(dir, &path, engine.config().cache_max_size);
     }
     Module::from_compiled(engine, module, artifact)
 }
 
-/// The hex SHA-256 of `wasm` and of what `engine` compiles it for: strata version,
-/// artifact format, target, CPU features and every code-affecting setting.
-fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
+/// What tells this build of strata from another of the same version: the size and
+/// modification time of the running executable (as wasmtime's cache uses the time for
+/// local builds), read once per process. Relinking or reinstalling a program changes
+/// them, so its old entries are no longer hit and age out. `None`, and no caching, if
+/// they cannot be read.
+fn build_identity() -> Option<&'static [u8]> {
+    static IDENTITY: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    IDENTITY
+        .get_or_init(|| {
+            let read = || -> io::Result<Vec<u8>> {
+                let meta = executable_metadata()?;
+                let modified = meta
+                    .modified()?
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_err(io::Error::other)?;
+                let mut identity = meta.len().to_le_bytes().to_vec();
+                identity.extend(modified.as_nanos().to_le_bytes());
+                Ok(identity)
+            };
+            read()
+                .inspect_err(|error| {
+                    tracing::warn!(
+                        %error,
+                        "the running executable's size and modification time cannot be \
+                         read; modules are compiled without the compilation cache"
+                    );
+                })
+                .ok()
+        })
+        .as_deref()
+}
+
+/// The metadata of the running executable's file, through `/proc/self/exe`, which
+/// reaches that file even after it was deleted or replaced by a new build.
+#[cfg(target_os = "linux")]
+fn executable_metadata() -> io::Result<fs::Metadata> {
+    fs::metadata("/proc/self/exe")
+}
+
+/// The metadata of the file at the running executable's path (which, if a new build
+/// replaced it before the first use of the cache, is the new one's).
+#[cfg(not(target_os = "linux"))]
+fn executable_metadata() -> io::Result<fs::Metadata> {
+    fs::metadata(std::env::current_exe()?)
+}
+
+/// The hex SHA-256 of `wasm`, of what `engine` compiles it for (strata version,
+/// artifact format, target, CPU features and every code-affecting setting), and of
+/// the `build` of strata that compiles it ([`build_identity`]).
+fn cache_key(engine: &Engine, build: &[u8], wasm: &[u8]) -> String {
     let target = engine.artifact_target();
     let mut hasher = Sha256::new();
     // Every field and list is prefixed with its length, so that different inputs never
@@ -65,6 +125,7 @@ fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
     field(b"strata compilation cache");
     field(&strata_environ::FORMAT_VERSION.to_le_bytes());
     field(target.strata_version.as_bytes());
+    field(build);
     field(target.target.as_bytes());
     field(&(target.cpu_features.len() as u64).to_le_bytes());
     for feature in &target.cpu_features {
@@ -277,12 +338,15 @@ fn remove(path: &Path) -> bool {
 mod tests {
     use super::*;
 
+    /// A build identity for the tests of keys.
+    const BUILD: &[u8] = b"build";
+
     #[test]
     fn keys_name_entries() {
         let engine = Engine::default();
-        let key = cache_key(&engine, b"\0asm\x01\0\0\0");
+        let key = cache_key(&engine, BUILD, b"\0asm\x01\0\0\0");
         assert!(is_entry_name(&format!("{key}{ENTRY_EXTENSION}")), "{key}");
-        assert_ne!(key, cache_key(&engine, b"\0asm\x01\0\0\0\0"));
+        assert_ne!(key, cache_key(&engine, BUILD, b"\0asm\x01\0\0\0\0"));
         assert!(!is_entry_name("module.swasm"));
         assert!(!is_entry_name(&format!("{key}.wasm")));
         assert!(!is_entry_name(&format!(
@@ -294,12 +358,29 @@ mod tests {
     #[test]
     fn keys_depend_on_code_settings_only() {
         let wasm = b"\0asm\x01\0\0\0";
-        let key = cache_key(&Engine::default(), wasm);
+        let key = cache_key(&Engine::default(), BUILD, wasm);
         let mut config = crate::Config::new();
         config.consume_fuel(true);
-        assert_ne!(key, cache_key(&Engine::new(&config).unwrap(), wasm));
+        assert_ne!(key, cache_key(&Engine::new(&config).unwrap(), BUILD, wasm));
         let mut config = crate::Config::new();
         config.max_wasm_stack(256 << 10).cache_dir("elsewhere");
-        assert_eq!(key, cache_key(&Engine::new(&config).unwrap(), wasm));
+        assert_eq!(key, cache_key(&Engine::new(&config).unwrap(), BUILD, wasm));
+    }
+
+    #[test]
+    fn keys_depend_on_the_build() {
+        let engine = Engine::default();
+        let wasm = b"\0asm\x01\0\0\0";
+        assert_ne!(
+            cache_key(&engine, BUILD, wasm),
+            cache_key(&engine, b"another build", wasm)
+        );
+        // The test binary's identity: its size, then a nonzero modification time.
+        let build = build_identity().expect("the test executable's metadata is readable");
+        let len = std::env::current_exe().unwrap().metadata().unwrap().len();
+        assert_eq!(build[..8], len.to_le_bytes());
+        assert_eq!(build.len(), 8 + 16);
+        assert!(build[8..].iter().any(|&b| b != 0));
+        assert_eq!(build_identity(), Some(build), "read once");
     }
 }
