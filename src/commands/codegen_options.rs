@@ -1,7 +1,8 @@
 //! The `-C KEY[=VALUE][,KEY[=VALUE]..]` options of `strata run` and `strata wast`:
-//! whether and where compiled modules are cached. `cache` and `cache-config` are
-//! wasmtime's `-C` keys (its `CodegenOptions`); `cache-dir` is strata's shorthand for a
-//! config file that only names the directory.
+//! whether and where compiled modules are cached, and whether the compiler inlines.
+//! `cache`, `cache-config` and `inlining` are wasmtime's `-C` keys (its
+//! `CodegenOptions`); `cache-dir` is strata's shorthand for a config file that only
+//! names the directory.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use super::cache_settings;
 use super::option_list;
 
 /// The keys `-C` understands, for error messages.
-const KNOWN_KEYS: &str = "cache, cache-config, cache-dir";
+const KNOWN_KEYS: &str = "cache, cache-config, cache-dir, inlining";
 
 /// The help of `-C`, shared by the commands that take it.
 pub const HELP: &str = "Compilation cache: compiled modules are kept on disk and loaded \
@@ -20,6 +21,8 @@ pub const HELP: &str = "Compilation cache: compiled modules are kept on disk and
                         a wasmtime cache config file (TOML: a [cache] table with \
                         `enabled`, `directory` and `files-total-size-soft-limit`, e.g. \
                         \"512Mi\"). Options on the command line win over the file. \
+                        `inlining=n` stops the compiler from inlining small leaf \
+                        functions into their callers (on by default). \
                         Repeatable and comma-separated";
 
 /// One setting given with `-C`.
@@ -31,6 +34,8 @@ pub enum CodegenOption {
     CacheConfig(PathBuf),
     /// `cache-dir=DIR`: the directory of the cache.
     CacheDir(PathBuf),
+    /// `inlining[=y|n]`: [`strata::Config::compiler_inlining`].
+    Inlining(bool),
 }
 
 /// The settings of one `-C` argument (a comma-separated list).
@@ -46,6 +51,8 @@ pub struct CodegenOptions {
     pub cache_config: Option<PathBuf>,
     /// `cache-dir`: the directory, which wins over the config file's.
     pub cache_dir: Option<PathBuf>,
+    /// `inlining`: on or off, if given.
+    pub inlining: Option<bool>,
 }
 
 impl CodegenOptions {
@@ -57,17 +64,21 @@ impl CodegenOptions {
                 CodegenOption::Cache(enable) => options.cache = Some(*enable),
                 CodegenOption::CacheConfig(file) => options.cache_config = Some(file.clone()),
                 CodegenOption::CacheDir(dir) => options.cache_dir = Some(dir.clone()),
+                CodegenOption::Inlining(enable) => options.inlining = Some(*enable),
             }
         }
         options
     }
 
-    /// Sets up the compilation cache in `config` as these options say (see
-    /// [`cache_settings`]).
+    /// Sets up the compilation cache (see [`cache_settings`]) and the compiler in
+    /// `config` as these options say.
     ///
     /// # Errors
     /// Fails if the `cache-config` file cannot be read or is not a valid cache config.
     pub fn configure(&self, config: &mut strata::Config) -> anyhow::Result<()> {
+        if let Some(enable) = self.inlining {
+            config.compiler_inlining(enable);
+        }
         cache_settings::configure(self, config)
     }
 }
@@ -92,6 +103,9 @@ fn parse_one(key: &str, value: Option<&str>) -> Result<CodegenOption, String> {
         )?)),
         "cache-config" => Ok(CodegenOption::CacheConfig(path("FILE")?)),
         "cache-dir" => Ok(CodegenOption::CacheDir(path("DIR")?)),
+        "inlining" => Ok(CodegenOption::Inlining(option_list::parse_bool(
+            'C', key, value,
+        )?)),
         _ => Err(format!("unknown -C option `{key}` (known: {KNOWN_KEYS})")),
     }
 }
@@ -105,6 +119,7 @@ mod tests {
         let options = CodegenOptions::new(&[
             parse("cache=n,cache-dir=/a").unwrap(),
             parse("cache-config=/etc/c.toml,cache,cache-dir=/b=c").unwrap(),
+            parse("inlining=n").unwrap(),
         ]);
         assert_eq!(
             options,
@@ -112,6 +127,7 @@ mod tests {
                 cache: Some(true),
                 cache_config: Some(PathBuf::from("/etc/c.toml")),
                 cache_dir: Some(PathBuf::from("/b=c")),
+                inlining: Some(false),
             }
         );
         assert_eq!(CodegenOptions::new(&[]), CodegenOptions::default());
@@ -126,7 +142,7 @@ mod tests {
         let err = parse("cache,cache-size=1").unwrap_err();
         assert_eq!(
             err,
-            "unknown -C option `cache-size` (known: cache, cache-config, cache-dir)"
+            "unknown -C option `cache-size` (known: cache, cache-config, cache-dir, inlining)"
         );
         let err = parse("cache=maybe").unwrap_err();
         assert!(err.contains("invalid value `maybe` for -C cache"), "{err}");

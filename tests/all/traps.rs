@@ -66,6 +66,38 @@ fn backtraces_list_every_wasm_frame_innermost_first() {
     assert!(debug.contains("middle"), "{debug}");
 }
 
+/// The frames of the trap of `export` in `TRAPPING`, compiled with inlining on or off:
+/// `(function name, module offset)`, innermost first.
+fn frames_of(export: &str, args: &[Val], inlining: bool) -> Vec<(String, Option<u32>)> {
+    let mut config = strata::Config::new();
+    config.compiler_inlining(inlining);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, TRAPPING).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = strata::Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance.get_func(&mut store, export).unwrap();
+    let err = f.call(&mut store, args, &mut []).unwrap_err();
+    err.wasm_backtrace()
+        .unwrap()
+        .frames()
+        .iter()
+        .map(|f| (f.func_name().unwrap_or("?").to_string(), f.module_offset()))
+        .collect()
+}
+
+#[test]
+fn inlined_functions_keep_their_frames_and_offsets() {
+    // `$unreachable` is a leaf, inlined into `$middle`; `$load`'s callers are the host.
+    let frames = frames_of("outer", &[], true);
+    assert_eq!(frames, frames_of("outer", &[], false));
+    let names: Vec<&str> = frames.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["unreachable", "middle", "outer"]);
+    assert!(
+        frames.iter().all(|(_, offset)| offset.is_some()),
+        "{frames:?}"
+    );
+}
+
 #[test]
 fn integer_division_traps() {
     let (mut store, instance) = instantiate(TRAPPING);

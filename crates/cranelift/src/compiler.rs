@@ -3,7 +3,7 @@
 
 use crate::func_environ::{AliasRegions, FuncEnvironment};
 use crate::func_translator::translate_function;
-use crate::{trampoline, trap_from_code, wasm_signature};
+use crate::{inline, trampoline, trap_from_code, wasm_signature};
 use cranelift_codegen::binemit::Reloc;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, UserFuncName};
@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use strata_environ::{
     CompileError, CompiledModule, Compiler, DefinedFuncIndex, EntityRef, FuncIndex,
-    FunctionBodyInput, FunctionLoc, Module, PrimaryMap, TrapSite, Tunables, TypeIndex, VMOffsets,
+    FunctionBodyInput, FunctionLoc, InlineSite, Module, PrimaryMap, TrapSite, Tunables, TypeIndex,
+    VMOffsets,
 };
 use wasmparser::FuncValidatorAllocations;
 
@@ -37,6 +38,8 @@ pub struct CraneliftCompiler {
     tunables: Tunables,
     /// Where to write the optimized CLIF of everything compiled, if anywhere.
     clif_dir: Option<PathBuf>,
+    /// Whether small leaf functions are inlined into their direct callers.
+    inlining: bool,
 }
 
 /// What a piece of compiled code is, named as wasmtime names it in its symbols (and in
@@ -75,6 +78,9 @@ struct CompiledFunction {
     traps: Vec<TrapSite>,
     /// `(offset in function, wasm offset)`.
     srclocs: Vec<(u32, u32)>,
+    /// `(offset in function, inlined callee and the wasm offset of its call)`: from
+    /// each offset to the next entry, the code is inlined there (`None`: it is not).
+    inlined: Vec<(u32, Option<(DefinedFuncIndex, u32)>)>,
 }
 
 fn codegen_error(e: impl std::fmt::Display) -> CompileError {
@@ -137,7 +143,15 @@ impl CraneliftCompiler {
             isa,
             tunables,
             clif_dir: None,
+            inlining: true,
         })
+    }
+
+    /// Whether small leaf functions (functions that call nothing) are inlined into
+    /// their direct callers; on by default. Backtraces keep the frames of inlined
+    /// functions (see [`CompiledModule::inline_map`]).
+    pub fn set_inlining(&mut self, inlining: bool) {
+        self.inlining = inlining;
     }
 
     /// Writes the CLIF of every function and trampoline it compiles from now on into
@@ -162,18 +176,16 @@ impl CraneliftCompiler {
         self.isa.pointer_type()
     }
 
-    fn compile_body(
+    /// Validates and translates the body of defined function `index` into the CLIF of
+    /// `cx`'s context, unoptimized.
+    fn translate_body(
         &self,
         module: &Module,
         offsets: &VMOffsets,
         index: DefinedFuncIndex,
         input: FunctionBodyInput<'_>,
-        cx: &mut (
-            Context,
-            FunctionBuilderContext,
-            Option<FuncValidatorAllocations>,
-        ),
-    ) -> Result<CompiledFunction, CompileError> {
+        cx: &mut Scratch,
+    ) -> Result<(), CompileError> {
         let (ctx, fctx, allocs) = cx;
         let func_index = module.func_index(index);
         let ty = module.func_type(func_index);
@@ -229,8 +241,29 @@ impl CraneliftCompiler {
             ty.results(),
         )?;
         *allocs = Some(validator.into_allocations());
+        Ok(())
+    }
+
+    /// Compiles defined function `index`, whose unoptimized CLIF is in `ctx`, inlining
+    /// the calls of small leaves in `leaves` if inlining is on.
+    fn compile_function(
+        &self,
+        module: &Module,
+        index: DefinedFuncIndex,
+        ctx: &mut Context,
+        leaves: &PrimaryMap<DefinedFuncIndex, Option<inline::Leaf>>,
+    ) -> Result<CompiledFunction, CompileError> {
+        let mut sites = Vec::new();
+        if self.inlining
+            && let Some(mut inliner) = inline::Leaves::new(leaves, &ctx.func)
+        {
+            ctx.inline(&mut inliner)
+                .map_err(|e| codegen_error(format!("inlining: {e:?}")))?;
+            inline::locate_inlined(&mut ctx.func, &inliner.inlined, leaves, &mut sites);
+        }
+        let func_index = module.func_index(index);
         let name = module.func_name(func_index);
-        let mut compiled = self.finish(ctx, Symbol::Function(func_index), name)?;
+        let mut compiled = self.finish(ctx, Symbol::Function(func_index), name, &sites)?;
         // Wasm functions start at the target's preferred alignment (32 bytes on x86-64),
         // as wasmtime's do: with the minimum (1 byte), where a hot loop falls relative
         // to the processor's fetch and decode windows changes with every function
@@ -242,12 +275,14 @@ impl CraneliftCompiler {
     }
 
     /// Compiles the function in `ctx`, which is `symbol` (with `name` from the name
-    /// section, if any).
+    /// section, if any); `sites` are the inlined locations its source locations marked
+    /// [`inline::INLINED`] refer to.
     fn finish(
         &self,
         ctx: &mut Context,
         symbol: Symbol,
         name: Option<&str>,
+        sites: &[inline::Site],
     ) -> Result<CompiledFunction, CompileError> {
         let mut ctrl = ControlPlane::default();
         let names = ctx.func.params.user_named_funcs().clone();
@@ -287,18 +322,37 @@ impl CraneliftCompiler {
                 trap,
             });
         }
-        let srclocs = buffer
-            .get_srclocs_sorted()
-            .iter()
-            .filter(|s| !s.loc.is_default())
-            .map(|s| (s.start, s.loc.bits()))
-            .collect();
+        let mut srclocs = Vec::new();
+        let mut inlined = Vec::new();
+        let mut in_inlined = false;
+        for s in buffer.get_srclocs_sorted() {
+            if s.loc.is_default() {
+                continue;
+            }
+            let bits = s.loc.bits();
+            if bits & inline::INLINED == 0 {
+                srclocs.push((s.start, bits));
+                if in_inlined {
+                    inlined.push((s.start, None));
+                    in_inlined = false;
+                }
+                continue;
+            }
+            let site = usize::try_from(bits & !inline::INLINED)
+                .ok()
+                .and_then(|i| sites.get(i))
+                .ok_or_else(|| codegen_error("an inlined location without its site"))?;
+            srclocs.push((s.start, site.offset));
+            inlined.push((s.start, Some((site.callee, site.call))));
+            in_inlined = true;
+        }
         Ok(CompiledFunction {
             code: buffer.data().to_vec(),
             alignment: buffer.alignment,
             relocs,
             traps,
             srclocs,
+            inlined,
         })
     }
 
@@ -331,6 +385,20 @@ impl CraneliftCompiler {
                 .extend(f.srclocs.iter().map(|&(o, w)| (start + o, w)));
             let length =
                 u32::try_from(f.code.len()).map_err(|_| codegen_error("function over 4 GiB"))?;
+            out.inline_map
+                .extend(f.inlined.iter().map(|&(o, site)| InlineSite {
+                    offset: start + o,
+                    callee: site.map(|(callee, _)| callee),
+                    call: site.map_or(0, |(_, call)| call),
+                }));
+            if let Some((_, Some(_))) = f.inlined.last() {
+                // The function ends inside inlined code: the region ends with it.
+                out.inline_map.push(InlineSite {
+                    offset: start + length,
+                    callee: None,
+                    call: 0,
+                });
+            }
             Ok(FunctionLoc { start, length })
         };
         for f in &functions {
@@ -373,10 +441,20 @@ fn write_clif(
     })
 }
 
+/// A defined function's body, as wasm or already translated.
+enum Body<'a> {
+    /// Not translated yet.
+    Wasm(FunctionBodyInput<'a>),
+    /// Translated in the first phase (unoptimized CLIF).
+    Clif(Box<ir::Function>),
+    /// A small leaf, translated in the first phase and kept for inlining.
+    Leaf,
+}
+
 /// One piece of code for [`Compiler::compile_module`] to compile.
 enum Job<'a> {
-    /// A defined function's body.
-    Function(DefinedFuncIndex, FunctionBodyInput<'a>),
+    /// A defined function.
+    Function(DefinedFuncIndex, Body<'a>),
     /// The entry trampoline of a function that escapes.
     ArrayToWasm(FuncIndex, DefinedFuncIndex),
     /// The host-call trampoline of a signature (the first type index that has it).
@@ -398,6 +476,24 @@ type Scratch = (
 
 fn scratch() -> Scratch {
     (Context::new(), FunctionBuilderContext::new(), None)
+}
+
+/// `f` of every item, on the rayon thread pool with the `parallel-compilation`
+/// feature, in the order of `items`.
+fn run_in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(&mut Scratch, T) -> Result<R, CompileError> + Sync + Send,
+) -> Result<Vec<R>, CompileError> {
+    #[cfg(feature = "parallel-compilation")]
+    {
+        use rayon::prelude::*;
+        items.into_par_iter().map_init(scratch, f).collect()
+    }
+    #[cfg(not(feature = "parallel-compilation"))]
+    {
+        let mut cx = scratch();
+        items.into_iter().map(|item| f(&mut cx, item)).collect()
+    }
 }
 
 impl Compiler for CraneliftCompiler {
@@ -426,6 +522,47 @@ impl Compiler for CraneliftCompiler {
             }
             trampoline_of_type.push(index);
         }
+        // With inlining on, the small functions are translated first, in a parallel
+        // phase of their own, so that the leaves among them can be inlined into the
+        // functions of the second phase. The rest are translated in the second.
+        let mut leaves: PrimaryMap<DefinedFuncIndex, Option<inline::Leaf>> = PrimaryMap::new();
+        let mut bodies: Vec<(DefinedFuncIndex, Body<'_>)> = bodies
+            .into_iter()
+            .map(|(index, input)| (index, Body::Wasm(input)))
+            .collect();
+        // Inlined locations are marked in the top bit of a wasm offset (see
+        // `inline::INLINED`), which only a module of 2 GiB or more uses itself.
+        let small_enough = bodies.iter().all(|(_, body)| {
+            matches!(body, Body::Wasm(input) if input.body.range().end < u64::from(inline::INLINED))
+        });
+        if self.inlining && small_enough {
+            let mut small = Vec::new();
+            for (at, (index, body)) in bodies.iter_mut().enumerate() {
+                if matches!(body, Body::Wasm(input)
+                    if input.body.range().end - input.body.range().start <= inline::CANDIDATE_BODY_BYTES)
+                {
+                    let Body::Wasm(input) = std::mem::replace(body, Body::Leaf) else {
+                        unreachable!("matched just now")
+                    };
+                    small.push((at, *index, input));
+                }
+            }
+            let translated = run_in_parallel(small, |cx, (at, index, input)| {
+                self.translate_body(module, &offsets, index, input, cx)?;
+                let func = std::mem::replace(&mut cx.0.func, ir::Function::new());
+                Ok((at, index, func))
+            })?;
+            leaves = bodies.iter().map(|_| None).collect();
+            for (at, index, func) in translated {
+                if let Some(size) = inline::leaf_size(&func) {
+                    leaves[index] = Some(inline::Leaf { func, size });
+                } else {
+                    bodies[at].1 = Body::Clif(Box::new(func));
+                }
+            }
+        }
+        let leaves = &leaves;
+
         // Functions, then entry trampolines of the escaping functions, then host-call
         // trampolines: all compiled in one parallel phase, so that a small module with
         // many exports does not compile its trampolines one after another at the end.
@@ -435,14 +572,28 @@ impl Compiler for CraneliftCompiler {
         });
         let jobs: Vec<Job<'_>> = bodies
             .into_iter()
-            .map(|(index, input)| Job::Function(index, input))
+            .map(|(index, body)| Job::Function(index, body))
             .chain(entries)
             .chain(signatures.into_iter().map(Job::WasmToArray))
             .collect();
         let compile = |cx: &mut Scratch, job: Job<'_>| -> Result<Compiled, CompileError> {
             match job {
-                Job::Function(index, input) => {
-                    let f = self.compile_body(module, &offsets, index, input, cx)?;
+                Job::Function(index, body) => {
+                    match body {
+                        Body::Wasm(input) => {
+                            self.translate_body(module, &offsets, index, input, cx)?
+                        }
+                        Body::Clif(func) => {
+                            cx.0.clear();
+                            cx.0.func = *func;
+                        }
+                        Body::Leaf => {
+                            cx.0.clear();
+                            cx.0.func =
+                                leaves[index].as_ref().expect("a leaf is kept").func.clone();
+                        }
+                    }
+                    let f = self.compile_function(module, index, &mut cx.0, leaves)?;
                     Ok(Compiled::Function(f))
                 }
                 Job::ArrayToWasm(index, def) => {
@@ -451,7 +602,7 @@ impl Compiler for CraneliftCompiler {
                     let ty = module.func_type(index);
                     trampoline::array_to_wasm(&mut ctx.func, fctx, target, def, ty);
                     let name = module.func_name(index);
-                    let f = self.finish(ctx, Symbol::ArrayToWasm(index), name)?;
+                    let f = self.finish(ctx, Symbol::ArrayToWasm(index), name, &[])?;
                     Ok(Compiled::ArrayToWasm(def, f))
                 }
                 Job::WasmToArray(type_index) => {
@@ -459,25 +610,12 @@ impl Compiler for CraneliftCompiler {
                     ctx.clear();
                     let ty = &module.types[type_index];
                     trampoline::wasm_to_array(&mut ctx.func, fctx, target, ty);
-                    let f = self.finish(ctx, Symbol::WasmToArray(type_index), None)?;
+                    let f = self.finish(ctx, Symbol::WasmToArray(type_index), None, &[])?;
                     Ok(Compiled::WasmToArray(f))
                 }
             }
         };
-        #[cfg(feature = "parallel-compilation")]
-        let compiled: Vec<Compiled> = {
-            use rayon::prelude::*;
-            jobs.into_par_iter()
-                .map_init(scratch, compile)
-                .collect::<Result<_, _>>()?
-        };
-        #[cfg(not(feature = "parallel-compilation"))]
-        let compiled: Vec<Compiled> = {
-            let mut cx = scratch();
-            jobs.into_iter()
-                .map(|job| compile(&mut cx, job))
-                .collect::<Result<_, _>>()?
-        };
+        let compiled = run_in_parallel(jobs, compile)?;
 
         // The results come back in the order of the jobs.
         let (mut functions, mut array_to_wasm, mut wasm_to_array) =
@@ -499,11 +637,105 @@ mod tests {
     use strata_environ::{Trap, WasmFeatures, address_of_wasm_offset, translate_module};
 
     fn compile(wat: &str) -> Result<(Module, CompiledModule), CompileError> {
+        compile_inlining(wat, true)
+    }
+
+    fn compile_inlining(
+        wat: &str,
+        inlining: bool,
+    ) -> Result<(Module, CompiledModule), CompileError> {
         let wasm = wat::parse_str(wat).expect("test module parses");
         let translation = translate_module(&wasm, WasmFeatures::default())?;
-        let compiler = CraneliftCompiler::new(Tunables::default_host(), OptLevel::Speed, false)?;
+        let mut compiler =
+            CraneliftCompiler::new(Tunables::default_host(), OptLevel::Speed, false)?;
+        compiler.set_inlining(inlining);
         let compiled = compiler.compile_module(&translation.module, translation.function_bodies)?;
         Ok((translation.module, compiled))
+    }
+
+    /// The offset of the first occurrence of `bytes` in the binary of `wat`, plus `skip`.
+    fn offset_of(wat: &str, bytes: &[u8], skip: u32) -> u32 {
+        let wasm = wat::parse_str(wat).unwrap();
+        let at = wasm.windows(bytes.len()).position(|w| w == bytes).unwrap();
+        u32::try_from(at).unwrap() + skip
+    }
+
+    const LEAF_CALLER: &str = r#"(module
+        (memory 1)
+        (func $leaf (param i32) (result i32) (i32.load offset=4 (local.get 0)))
+        (func (export "f") (param i32) (result i32)
+          (i32.add (call $leaf (local.get 0)) (i32.const 1))))"#;
+
+    #[test]
+    fn a_small_leaf_is_inlined_and_its_code_keeps_its_wasm_offsets() {
+        let (_, compiled) = compile(LEAF_CALLER).unwrap();
+        let caller = compiled.functions[DefinedFuncIndex::new(1)];
+        let in_caller = |o: u32| caller.start <= o && o < caller.start + caller.length;
+        // The caller's load, inlined: its trap maps to the leaf's `i32.load` and lies in
+        // a region inlined at the caller's `call 0`.
+        let load = offset_of(LEAF_CALLER, &[0x28, 0x02, 0x04], 0);
+        let call = offset_of(LEAF_CALLER, &[0x20, 0x00, 0x10, 0x00], 2);
+        let trap = compiled
+            .traps
+            .iter()
+            .find(|t| t.trap == Trap::MemoryOutOfBounds && in_caller(t.offset))
+            .expect("the load is inlined into the caller");
+        assert_eq!(
+            address_of_wasm_offset(&compiled.address_map, trap.offset),
+            Some(load)
+        );
+        let region = compiled
+            .inline_map
+            .iter()
+            .rev()
+            .find(|s| s.offset <= trap.offset)
+            .unwrap();
+        assert_eq!(region.callee, Some(DefinedFuncIndex::new(0)));
+        assert_eq!(region.call, call);
+        assert!(compiled.inline_map.is_sorted_by_key(|s| s.offset));
+    }
+
+    #[test]
+    fn without_inlining_nothing_is_inlined() {
+        let (_, compiled) = compile_inlining(LEAF_CALLER, false).unwrap();
+        assert!(compiled.inline_map.is_empty());
+        let caller = compiled.functions[DefinedFuncIndex::new(1)];
+        assert!(
+            !compiled
+                .traps
+                .iter()
+                .any(|t| t.trap == Trap::MemoryOutOfBounds
+                    && caller.start <= t.offset
+                    && t.offset < caller.start + caller.length),
+            "the load stays in the leaf"
+        );
+    }
+
+    #[test]
+    fn only_leaves_are_inlined() {
+        let (_, compiled) = compile(
+            r#"(module
+                 (func $leaf (result i32) i32.const 7)
+                 (func $middle (result i32) (i32.add (call $leaf) (i32.const 1)))
+                 (func (export "f") (result i32) (call $middle))
+                 (func $self (export "g") (param i32) (result i32)
+                   (if (result i32) (local.get 0)
+                     (then (call $self (i32.sub (local.get 0) (i32.const 1))))
+                     (else (i32.const 0)))))"#,
+        )
+        .unwrap();
+        // `$leaf` returns a constant, so its inlined code has no location of its own;
+        // what shows that it was inlined is that `$middle` calls nothing any more, while
+        // `f` still calls `$middle`, which is not a leaf, and `$self` still calls itself.
+        let callees: Vec<u32> = compiled
+            .inline_map
+            .iter()
+            .filter_map(|s| s.callee.map(|c| c.as_u32()))
+            .collect();
+        assert!(
+            !callees.contains(&1) && !callees.contains(&3),
+            "{callees:?}"
+        );
     }
 
     fn traps_of(compiled: &CompiledModule) -> Vec<Trap> {

@@ -14,6 +14,7 @@
 mod compiler;
 mod func_environ;
 mod func_translator;
+mod inline;
 mod trampoline;
 
 pub use compiler::{CraneliftCompiler, OptLevel};

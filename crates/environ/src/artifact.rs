@@ -37,7 +37,7 @@ pub const ARTIFACT_MAGIC: [u8; 8] = *b"\x7fstrata\0";
 
 /// The version of the layout described in this module; bumped on every change to it,
 /// or to the encoding of [`Module`].
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The text section starts at a multiple of this, so that it can be mapped straight
 /// from a file on hosts with pages up to this size.
@@ -73,16 +73,20 @@ pub enum Section {
     /// The bytes of the data segments ([`DataSegment::range`](crate::DataSegment)
     /// indexes them), at a page boundary.
     Data = 9,
+    /// `(text offset, defined function or u32::MAX, wasm offset of the call)` triples
+    /// sorted by text offset: where code was inlined ([`InlineSite`](crate::InlineSite)).
+    InlineMap = 10,
 }
 
 impl Section {
-    const ALL: [Section; 9] = [
+    const ALL: [Section; 10] = [
         Section::Meta,
         Section::Functions,
         Section::ArrayToWasm,
         Section::WasmToArray,
         Section::Traps,
         Section::AddressMap,
+        Section::InlineMap,
         Section::TextChecksums,
         Section::Text,
         Section::Data,
@@ -90,11 +94,15 @@ impl Section {
 
     /// Whether loading leaves the section's checksum to be checked when it is first
     /// used: the text (as it first runs), the data (at the first instantiation), and the
-    /// trap table and address map (at the first trap or backtrace).
+    /// trap table, address map and inline map (at the first trap or backtrace).
     pub fn checked_on_first_use(self) -> bool {
         matches!(
             self,
-            Section::Text | Section::Data | Section::Traps | Section::AddressMap
+            Section::Text
+                | Section::Data
+                | Section::Traps
+                | Section::AddressMap
+                | Section::InlineMap
         )
     }
 
@@ -107,6 +115,7 @@ impl Section {
             Section::WasmToArray => "exit trampoline table",
             Section::Traps => "trap table",
             Section::AddressMap => "address map",
+            Section::InlineMap => "inline map",
             Section::TextChecksums => "text checksums",
             Section::Text => "text",
             Section::Data => "data",
@@ -320,7 +329,7 @@ pub fn write_artifact(
         .chunks(TEXT_CHUNK)
         .map(crc32fast::hash)
         .collect();
-    let sections: [(Section, Vec<u8>); 7] = [
+    let sections: [(Section, Vec<u8>); 8] = [
         (Section::Meta, meta),
         (
             Section::Functions,
@@ -353,6 +362,13 @@ pub fn write_artifact(
         (
             Section::AddressMap,
             words(compiled.address_map.iter().flat_map(|&(t, w)| [t, w])),
+        ),
+        (
+            Section::InlineMap,
+            words(compiled.inline_map.iter().flat_map(|site| {
+                let callee = site.callee.map_or(u32::MAX, |c| c.as_u32());
+                [site.offset, callee, site.call]
+            })),
         ),
         (Section::TextChecksums, words(text_checksums)),
     ];
@@ -452,7 +468,7 @@ pub struct ArtifactLayout {
     /// What the code was compiled for.
     pub target: ArtifactTarget,
     settings_hash: u64,
-    sections: [SectionEntry; 9],
+    sections: [SectionEntry; Section::ALL.len()],
 }
 
 /// Reads the header from the front of `bytes`.
@@ -542,7 +558,7 @@ impl ArtifactLayout {
             .collect::<Result<Vec<_>, ArtifactError>>()?;
         let settings_hash = r.u64()?;
         let num_sections = r.u32()?;
-        let mut sections: [Option<SectionEntry>; 9] = Default::default();
+        let mut sections: [Option<SectionEntry>; Section::ALL.len()] = Default::default();
         for _ in 0..num_sections {
             let kind = r.u32()?;
             let (offset, len, crc) = (r.u64()?, r.u64()?, r.u32()?);
@@ -770,6 +786,7 @@ impl ArtifactLayout {
             wasm_to_array: at(Section::WasmToArray),
             traps: at(Section::Traps),
             address_map: at(Section::AddressMap),
+            inline_map: at(Section::InlineMap),
         }
     }
 
@@ -800,6 +817,7 @@ pub struct CodeTables<'a> {
     wasm_to_array: &'a [u8],
     traps: &'a [u8],
     address_map: &'a [u8],
+    inline_map: &'a [u8],
 }
 
 impl<'a> CodeTables<'a> {
@@ -863,12 +881,45 @@ impl<'a> CodeTables<'a> {
         let i = Self::partition(self.address_map, offset).checked_sub(1)?;
         Some(Self::pair(self.address_map, i)?.1)
     }
+
+    /// If the instruction at text `offset` was inlined: the defined function it came
+    /// from and the wasm offset of the call it was inlined at.
+    pub fn inlined_at(&self, offset: u32) -> Option<(DefinedFuncIndex, u32)> {
+        let triple = |i: usize| {
+            Some([
+                word(self.inline_map, i * 3)?,
+                word(self.inline_map, i * 3 + 1)?,
+                word(self.inline_map, i * 3 + 2)?,
+            ])
+        };
+        let (mut lo, mut hi) = (0, self.inline_map.len() / 12);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match triple(mid) {
+                Some([start, ..]) if start <= offset => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        let [_, callee, call] = triple(lo.checked_sub(1)?)?;
+        (callee != u32::MAX).then(|| (DefinedFuncIndex::from_u32(callee), call))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::TrapSite;
+
+    /// An artifact of `compiled` with an empty module, for this host.
+    fn artifact_of(compiled: &CompiledModule) -> Vec<u8> {
+        let target = ArtifactTarget {
+            strata_version: "test".into(),
+            target: host_target(),
+            cpu_features: Vec::new(),
+            settings: Vec::new(),
+        };
+        write_artifact(&target, &Module::default(), compiled, &[])
+    }
 
     #[test]
     fn trap_lookup_needs_an_exact_offset() {
@@ -885,15 +936,34 @@ mod tests {
             ],
             ..CompiledModule::default()
         };
-        let target = ArtifactTarget {
-            strata_version: "test".into(),
-            target: host_target(),
-            cpu_features: Vec::new(),
-            settings: Vec::new(),
-        };
-        let bytes = write_artifact(&target, &Module::default(), &compiled, &[]);
+        let bytes = artifact_of(&compiled);
         let traps = ArtifactLayout::parse(&bytes).unwrap().tables(&bytes);
         assert_eq!(traps.lookup_trap(9), Some(Trap::UnreachableCodeReached));
         assert_eq!(traps.lookup_trap(5), None);
+    }
+
+    #[test]
+    fn inlined_regions_run_from_their_start_to_the_next_entry() {
+        let site = |offset, callee: Option<u32>, call| crate::InlineSite {
+            offset,
+            callee: callee.map(DefinedFuncIndex::from_u32),
+            call,
+        };
+        let compiled = CompiledModule {
+            inline_map: vec![
+                site(8, Some(3), 40),
+                site(12, None, 0),
+                site(20, Some(0), 60),
+            ],
+            ..CompiledModule::default()
+        };
+        let bytes = artifact_of(&compiled);
+        let tables = ArtifactLayout::parse(&bytes).unwrap().tables(&bytes);
+        let callee = |i| Some((DefinedFuncIndex::from_u32(i), if i == 3 { 40 } else { 60 }));
+        assert_eq!(tables.inlined_at(7), None, "before the first region");
+        assert_eq!(tables.inlined_at(8), callee(3));
+        assert_eq!(tables.inlined_at(11), callee(3));
+        assert_eq!(tables.inlined_at(12), None, "the region ended");
+        assert_eq!(tables.inlined_at(25), callee(0));
     }
 }

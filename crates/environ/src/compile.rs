@@ -81,6 +81,22 @@ pub struct CompiledModule {
     /// `(text offset, wasm byte offset)` pairs sorted by text offset: the instructions
     /// from a text offset up to the next entry came from that wasm offset.
     pub address_map: Vec<(u32, u32)>,
+    /// Where code of one function was inlined into another, sorted by text offset.
+    pub inline_map: Vec<InlineSite>,
+}
+
+/// From `offset` in the text up to the next entry of [`CompiledModule::inline_map`],
+/// the code is defined function `callee`'s, inlined at the call at wasm offset `call`
+/// of the function whose text it is in; the address map gives offsets in `callee`.
+/// `callee: None` ends such a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InlineSite {
+    /// The text offset the region starts at.
+    pub offset: u32,
+    /// The function whose code it is, or `None` for the caller's own code.
+    pub callee: Option<DefinedFuncIndex>,
+    /// The wasm offset of the call that was inlined (0 with `callee: None`).
+    pub call: u32,
 }
 
 /// Finds the wasm byte offset of the instruction at text `offset`.

@@ -36,7 +36,8 @@ pub use artifact::{
 };
 pub use builtin::{BuiltinFunctionIndex, GROW_TRAPPED};
 pub use compile::{
-    CompileError, CompiledModule, Compiler, FunctionLoc, TrapSite, address_of_wasm_offset,
+    CompileError, CompiledModule, Compiler, FunctionLoc, InlineSite, TrapSite,
+    address_of_wasm_offset,
 };
 pub use cranelift_entity::{EntityRef, PrimaryMap, entity_impl};
 pub use fuel::operator_fuel_cost;

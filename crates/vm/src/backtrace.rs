@@ -47,11 +47,26 @@ impl Backtrace {
             if let Some((code, offset)) = lookup_code(lookup_pc)
                 && let Some((func_index, wasm_offset)) = code.lookup_function(offset)
             {
-                frames.push(BacktraceFrame {
-                    code,
-                    func_index,
-                    wasm_offset,
-                });
+                // Inlined code stands for the callee's frame on top of the caller's.
+                match code.lookup_inlined(offset) {
+                    Some((callee, call)) => {
+                        frames.push(BacktraceFrame {
+                            code: code.clone(),
+                            func_index: callee,
+                            wasm_offset,
+                        });
+                        frames.push(BacktraceFrame {
+                            code,
+                            func_index,
+                            wasm_offset: Some(call),
+                        });
+                    }
+                    None => frames.push(BacktraceFrame {
+                        code,
+                        func_index,
+                        wasm_offset,
+                    }),
+                }
             }
             if fp == 0 || fp == entry_fp {
                 break;

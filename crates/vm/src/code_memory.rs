@@ -363,7 +363,7 @@ impl CodeObject {
 
     /// The trap table and address map, checked on first use.
     fn trap_tables(&self) -> Option<CodeTables<'_>> {
-        let sections = [Section::Traps, Section::AddressMap];
+        let sections = [Section::Traps, Section::AddressMap, Section::InlineMap];
         self.checked(&self.trap_tables, &sections)
             .then(|| self.tables())
     }
@@ -451,6 +451,15 @@ impl CodeObject {
         // A damaged address map only costs the backtrace its wasm offsets.
         let wasm_offset = self.trap_tables().and_then(|t| t.wasm_offset(offset));
         Some((self.module.func_index(def), wasm_offset))
+    }
+
+    /// If the instruction at text offset `offset` was inlined from another function:
+    /// that function and the wasm offset of the call it was inlined at. (The
+    /// instruction's own wasm offset, from [`lookup_function`](Self::lookup_function),
+    /// is then in the inlined function.)
+    pub fn lookup_inlined(&self, offset: u32) -> Option<(FuncIndex, u32)> {
+        let (callee, call) = self.trap_tables()?.inlined_at(offset)?;
+        Some((self.module.func_index(callee), call))
     }
 }
 

@@ -119,6 +119,7 @@ impl Engine {
             if let Some(dir) = &config.clif_dir {
                 compiler.emit_clif(dir);
             }
+            compiler.set_inlining(config.compiler_inlining);
             compiler
         };
         #[cfg(not(feature = "cranelift"))]
