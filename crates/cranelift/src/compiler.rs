@@ -790,6 +790,35 @@ mod tests {
     }
 
     #[test]
+    fn a_larger_leaf_is_inlined_only_inside_loops() {
+        // Over 20 instructions (above the size inlined everywhere), under 60 (the size
+        // for loops), with loads, which the optimizer keeps where they are.
+        let mix = "(i32.add (i32.load offset=8 (local.get 0)))".repeat(6);
+        let wat = format!(
+            r#"(module
+                 (memory 1)
+                 (func $mix (param i32) (result i32) (local.get 0) {mix})
+                 (func (export "once") (param i32) (result i32) (call $mix (local.get 0)))
+                 (func (export "looped") (param i32) (result i32)
+                   (loop $l
+                     (local.set 0 (call $mix (local.get 0)))
+                     (br_if $l (i32.and (local.get 0) (i32.const 1))))
+                   (local.get 0)))"#
+        );
+        let (_, compiled) = compile(&wat).unwrap();
+        let inlined_into = |caller: usize| {
+            let f = compiled.functions[DefinedFuncIndex::new(caller)];
+            compiled.inline_map.iter().any(|s| {
+                s.callee == Some(DefinedFuncIndex::new(0))
+                    && f.start <= s.offset
+                    && s.offset < f.start + f.length
+            })
+        };
+        assert!(!inlined_into(1), "a call outside a loop stays");
+        assert!(inlined_into(2), "a call inside a loop is inlined");
+    }
+
+    #[test]
     fn the_innermost_loop_is_the_shortest_backward_edge() {
         assert_eq!(innermost_loop_header(&[(0, 10), (10, 20)]), None);
         assert_eq!(

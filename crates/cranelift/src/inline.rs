@@ -26,16 +26,22 @@ use strata_environ::{DefinedFuncIndex, EntityRef, PrimaryMap};
 /// considered for inlining; the rest are never inlined.
 pub(crate) const CANDIDATE_BODY_BYTES: u64 = 400;
 
-/// A leaf of at most this many CLIF instructions is inlined at every direct call.
-const SMALL_LEAF_INSTS: usize = 40;
+/// A leaf of at most this many CLIF instructions is inlined at every direct call: about
+/// what the call itself costs (moving the arguments, spilling around the call, the
+/// callee's frame), so the caller hardly grows.
+const SMALL_LEAF_INSTS: usize = 20;
 
 /// A leaf of at most this many instructions is inlined at direct calls inside loops,
 /// where the call's cost is paid on every iteration.
 const LOOP_LEAF_INSTS: usize = 60;
 
-/// A caller grows by at most this many inlined instructions, or by half its own size
-/// if that is more, so that inlining costs compile time in proportion to the caller.
-const MIN_GROWTH_BUDGET: usize = 400;
+/// A caller grows by at most this many inlined instructions, or by an eighth of its
+/// own size if that is more, so that inlining adds little compile time: with half,
+/// `shootout-ed25519` took twice as long to compile, for no faster run.
+const MIN_GROWTH_BUDGET: usize = 100;
+
+/// The caller's size divided by this is its growth budget, if above the minimum.
+const GROWTH_DIVISOR: usize = 8;
 
 /// The instruction count of `func` if it may be inlined into callers: it calls
 /// nothing and has at most [`LOOP_LEAF_INSTS`] instructions.
@@ -109,7 +115,7 @@ impl<'a> Leaves<'a> {
         Some(Leaves {
             leaves,
             in_loops,
-            budget: (size / 2).max(MIN_GROWTH_BUDGET),
+            budget: (size / GROWTH_DIVISOR).max(MIN_GROWTH_BUDGET),
             inlined: Vec::new(),
         })
     }

@@ -193,9 +193,9 @@ impl Config {
     }
 
     /// Whether the compiler inlines small leaf functions (functions that call nothing)
-    /// into their direct callers within a module: those of up to 40 Cranelift
+    /// into their direct callers within a module: those of up to 20 Cranelift
     /// instructions at every call, those of up to 60 at calls inside loops, each
-    /// caller growing by at most half its size (or 400 instructions).
+    /// caller growing by at most an eighth of its size (or 100 instructions).
     ///
     /// On by default, unlike wasmtime's `compiler_inlining`, which inlines far more (and
     /// doubled its compile time of the Sightglass programs on our machines). Backtraces
