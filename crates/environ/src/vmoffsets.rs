@@ -154,10 +154,12 @@ impl VMOffsets {
     }
 
     /// Offset of memory `index`'s base address, kept in the vmctx itself so that
-    /// compiled code reaches the heap with one load instead of two. It is set only for
-    /// a memory whose base never moves (a static reservation, see
-    /// [`MemoryStyle`](crate::MemoryStyle)), once, when the instance is created; for
-    /// any other memory it is null and the base is read from the definition.
+    /// compiled code reaches the heap with one load instead of two. It is set for a
+    /// memory whose base never moves (a static reservation, see
+    /// [`MemoryStyle`](crate::MemoryStyle), or a slot of the pooling allocator), once,
+    /// when the instance is created; for any other memory it is null. Compiled code
+    /// reads it for memories of the static style and reads the base of the others
+    /// from their definition.
     pub fn vmctx_memory_base(&self, index: MemoryIndex) -> u32 {
         assert!(count(index.index()) < self.num_memories);
         self.memory_bases + count(index.index()) * u32::from(self.ptr)
