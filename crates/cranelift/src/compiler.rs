@@ -577,38 +577,38 @@ impl Compiler for CraneliftCompiler {
         // phase of their own, so that the leaves among them can be inlined into the
         // functions of the second phase. The rest are translated in the second.
         let mut leaves: PrimaryMap<DefinedFuncIndex, Option<inline::Leaf>> = PrimaryMap::new();
-        let mut bodies: Vec<(DefinedFuncIndex, Body<'_>)> = bodies
+        let mut bodies: PrimaryMap<DefinedFuncIndex, Body<'_>> = bodies
             .into_iter()
-            .map(|(index, input)| (index, Body::Wasm(input)))
+            .map(|(_, input)| Body::Wasm(input))
             .collect();
         // Inlined locations are marked in the top bit of a wasm offset (see
         // `inline::INLINED`), which only a module of 2 GiB or more uses itself.
-        let small_enough = bodies.iter().all(|(_, body)| {
+        let small_enough = bodies.values().all(|body| {
             matches!(body, Body::Wasm(input) if input.body.range().end < u64::from(inline::INLINED))
         });
         if self.inlining && small_enough {
             let mut small = Vec::new();
-            for (at, (index, body)) in bodies.iter_mut().enumerate() {
+            for (index, body) in bodies.iter_mut() {
                 if matches!(body, Body::Wasm(input)
                     if input.body.range().end - input.body.range().start <= inline::CANDIDATE_BODY_BYTES)
                 {
                     let Body::Wasm(input) = std::mem::replace(body, Body::Leaf) else {
                         unreachable!("matched just now")
                     };
-                    small.push((at, *index, input));
+                    small.push((index, input));
                 }
             }
-            let translated = run_in_parallel(small, |cx, (at, index, input)| {
+            let translated = run_in_parallel(small, |cx, (index, input)| {
                 self.translate_body(module, &offsets, index, input, cx)?;
                 let func = std::mem::replace(&mut cx.0.func, ir::Function::new());
-                Ok((at, index, func))
+                Ok((index, func))
             })?;
-            leaves = bodies.iter().map(|_| None).collect();
-            for (at, index, func) in translated {
+            leaves = bodies.values().map(|_| None).collect();
+            for (index, func) in translated {
                 if let Some(size) = inline::leaf_size(&func) {
                     leaves[index] = Some(inline::Leaf { func, size });
                 } else {
-                    bodies[at].1 = Body::Clif(Box::new(func));
+                    bodies[index] = Body::Clif(Box::new(func));
                 }
             }
         }

@@ -6,8 +6,8 @@
 //! calling convention's registers, the caller's live values are spilled around the
 //! call, and the callee sets up a frame. Only *leaves* are inlined (functions that call
 //! nothing, not even a libcall), and only small ones, so that inlining is one level
-//! deep, never recursive, and cheap to compile: the inlined body is usually smaller
-//! than the call sequence it replaces.
+//! deep, never recursive, and cheap to compile: a leaf inlined everywhere is about the
+//! size of the call sequence it replaces, and larger ones only replace calls in loops.
 //!
 //! Backtraces stay whole: every inlined instruction keeps its wasm offset in the
 //! callee, and the code records at which call it was inlined, so a trap inside an
