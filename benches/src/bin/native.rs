@@ -16,9 +16,11 @@ use strata_benches::sightglass::{Program, Runtime, Strata, Wasmtime};
 use strata_benches::{Result, err};
 
 const USAGE: &str = "\
-usage: native [--filter TEXT] [--rounds N] [--runtime strata|wasmtime]
+usage: native [--filter TEXT] [--scalar] [--rounds N] [--runtime strata|wasmtime]
 
   --filter TEXT  only kernels whose name contains TEXT
+  --scalar       build the native side without clang's vectorizers, as the wasm
+                 side (no -msimd128) is built
   --rounds N     runs of each kernel on each side; medians are reported (default 5)
   --runtime      run only this runtime beside native (default: both)";
 
@@ -77,11 +79,23 @@ struct Kernel {
     program: Program,
 }
 
-fn build(name: &'static str, flags: &[&str], dir: &Path) -> Result<Kernel> {
+/// clang's flags that keep the host build scalar: wasm32 code without `-msimd128` has
+/// no vectors, so these make both builds the same loops.
+const SCALAR: &[&str] = &["-fno-vectorize", "-fno-slp-vectorize"];
+
+fn build(name: &'static str, flags: &[&str], scalar: bool, dir: &Path) -> Result<Kernel> {
     let source = source_dir().join(format!("{name}.c"));
-    let native = dir.join(name);
+    let native = dir.join(if scalar {
+        format!("{name}-scalar")
+    } else {
+        name.to_string()
+    });
     let wasm = dir.join(format!("{name}.wasm"));
-    clang(&source, &native, flags)?;
+    let mut native_args = flags.to_vec();
+    if scalar {
+        native_args.extend_from_slice(SCALAR);
+    }
+    clang(&source, &native, &native_args)?;
     let mut wasm_args = vec![
         "--target=wasm32-wasi",
         "--sysroot=/usr",
@@ -137,9 +151,14 @@ fn run_wasm<R: Runtime>(runtime: &R, kernel: &Kernel, rounds: u32) -> Result<Rou
 
 fn main() -> Result<()> {
     let mut filter = String::new();
+    let mut scalar = false;
     let common = cli::parse(USAGE, 5, |flag, args| {
         if flag == "--filter" {
             filter = cli::value(args, flag)?;
+            return Ok(true);
+        }
+        if flag == "--scalar" {
+            scalar = true;
             return Ok(true);
         }
         Ok(false)
@@ -154,7 +173,7 @@ fn main() -> Result<()> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---|");
     for &(name, flags) in KERNELS.iter().filter(|(n, _)| n.contains(&filter)) {
-        let mut kernel = build(name, flags, &dir)?;
+        let mut kernel = build(name, flags, scalar, &dir)?;
         let mut native = Vec::new();
         for _ in 0..common.rounds {
             let (time, stdout) = run_native(&kernel)?;
