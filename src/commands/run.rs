@@ -45,7 +45,8 @@ pub struct RunCommand {
     /// (`10s`, `500ms`, `2m`, `1us`, `3ns`; a bare number is seconds); and proposals on
     /// or off: `KEY[=y|n]` for `simd`, `multi-value`, `bulk-memory`, `reference-types`,
     /// `tail-call`, `extended-const`, `multi-memory`, `memory64`, `relaxed-simd`,
-    /// `relaxed-simd-deterministic`, `wide-arithmetic`, `custom-page-sizes`.
+    /// `relaxed-simd-deterministic`, `wide-arithmetic`, `custom-page-sizes`,
+    /// `function-references`.
     /// Repeatable and comma-separated.
     #[arg(short = 'W', long = "wasm", value_name = "KEY[=VALUE][,..]", value_parser = wasm_options::parse)]
     wasm: Vec<WasmOptionList>,

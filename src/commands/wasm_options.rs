@@ -12,7 +12,7 @@ use super::option_list;
 const KNOWN_KEYS: &str = "fuel, max-memory-size, timeout, simd, multi-value, bulk-memory, \
                           reference-types, tail-call, extended-const, multi-memory, memory64, \
                           relaxed-simd, relaxed-simd-deterministic, wide-arithmetic, \
-                          custom-page-sizes";
+                          custom-page-sizes, function-references";
 
 /// A WebAssembly proposal (or the behavior of one) that `-W KEY[=y|n]` turns on or off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,11 +43,14 @@ pub enum Feature {
     WideArithmetic,
     /// `custom-page-sizes`: memories with 1-byte pages.
     CustomPageSizes,
+    /// `function-references`: typed function references, `call_ref`, non-nullable
+    /// types.
+    FunctionReferences,
 }
 
 impl Feature {
     /// Every feature, with its `-W` key (wasmtime's).
-    const KEYS: [(&'static str, Feature); 12] = [
+    const KEYS: [(&'static str, Feature); 13] = [
         ("simd", Feature::Simd),
         ("multi-value", Feature::MultiValue),
         ("bulk-memory", Feature::BulkMemory),
@@ -63,6 +66,7 @@ impl Feature {
         ),
         ("wide-arithmetic", Feature::WideArithmetic),
         ("custom-page-sizes", Feature::CustomPageSizes),
+        ("function-references", Feature::FunctionReferences),
     ];
 
     /// The feature whose `-W` key is `key`.
@@ -88,6 +92,7 @@ impl Feature {
             Feature::RelaxedSimdDeterministic => config.relaxed_simd_deterministic(enable),
             Feature::WideArithmetic => config.wasm_wide_arithmetic(enable),
             Feature::CustomPageSizes => config.wasm_custom_page_sizes(enable),
+            Feature::FunctionReferences => config.wasm_function_references(enable),
         };
     }
 }

@@ -511,6 +511,37 @@ fn wasm_features_are_turned_on_and_off_with_w() {
         &["memory64 must be enabled for 64-bit memories"],
     );
 
+    // Function references are on by default too.
+    let typed = dir.join("typed.wat");
+    std::fs::write(
+        &typed,
+        r#"(module
+             (type $t (func (result i32)))
+             (func $seven (type $t) (i32.const 7))
+             (elem declare func $seven)
+             (func (export "f") (result i32) (call_ref $t (ref.func $seven))))"#,
+    )
+    .unwrap();
+    assert_output(
+        &invoke(&typed, "f", &[]),
+        0,
+        "7
+",
+        "",
+    );
+    assert_output(
+        &invoke(&typed, "f", &["function-references=y"]),
+        0,
+        "7
+",
+        "",
+    );
+    assert_failure(
+        &invoke(&typed, "f", &["function-references=n"]),
+        1,
+        &["function references"],
+    );
+
     assert_failure(
         &invoke(&pages, "grow", &["custom-page-sizes=maybe"]),
         2,

@@ -532,6 +532,42 @@ impl FuncEnvironment<'_> {
             func_ref,
             u32::from(self.offsets.vm_func_ref_wasm_call()),
         );
+        self.call_func_ref_code(b, ty, func_ref, code, args, kind)
+    }
+
+    /// `call_ref` (or `return_call_ref`) of type `ty` on `func_ref`. Validation proved
+    /// that a non-null reference has type `ty`, so there is no signature check; a null
+    /// one faults on the load of its code pointer, which the trap table names.
+    pub(crate) fn call_ref(
+        &self,
+        b: &mut FunctionBuilder,
+        ty: TypeIndex,
+        func_ref: Value,
+        args: &[Value],
+        kind: CallKind,
+    ) -> Vec<Value> {
+        let null_flags =
+            MemFlagsData::trusted().with_trap_code(Some(trap_code(Trap::NullFunctionReference)));
+        let code = b.ins().load(
+            self.pointer,
+            null_flags,
+            func_ref,
+            i32::from(self.offsets.vm_func_ref_wasm_call()),
+        );
+        self.call_func_ref_code(b, ty, func_ref, code, args, kind)
+    }
+
+    /// Calls `code`, the loaded code pointer of `func_ref`, with the reference's own
+    /// vmctx as the callee's and ours as the caller's.
+    fn call_func_ref_code(
+        &self,
+        b: &mut FunctionBuilder,
+        ty: TypeIndex,
+        func_ref: Value,
+        code: Value,
+        args: &[Value],
+        kind: CallKind,
+    ) -> Vec<Value> {
         let callee_vmctx = self.load_ptr(
             b,
             MemFlagsData::trusted(),

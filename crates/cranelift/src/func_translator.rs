@@ -308,6 +308,8 @@ impl FuncTranslator<'_, '_> {
                 | Operator::End
                 | Operator::Br { .. }
                 | Operator::BrIf { .. }
+                | Operator::BrOnNull { .. }
+                | Operator::BrOnNonNull { .. }
                 | Operator::BrTable { .. }
         );
         if leaves_run {

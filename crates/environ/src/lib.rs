@@ -52,7 +52,8 @@ pub use translate::{FunctionBodyInput, ModuleTranslation, translate_module};
 pub use trap::Trap;
 pub use tunables::{MemoryStyle, Tunables};
 pub use types::{
-    Global, Memory, Table, WASM_PAGE_SIZE, WasmFuncType, WasmHeapType, WasmRefType, WasmValType,
+    EngineOrModuleTypeIndex, Global, Memory, Table, WASM_PAGE_SIZE, WasmFuncType, WasmHeapType,
+    WasmRefType, WasmValType,
 };
 pub use vmoffsets::{HOST_PTR, VM_CONTEXT_MAGIC, VMOffsets};
 pub use wasmparser::WasmFeatures;

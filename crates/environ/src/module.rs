@@ -290,6 +290,9 @@ pub struct Module {
     pub globals: PrimaryMap<GlobalIndex, Global>,
     /// Initializers of the defined globals.
     pub global_initializers: PrimaryMap<DefinedGlobalIndex, ConstExpr>,
+    /// The initializer expression of each defined table that has one (function
+    /// references); a table without one starts with null elements.
+    pub table_initializers: PrimaryMap<DefinedTableIndex, Option<ConstExpr>>,
     /// Imports in declaration order.
     pub imports: Vec<Import>,
     /// Exports in declaration order.
@@ -343,6 +346,11 @@ macro_rules! index_space {
 }
 
 impl Module {
+    /// The initializer expression of defined table `table`, if it has one.
+    pub fn table_initializer(&self, table: DefinedTableIndex) -> Option<&ConstExpr> {
+        self.table_initializers.get(table)?.as_ref()
+    }
+
     index_space!(
         defined_func_index,
         is_imported_function,

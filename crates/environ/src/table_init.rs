@@ -10,7 +10,7 @@
 
 use crate::{
     ConstOp, DefinedTableIndex, ElemIndex, ElemSegmentMode, EntityRef, FuncIndex, Module,
-    PrimaryMap, WasmHeapType,
+    PrimaryMap,
 };
 use serde::{Deserialize, Serialize};
 
@@ -104,9 +104,10 @@ impl TableInitialization {
                     _ => None,
                 })
                 .collect();
-            let target = module
-                .defined_table_index(*table)
-                .filter(|_| module.tables[*table].element.heap_type == WasmHeapType::Func);
+            let target = module.defined_table_index(*table).filter(|&def| {
+                module.tables[*table].element.heap_type.is_func()
+                    && module.table_initializer(def).is_none()
+            });
             let start = offset
                 .as_constant_offset()
                 .and_then(|s| usize::try_from(s).ok());

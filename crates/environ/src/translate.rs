@@ -220,10 +220,11 @@ impl<'data> Translator<'data> {
             Payload::TableSection(tables) => {
                 for table in tables {
                     let table = table?;
-                    if !matches!(table.init, wasmparser::TableInit::RefNull) {
-                        return Err(unsupported("table initializer expressions"));
-                    }
                     m.tables.push(table_type(table.ty)?);
+                    m.table_initializers.push(match &table.init {
+                        wasmparser::TableInit::RefNull => None,
+                        wasmparser::TableInit::Expr(expr) => Some(const_expr(expr)?),
+                    });
                 }
             }
             Payload::MemorySection(memories) => {
@@ -389,7 +390,8 @@ impl<'data> Translator<'data> {
             .elem_segments
             .values()
             .flat_map(|s| s.items.iter())
-            .chain(m.global_initializers.values());
+            .chain(m.global_initializers.values())
+            .chain(m.table_initializers.values().flatten());
         for expr in exprs {
             escaping.extend(expr.ops.iter().filter_map(|op| match op {
                 ConstOp::RefFunc(f) => Some(*f),

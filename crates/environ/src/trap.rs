@@ -36,11 +36,13 @@ pub enum Trap {
     OutOfFuel = 12,
     /// A null reference was dereferenced.
     NullReference = 13,
+    /// `call_ref` or `return_call_ref` of a null function reference.
+    NullFunctionReference = 14,
 }
 
 impl Trap {
     /// Every trap code, in encoding order.
-    pub const ALL: [Trap; 13] = [
+    pub const ALL: [Trap; 14] = [
         Trap::StackOverflow,
         Trap::MemoryOutOfBounds,
         Trap::HeapMisaligned,
@@ -54,6 +56,7 @@ impl Trap {
         Trap::Interrupt,
         Trap::OutOfFuel,
         Trap::NullReference,
+        Trap::NullFunctionReference,
     ];
 
     /// Decodes a trap code written by [`Trap::as_u8`].
@@ -82,6 +85,7 @@ impl Trap {
             Trap::Interrupt => "interrupt",
             Trap::OutOfFuel => "all fuel consumed by WebAssembly",
             Trap::NullReference => "null reference",
+            Trap::NullFunctionReference => "null function reference",
         }
     }
 }

@@ -1,18 +1,109 @@
 //! WebAssembly types as strata records them, independent of the parser's own types.
 
+use crate::TypeIndex;
 use core::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The size of a WebAssembly page in bytes.
 pub const WASM_PAGE_SIZE: u64 = 0x1_0000;
 
+/// Which function type a concrete reference type names.
+///
+/// A module's metadata names its own types by their index in its type section. The
+/// engine gives every distinct function type an engine-wide id, so types of different
+/// modules compare as ids: the public API's types, and the types of tables and
+/// globals at run time, name types that way.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EngineOrModuleTypeIndex {
+    /// A type of the module's type section.
+    Module(TypeIndex),
+    /// A type registered with the engine, by its id.
+    Engine(u32),
+}
+
+impl EngineOrModuleTypeIndex {
+    /// The engine's id for a module's type, by `type_ids`, the engine ids of the
+    /// module's types in order; an engine id is returned as is.
+    pub fn to_engine(self, type_ids: &[u32]) -> EngineOrModuleTypeIndex {
+        match self {
+            EngineOrModuleTypeIndex::Module(i) => {
+                EngineOrModuleTypeIndex::Engine(type_ids[i.as_u32() as usize])
+            }
+            engine => engine,
+        }
+    }
+}
+
+impl fmt::Display for EngineOrModuleTypeIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineOrModuleTypeIndex::Module(i) => write!(f, "{}", i.as_u32()),
+            EngineOrModuleTypeIndex::Engine(id) => write!(f, "engine-type-{id}"),
+        }
+    }
+}
+
 /// The heap type of a reference.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum WasmHeapType {
     /// Any function.
     Func,
+    /// Functions of one type.
+    ConcreteFunc(EngineOrModuleTypeIndex),
+    /// No function: the bottom of the function types, with `null` as its only value.
+    NoFunc,
     /// Any host value.
     Extern,
+    /// No host value: the bottom of the extern types.
+    NoExtern,
+}
+
+impl WasmHeapType {
+    /// Whether references of this type point to functions (or are null references of
+    /// the function hierarchy).
+    pub fn is_func(self) -> bool {
+        matches!(
+            self,
+            WasmHeapType::Func | WasmHeapType::ConcreteFunc(_) | WasmHeapType::NoFunc
+        )
+    }
+
+    /// Whether this heap type is a subtype of `other`. Both must name types the same
+    /// way (both a module's indices, or both engine ids). Without the GC proposal a
+    /// function type has no declared supertypes, so a concrete type is a subtype only
+    /// of itself and `func`.
+    pub fn is_subtype_of(self, other: WasmHeapType) -> bool {
+        use WasmHeapType::*;
+        match (self, other) {
+            (a, b) if a == b => true,
+            (ConcreteFunc(_) | NoFunc, Func) | (NoFunc, ConcreteFunc(_)) => true,
+            (NoExtern, Extern) => true,
+            _ => false,
+        }
+    }
+
+    /// This heap type with each concrete type index mapped by `f`.
+    pub fn map_index(
+        self,
+        f: &mut impl FnMut(EngineOrModuleTypeIndex) -> EngineOrModuleTypeIndex,
+    ) -> WasmHeapType {
+        match self {
+            WasmHeapType::ConcreteFunc(i) => WasmHeapType::ConcreteFunc(f(i)),
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for WasmHeapType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WasmHeapType::Func => f.write_str("func"),
+            WasmHeapType::ConcreteFunc(i) => i.fmt(f),
+            WasmHeapType::NoFunc => f.write_str("nofunc"),
+            WasmHeapType::Extern => f.write_str("extern"),
+            WasmHeapType::NoExtern => f.write_str("noextern"),
+        }
+    }
 }
 
 /// A reference type.
@@ -35,6 +126,23 @@ impl WasmRefType {
         nullable: true,
         heap_type: WasmHeapType::Extern,
     };
+
+    /// Whether every value of this type is a value of `other` (with types named the
+    /// same way on both sides).
+    pub fn is_subtype_of(self, other: WasmRefType) -> bool {
+        (other.nullable || !self.nullable) && self.heap_type.is_subtype_of(other.heap_type)
+    }
+
+    /// This type with each concrete type index mapped by `f`.
+    pub fn map_index(
+        self,
+        f: &mut impl FnMut(EngineOrModuleTypeIndex) -> EngineOrModuleTypeIndex,
+    ) -> WasmRefType {
+        WasmRefType {
+            nullable: self.nullable,
+            heap_type: self.heap_type.map_index(f),
+        }
+    }
 }
 
 impl fmt::Display for WasmRefType {
@@ -42,8 +150,10 @@ impl fmt::Display for WasmRefType {
         match (self.nullable, self.heap_type) {
             (true, WasmHeapType::Func) => f.write_str("funcref"),
             (true, WasmHeapType::Extern) => f.write_str("externref"),
-            (false, WasmHeapType::Func) => f.write_str("(ref func)"),
-            (false, WasmHeapType::Extern) => f.write_str("(ref extern)"),
+            (true, WasmHeapType::NoFunc) => f.write_str("nullfuncref"),
+            (true, WasmHeapType::NoExtern) => f.write_str("nullexternref"),
+            (true, h) => write!(f, "(ref null {h})"),
+            (false, h) => write!(f, "(ref {h})"),
         }
     }
 }
@@ -90,21 +200,42 @@ impl WasmValType {
             wasmparser::ValType::Ref(r) => WasmValType::Ref(WasmRefType::from_wasmparser(r)?),
         })
     }
+
+    /// Whether every value of this type is a value of `other`.
+    pub fn is_subtype_of(self, other: WasmValType) -> bool {
+        match (self, other) {
+            (WasmValType::Ref(a), WasmValType::Ref(b)) => a.is_subtype_of(b),
+            (a, b) => a == b,
+        }
+    }
+
+    /// This type with each concrete type index mapped by `f`.
+    pub fn map_index(
+        self,
+        f: &mut impl FnMut(EngineOrModuleTypeIndex) -> EngineOrModuleTypeIndex,
+    ) -> WasmValType {
+        match self {
+            WasmValType::Ref(r) => WasmValType::Ref(r.map_index(f)),
+            other => other,
+        }
+    }
 }
 
 impl WasmRefType {
     /// Converts wasmparser's reference type; `None` for types strata does not support.
     pub fn from_wasmparser(ty: wasmparser::RefType) -> Option<WasmRefType> {
-        use wasmparser::{AbstractHeapType, HeapType};
+        use wasmparser::{AbstractHeapType, HeapType, UnpackedIndex};
         let heap_type = match ty.heap_type() {
-            HeapType::Abstract {
-                shared: false,
-                ty: AbstractHeapType::Func,
-            } => WasmHeapType::Func,
-            HeapType::Abstract {
-                shared: false,
-                ty: AbstractHeapType::Extern,
-            } => WasmHeapType::Extern,
+            HeapType::Abstract { shared: false, ty } => match ty {
+                AbstractHeapType::Func => WasmHeapType::Func,
+                AbstractHeapType::NoFunc => WasmHeapType::NoFunc,
+                AbstractHeapType::Extern => WasmHeapType::Extern,
+                AbstractHeapType::NoExtern => WasmHeapType::NoExtern,
+                _ => return None,
+            },
+            HeapType::Concrete(UnpackedIndex::Module(i)) => {
+                WasmHeapType::ConcreteFunc(EngineOrModuleTypeIndex::Module(TypeIndex::from_u32(i)))
+            }
             _ => return None,
         };
         Some(WasmRefType {
@@ -143,6 +274,18 @@ impl WasmFuncType {
     #[inline]
     pub fn results(&self) -> &[WasmValType] {
         &self.results
+    }
+
+    /// This type with each concrete type index in its parameters and results mapped
+    /// by `f`.
+    pub fn map_index(
+        &self,
+        mut f: impl FnMut(EngineOrModuleTypeIndex) -> EngineOrModuleTypeIndex,
+    ) -> WasmFuncType {
+        WasmFuncType {
+            params: self.params.iter().map(|t| t.map_index(&mut f)).collect(),
+            results: self.results.iter().map(|t| t.map_index(&mut f)).collect(),
+        }
     }
 
     /// The number of `ValRaw` slots an array call of this type needs: enough for the
@@ -260,6 +403,17 @@ pub struct Table {
     pub table64: bool,
 }
 
+impl Table {
+    /// This type with the module's type indices replaced by engine ids (see
+    /// [`EngineOrModuleTypeIndex::to_engine`]).
+    pub fn to_engine(self, type_ids: &[u32]) -> Table {
+        Table {
+            element: self.element.map_index(&mut |i| i.to_engine(type_ids)),
+            ..self
+        }
+    }
+}
+
 impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "(table {}", self.minimum)?;
@@ -277,6 +431,17 @@ pub struct Global {
     pub ty: WasmValType,
     /// Whether `global.set` may change it.
     pub mutable: bool,
+}
+
+impl Global {
+    /// This type with the module's type indices replaced by engine ids (see
+    /// [`EngineOrModuleTypeIndex::to_engine`]).
+    pub fn to_engine(self, type_ids: &[u32]) -> Global {
+        Global {
+            ty: self.ty.map_index(&mut |i| i.to_engine(type_ids)),
+            mutable: self.mutable,
+        }
+    }
 }
 
 impl fmt::Display for Global {
@@ -315,5 +480,34 @@ mod tests {
         let ty = WasmFuncType::new([WasmValType::I32, WasmValType::F64], [WasmValType::I64]);
         assert_eq!(ty.to_string(), "(func (param i32 f64) (result i64))");
         assert_eq!(ty.array_len(), 2);
+    }
+
+    #[test]
+    fn reference_subtyping_follows_nullability_and_the_function_hierarchy() {
+        let concrete = |i, nullable| WasmRefType {
+            nullable,
+            heap_type: WasmHeapType::ConcreteFunc(EngineOrModuleTypeIndex::Engine(i)),
+        };
+        let non_null = |heap_type| WasmRefType {
+            nullable: false,
+            heap_type,
+        };
+        let null_func = WasmRefType {
+            nullable: true,
+            heap_type: WasmHeapType::NoFunc,
+        };
+        let t = concrete(3, false);
+        assert!(t.is_subtype_of(concrete(3, true)));
+        assert!(!concrete(3, true).is_subtype_of(t));
+        assert!(t.is_subtype_of(non_null(WasmHeapType::Func)));
+        assert!(t.is_subtype_of(WasmRefType::FUNCREF));
+        assert!(!WasmRefType::FUNCREF.is_subtype_of(concrete(3, true)));
+        assert!(!t.is_subtype_of(concrete(4, false)), "distinct types");
+        assert!(null_func.is_subtype_of(concrete(3, true)));
+        assert!(!null_func.is_subtype_of(t));
+        assert!(!t.is_subtype_of(WasmRefType::EXTERNREF));
+        assert!(non_null(WasmHeapType::NoExtern).is_subtype_of(WasmRefType::EXTERNREF));
+        assert_eq!(t.to_string(), "(ref engine-type-3)");
+        assert_eq!(null_func.to_string(), "nullfuncref");
     }
 }

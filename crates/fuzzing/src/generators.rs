@@ -7,8 +7,8 @@ use arbitrary::{Result, Unstructured};
 use wasm_smith::Config;
 
 /// A swarm configuration: wasm-smith's arbitrary choice of features and limits, with the
-/// proposals strata does not implement turned off (exceptions, GC and typed function
-/// references, threads, compact imports) and memories and tables kept small enough to
+/// proposals strata does not implement turned off (exceptions, GC, threads, compact
+/// imports) and memories and tables kept small enough to
 /// instantiate within [`limits`]. Everything else, Wasm 3.0's tail calls,
 /// extended constants, multi-memory (up to four memories), memory64 and table64, relaxed
 /// SIMD, wide arithmetic and custom page sizes included, stays as the input chose it.
@@ -19,6 +19,9 @@ pub fn swarm(u: &mut Unstructured<'_>) -> Result<Config> {
     let mut config: Config = u.arbitrary()?;
     config.max_memories = config.max_memories.min(4);
     config.exceptions_enabled = false;
+    // wasm-smith 0.263 generates typed function references only together with GC
+    // (`gc_enabled` turns on both), so strata's function references are not fuzzed
+    // until it implements GC; the spec scripts cover them.
     config.gc_enabled = false;
     config.threads_enabled = false;
     config.shared_everything_threads_enabled = false;

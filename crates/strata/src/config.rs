@@ -91,6 +91,12 @@ impl Config {
             | WasmFeatures::MULTI_MEMORY
             | WasmFeatures::MEMORY64
             | WasmFeatures::RELAXED_SIMD;
+        // On by default where the `gc` feature is built in, as in wasmtime.
+        let features = if cfg!(feature = "gc") {
+            features | WasmFeatures::FUNCTION_REFERENCES
+        } else {
+            features
+        };
         Config {
             features,
             tunables: Tunables::default_host(),
@@ -137,6 +143,13 @@ impl Config {
         /// initializers of globals and the offsets of data and element segments. On by
         /// default.
         wasm_extended_const => EXTENDED_CONST;
+        /// Typed function references: `(ref $t)` and `(ref null $t)` types,
+        /// non-nullable locals, `call_ref` and `return_call_ref` (with no signature
+        /// check: validation proves the type), `ref.as_non_null`, `br_on_null`,
+        /// `br_on_non_null`, and tables with an initializer expression. On by default;
+        /// needs the `gc` Cargo feature, as in wasmtime.
+        #[cfg(feature = "gc")]
+        wasm_function_references => FUNCTION_REFERENCES;
         /// Multi-memory: any number of linear memories per module, each memory
         /// instruction naming its memory. On by default.
         wasm_multi_memory => MULTI_MEMORY;

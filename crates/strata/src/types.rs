@@ -1,7 +1,7 @@
 //! Types of values and of the entities a module imports and exports.
 
 use core::fmt;
-use strata_environ::{WasmFuncType, WasmHeapType, WasmRefType, WasmValType};
+use strata_environ::{WasmFuncType, WasmRefType, WasmValType};
 
 /// A reference type.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -18,9 +18,15 @@ impl RefType {
         self.0.nullable
     }
 
-    /// Whether this references functions.
+    /// Whether this references functions: `funcref`, `(ref func)`, a typed function
+    /// reference or the `nofunc` bottom type.
     pub fn is_func(&self) -> bool {
-        self.0.heap_type == WasmHeapType::Func
+        self.0.heap_type.is_func()
+    }
+
+    /// Whether every value of this type is a value of `other`.
+    pub fn matches(&self, other: &RefType) -> bool {
+        self.0.is_subtype_of(other.0)
     }
 }
 
@@ -52,6 +58,12 @@ impl ValType {
     pub const FUNCREF: ValType = ValType::Ref(RefType::FUNCREF);
     /// `externref`.
     pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
+
+    /// Whether every value of this type is a value of `other`: the same type or, for
+    /// references, a subtype.
+    pub fn matches(&self, other: &ValType) -> bool {
+        self.to_wasm().is_subtype_of(other.to_wasm())
+    }
 
     pub(crate) fn from_wasm(ty: WasmValType) -> ValType {
         match ty {
@@ -150,6 +162,18 @@ impl GlobalType {
     /// The type of the value.
     pub fn content(&self) -> ValType {
         ValType::from_wasm(self.0.ty)
+    }
+
+    /// Whether a global of this type can be imported as one of type `want`: a
+    /// mutable global only with its own type (both sides may write it), an immutable
+    /// one with a subtype.
+    #[cfg(feature = "runtime")]
+    pub(crate) fn matches(&self, want: &GlobalType) -> bool {
+        match (self.0.mutable, want.0.mutable) {
+            (true, true) => self.0.ty == want.0.ty,
+            (false, false) => self.0.ty.is_subtype_of(want.0.ty),
+            _ => false,
+        }
     }
 
     /// Whether it can be changed.

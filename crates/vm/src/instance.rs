@@ -484,7 +484,10 @@ impl InstanceHandle {
             }
             for (index, ty) in module.tables.iter() {
                 if module.defined_table_index(index).is_some() {
-                    tables.push(allocator.allocate_table(ty)?);
+                    // The table keeps its type with engine ids, so that it compares
+                    // with other modules' types when it is imported.
+                    let ty = ty.to_engine(&runtime.type_ids);
+                    tables.push(allocator.allocate_table(&ty)?);
                 }
             }
             Ok(())
@@ -630,7 +633,8 @@ impl InstanceHandle {
         }
     }
 
-    /// Applies the active element and data segments, in order, as `table.init` and
+    /// Fills the tables that have an initializer expression, then applies the active
+    /// element and data segments, in order, as `table.init` and
     /// `memory.init` followed by a drop; declared element segments are dropped too. A
     /// segment out of bounds traps; the segments before it stay applied.
     ///
@@ -642,6 +646,18 @@ impl InstanceHandle {
         // never replaces it; reading through it spares a reference count update.
         let module = unsafe { &(*info).module };
         let inst = self.instance();
+        // Tables with an initializer expression start with its value in every element,
+        // before any segment writes them (such tables are left out of the plan).
+        for (table, init) in module.table_initializers.iter() {
+            let Some(expr) = init else { continue };
+            let value = match inst.eval(expr) {
+                ConstValue::Ref(p) => p,
+                ConstValue::Bits(_) => core::ptr::null_mut(),
+            };
+            let t = &mut inst.tables[table];
+            let len = usize::try_from(t.size()).expect("a table's elements are in memory");
+            t.fill(0..len, value);
+        }
         // Segments before `eager_from` are in the table initialization plan: their
         // elements are resolved on first use.
         let eager_from = module.table_initialization.eager_from;

@@ -85,7 +85,7 @@ impl Table {
 
     /// Whether elements are initialized lazily and tagged with [`FUNCREF_INIT_BIT`].
     fn is_lazy(&self) -> bool {
-        self.ty.element.heap_type == strata_environ::WasmHeapType::Func
+        self.ty.element.heap_type.is_func()
     }
 
     /// The word stored for reference `value`.

@@ -8,7 +8,7 @@ use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value, condcodes::I
 use cranelift_frontend::FunctionBuilder;
 use strata_environ::{
     BuiltinFunctionIndex, DataIndex, ElemIndex, FUNCREF_INIT_BIT, FuncIndex, MemoryIndex,
-    TableIndex, Trap, WasmHeapType,
+    TableIndex, Trap,
 };
 
 /// The table and memory instructions that copy, fill or initialize a range.
@@ -111,7 +111,7 @@ impl FuncEnvironment<'_> {
     }
 
     fn is_funcref_table(&self, table: TableIndex) -> bool {
-        self.module.tables[table].element.heap_type == WasmHeapType::Func
+        self.module.tables[table].element.heap_type.is_func()
     }
 
     /// Reads element `index` (in bounds) of `table` at `slot`. A funcref table stores

@@ -1,5 +1,5 @@
-//! Calls: `call` and `call_indirect`, and their tail-call forms `return_call` and
-//! `return_call_indirect`.
+//! Calls: `call`, `call_indirect` and `call_ref`, and their tail-call forms
+//! `return_call`, `return_call_indirect` and `return_call_ref`.
 //!
 //! A tail call ends its block like `return`: the fuel counter is saved first (the
 //! callee and the host read it from the store context), the callee's results become the
@@ -10,11 +10,11 @@
 use super::{FuncTranslator, Result};
 use crate::func_environ::CallKind;
 use cranelift_codegen::ir;
-use strata_environ::{CompileError, FuncIndex, TableIndex, TypeIndex};
+use strata_environ::{FuncIndex, TableIndex, TypeIndex};
 use wasmparser::Operator;
 
 impl FuncTranslator<'_, '_> {
-    /// `call`, `call_indirect`, `return_call` and `return_call_indirect`.
+    /// `call`, `call_indirect`, `call_ref` and their tail-call forms.
     pub(super) fn call(&mut self, op: &Operator<'_>) -> Result<bool> {
         match *op {
             Operator::Call { function_index } => {
@@ -31,11 +31,8 @@ impl FuncTranslator<'_, '_> {
                 type_index,
                 table_index,
             } => self.indirect_call(type_index, table_index, CallKind::Tail),
-            Operator::ReturnCallRef { .. } => {
-                return Err(CompileError::Unsupported(
-                    "return_call_ref (needs typed function references)".into(),
-                ));
-            }
+            Operator::CallRef { type_index } => self.ref_call(type_index, CallKind::Normal),
+            Operator::ReturnCallRef { type_index } => self.ref_call(type_index, CallKind::Tail),
             _ => return Ok(false),
         }
         Ok(true)
@@ -63,6 +60,20 @@ impl FuncTranslator<'_, '_> {
         let results = self
             .env
             .call_indirect(&mut self.builder, table, ty, index, &args, kind);
+        self.after_call(results, kind);
+    }
+
+    /// A call of type `type_index` through the function reference on top of the
+    /// arguments.
+    fn ref_call(&mut self, type_index: u32, kind: CallKind) {
+        let ty = TypeIndex::from_u32(type_index);
+        let func_ref = self.pop();
+        let n = self.env.module.types[ty].params().len();
+        let args = self.stack.split_off(self.stack.len() - n);
+        self.fuel_save();
+        let results = self
+            .env
+            .call_ref(&mut self.builder, ty, func_ref, &args, kind);
         self.after_call(results, kind);
     }
 
@@ -271,5 +282,63 @@ mod tests {
         let flags = is_load(&func, table_bound(&func))
             .unwrap_or_else(|| panic!("the bound is loaded in {}", func.display()));
         assert!(!flags.readonly() && !flags.can_move(), "{}", func.display());
+    }
+
+    /// The instructions of `func` whose trap code is `trap`.
+    fn trapping(func: &ir::Function, trap: Trap) -> Vec<ir::Inst> {
+        func.layout
+            .blocks()
+            .flat_map(|block| func.layout.block_insts(block))
+            .filter(|&inst| {
+                let data = &func.dfg.insts[inst];
+                data.trap_code() == Some(trap_code(trap))
+                    || data.memflags_data(&func.dfg).and_then(|f| f.trap_code())
+                        == Some(trap_code(trap))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn call_ref_checks_no_signature_and_traps_on_null_with_its_code_load() {
+        let func = translate(
+            r#"(module
+                 (type $t (func (param i32) (result i32)))
+                 (func (param (ref null $t)) (result i32)
+                   (call_ref $t (i32.const 1) (local.get 0))))"#,
+        );
+        assert_eq!(
+            insts(&func, Opcode::CallIndirect).len(),
+            1,
+            "{}",
+            func.display()
+        );
+        assert!(
+            trapping(&func, Trap::BadSignature).is_empty(),
+            "{}",
+            func.display()
+        );
+        let [null_check] = trapping(&func, Trap::NullFunctionReference)[..] else {
+            panic!("one null check expected in {}", func.display());
+        };
+        assert_eq!(func.dfg.insts[null_check].opcode(), Opcode::Load);
+    }
+
+    #[test]
+    fn return_call_ref_is_a_cranelift_tail_call() {
+        let func = translate(
+            r#"(module
+                 (type $t (func (result i32)))
+                 (func (param (ref $t)) (result i32)
+                   (return_call_ref $t (local.get 0))))"#,
+        );
+        let [tail] = insts(&func, Opcode::ReturnCallIndirect)[..] else {
+            panic!("one return_call_indirect expected in {}", func.display());
+        };
+        assert!(ends_its_block(&func, tail), "{}", func.display());
+        assert!(
+            trapping(&func, Trap::BadSignature).is_empty(),
+            "{}",
+            func.display()
+        );
     }
 }

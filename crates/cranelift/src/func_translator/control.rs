@@ -1,5 +1,5 @@
-//! Structured control flow: `block`, `loop`, `if`/`else`, `end`, the branches and
-//! `return`, `unreachable`.
+//! Structured control flow: `block`, `loop`, `if`/`else`, `end`, the branches (with
+//! `br_on_null` and `br_on_non_null`) and `return`, `unreachable`.
 
 use super::{ControlFrame, Else, FrameKind, FuncTranslator, Result, block_args};
 use crate::trap_code;
@@ -81,6 +81,26 @@ impl FuncTranslator<'_, '_> {
         self.builder.ins().jump(target, &args);
     }
 
+    /// Branches to the label `depth` frames out, with the values it takes from the top
+    /// of the stack, if `cond` is nonzero (`when_nonzero`) or zero (otherwise); else
+    /// goes on in a new block.
+    fn branch_on(&mut self, cond: ir::Value, depth: u32, when_nonzero: bool) {
+        let i = self.frames.len() - 1 - depth as usize;
+        let (target, n) = self.frames[i].branch_target();
+        if self.frames[i].header.is_none() {
+            self.frames[i].exit_reached = true;
+        }
+        let args = block_args(self.top_n(n));
+        let next = self.builder.create_block();
+        if when_nonzero {
+            self.builder.ins().brif(cond, target, &args, next, &[]);
+        } else {
+            self.builder.ins().brif(cond, next, &[], target, &args);
+        }
+        self.builder.seal_block(next);
+        self.builder.switch_to_block(next);
+    }
+
     pub(super) fn control(&mut self, op: &Operator<'_>) -> Result<bool> {
         match *op {
             Operator::Block { blockty } => self.push_frame(FrameKind::Block, blockty, None)?,
@@ -155,16 +175,24 @@ impl FuncTranslator<'_, '_> {
             Operator::BrIf { relative_depth } => {
                 if self.reachable {
                     let cond = self.pop();
-                    let i = self.frames.len() - 1 - relative_depth as usize;
-                    let (target, n) = self.frames[i].branch_target();
-                    if self.frames[i].header.is_none() {
-                        self.frames[i].exit_reached = true;
-                    }
-                    let args = block_args(self.top_n(n));
-                    let next = self.builder.create_block();
-                    self.builder.ins().brif(cond, target, &args, next, &[]);
-                    self.builder.seal_block(next);
-                    self.builder.switch_to_block(next);
+                    self.branch_on(cond, relative_depth, true);
+                }
+            }
+            // A null reference is zero, so the reference itself is the condition.
+            Operator::BrOnNull { relative_depth } => {
+                if self.reachable {
+                    let r = self.pop();
+                    self.branch_on(r, relative_depth, false);
+                    self.push(r);
+                }
+            }
+            Operator::BrOnNonNull { relative_depth } => {
+                if self.reachable {
+                    // The label takes the reference too, so it stays on the stack for
+                    // the branch and is dropped when execution falls through.
+                    let r = *self.stack.last().expect("validated operand");
+                    self.branch_on(r, relative_depth, true);
+                    self.pop();
                 }
             }
             Operator::BrTable { ref targets } => {
@@ -306,5 +334,40 @@ mod tests {
         let text = func.display().to_string();
         assert!(text.contains("iadd") && text.contains("isub"), "{text}");
         assert_eq!(jump_only_blocks(&func), 0, "{text}");
+    }
+
+    #[test]
+    fn br_on_null_and_br_on_non_null_branch_on_the_reference_itself() {
+        use super::super::testing::insts;
+        use cranelift_codegen::ir::{Opcode, types};
+        // `br_on_null` takes the reference off for its branch; `br_on_non_null` takes
+        // it to the label.
+        let blocks = [
+            (
+                "br_on_null",
+                "(block $l (br_on_null $l (local.get 0)) (drop))",
+            ),
+            (
+                "br_on_non_null",
+                "(drop (block $l (result (ref $t)) (br_on_non_null $l (local.get 0)) \
+                 (return (i32.const 1))))",
+            ),
+        ];
+        for (op, body) in blocks {
+            let func = translate(&format!(
+                r#"(module
+                     (type $t (func))
+                     (func (param (ref null $t)) (result i32)
+                       {body}
+                       (i32.const 0)))"#
+            ));
+            let f = func.display();
+            let [brif] = insts(&func, Opcode::Brif)[..] else {
+                panic!("one brif expected for {op} in {f}");
+            };
+            let cond = func.dfg.inst_args(brif)[0];
+            assert_eq!(func.dfg.value_type(cond), types::I64, "{op}: {f}");
+            assert!(insts(&func, Opcode::Icmp).is_empty(), "{op}: {f}");
+        }
     }
 }

@@ -2,8 +2,9 @@
 
 use super::{FuncTranslator, Result};
 use crate::func_environ::BulkOp;
+use crate::trap_code;
 use cranelift_codegen::ir::{InstBuilder, condcodes::IntCC, types::I32};
-use strata_environ::{ElemIndex, FuncIndex, TableIndex};
+use strata_environ::{ElemIndex, FuncIndex, TableIndex, Trap};
 use wasmparser::Operator;
 
 impl FuncTranslator<'_, '_> {
@@ -19,6 +20,10 @@ impl FuncTranslator<'_, '_> {
                 let is_null = b.ins().icmp_imm_s(IntCC::Equal, r, 0);
                 b.ins().uextend(I32, is_null)
             }),
+            Operator::RefAsNonNull => {
+                let r = *self.stack.last().expect("validated operand");
+                b.ins().trapz(r, trap_code(Trap::NullReference));
+            }
             Operator::RefFunc { function_index } => {
                 let v = self.env.ref_func(b, FuncIndex::from_u32(function_index));
                 self.push(v);

@@ -4,7 +4,7 @@ use crate::{Config, OptLevel, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use strata_environ::{ArtifactTarget, WasmFuncType};
+use strata_environ::{ArtifactTarget, PrimaryMap, TypeIndex, WasmFuncType};
 use strata_vm::{InstanceAllocator, OnDemandInstanceAllocator};
 
 /// What [`Engine::detect_precompiled`] finds.
@@ -84,6 +84,19 @@ fn allocators(config: &Config) -> Result<Allocators> {
 struct TypeRegistry {
     ids: HashMap<WasmFuncType, u32>,
     types: Vec<WasmFuncType>,
+}
+
+impl TypeRegistry {
+    /// The id of `ty`, whose concrete types are engine ids, registering it if new.
+    fn intern(&mut self, ty: &WasmFuncType) -> u32 {
+        if let Some(&id) = self.ids.get(ty) {
+            return id;
+        }
+        let id = u32::try_from(self.types.len()).expect("fewer than 2^32 function types");
+        self.types.push(ty.clone());
+        self.ids.insert(ty.clone(), id);
+        id
+    }
 }
 
 impl Default for Engine {
@@ -249,19 +262,31 @@ impl Engine {
         self.inner.allocator.clone()
     }
 
-    /// The engine-wide id of `ty`, registering it if new.
+    /// The engine-wide id of `ty`, whose concrete types are engine ids, registering it
+    /// if new.
     pub(crate) fn type_id(&self, ty: &WasmFuncType) -> u32 {
         let mut reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&id) = reg.ids.get(ty) {
-            return id;
-        }
-        let id = u32::try_from(reg.types.len()).expect("fewer than 2^32 function types");
-        reg.types.push(ty.clone());
-        reg.ids.insert(ty.clone(), id);
-        id
+        reg.intern(ty)
     }
 
-    /// The type with engine-wide id `id`.
+    /// The engine-wide ids of a module's types, in order, registering those that are
+    /// new.
+    pub(crate) fn register_module_types(
+        &self,
+        types: &PrimaryMap<TypeIndex, WasmFuncType>,
+    ) -> Box<[u32]> {
+        let mut reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<u32> = Vec::with_capacity(types.len());
+        for ty in types.values() {
+            // Without the GC proposal a type may name only the types before it
+            // (validation checks that), whose ids are known by now.
+            let ty = ty.map_index(|i| i.to_engine(&ids));
+            ids.push(reg.intern(&ty));
+        }
+        ids.into_boxed_slice()
+    }
+
+    /// The type with engine-wide id `id`, its concrete types as engine ids.
     pub(crate) fn type_of(&self, id: u32) -> WasmFuncType {
         let reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
         reg.types[id as usize].clone()

@@ -79,6 +79,10 @@ impl StoreOpaque {
     /// Fails if `r` is not of type `ty` or belongs to another store.
     pub(crate) fn ref_to_ptr(&self, r: Ref, ty: RefType) -> Result<*mut u8> {
         match r {
+            _ if !r.to_val().matches(self, ValType::Ref(ty)) => Err(Error::msg(format!(
+                "a {} where a {ty} is expected",
+                r.to_val().ty()
+            ))),
             Ref::Func(f) if ty.is_func() => Ok(self.func_ref_ptr(f)),
             Ref::Extern(e) if !ty.is_func() => self.extern_ref_ptr(e),
             _ => Err(Error::msg(format!(
@@ -303,7 +307,7 @@ impl Global {
     /// Fails if `value` does not have the global's type.
     pub fn new(mut store: impl AsContextMut, ty: GlobalType, value: Val) -> Result<Global> {
         let store = &mut store.as_context_mut().0.opaque;
-        if value.ty() != ty.content() {
+        if !value.matches(store, ty.content()) {
             return Err(Error::msg(format!(
                 "value of type {} for a global of type {}",
                 value.ty(),
@@ -356,7 +360,7 @@ impl Global {
         if self.ty.mutability() == Mutability::Const {
             return Err(Error::msg("immutable global cannot be set"));
         }
-        if value.ty() != self.ty.content() {
+        if !value.matches(store, self.ty.content()) {
             return Err(Error::msg(format!(
                 "value of type {} for a global of type {}",
                 value.ty(),

@@ -181,9 +181,13 @@ impl Func {
     }
 
     pub(crate) fn ty_opaque(&self, store: &StoreOpaque) -> FuncType {
+        FuncType(store.engine.type_of(self.type_id(store)))
+    }
+
+    /// The engine-wide id of the function's type.
+    pub(crate) fn type_id(&self, store: &StoreOpaque) -> u32 {
         // SAFETY: function references in the store stay alive as long as it does.
-        let id = unsafe { self.func_ref(store).as_ref() }.type_index;
-        FuncType(store.engine.type_of(id))
+        unsafe { self.func_ref(store).as_ref() }.type_index
     }
 
     /// Calls the function with `params`, writing its results to `results`.
@@ -324,7 +328,7 @@ fn call_val_closure<T>(
     let (args, out) = vals.split_at_mut(params.len());
     let result = func(caller.reborrow(), args, out).and_then(|()| {
         for (i, (v, &t)) in out.iter().zip(results).enumerate() {
-            if v.ty() != t {
+            if !v.matches(&caller.store.0.opaque, t) {
                 return Err(Error::msg(format!(
                     "host function returned a {} for a {t} result",
                     v.ty()
@@ -375,7 +379,7 @@ fn call_with_vals(
     }
     slots.clear();
     for (i, (arg, expected)) in params.iter().zip(ty.params()).enumerate() {
-        if arg.ty() != expected {
+        if !arg.matches(inner, expected) {
             return Err(Error::msg(format!(
                 "argument {i} is a {} but the function takes a {expected}",
                 arg.ty()

@@ -90,7 +90,7 @@ impl Instance {
                 }
                 (Extern::Global(g), ExternType::Global(want)) => {
                     store.check(g.store);
-                    if g.ty != *want {
+                    if !g.ty.matches(want) {
                         return Err(mismatch(ExternType::Global(g.ty)));
                     }
                     vm_imports.globals.push(g.ptr.0);
@@ -218,10 +218,11 @@ impl Instance {
             }
             EntityIndex::Global(g) => {
                 let ptr = SendSyncPtr(handle.global_ptr(g));
+                let ty = module.globals[g].to_engine(&handle.runtime().type_ids);
                 Extern::Global(Global {
                     store: store.id,
                     ptr,
-                    ty: GlobalType(module.globals[g]),
+                    ty: GlobalType(ty),
                 })
             }
             EntityIndex::Memory(m) => {

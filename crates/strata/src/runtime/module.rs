@@ -222,7 +222,7 @@ impl Module {
         module: Arc<ModuleInfo>,
         code: Option<Arc<strata_vm::CodeObject>>,
     ) -> Result<Module> {
-        let type_ids = module.types.values().map(|t| engine.type_id(t)).collect();
+        let type_ids = engine.register_module_types(&module.types);
         let offsets = strata_environ::VMOffsets::for_host(&module);
         Ok(Module {
             inner: Arc::new(ModuleInner {
@@ -258,11 +258,15 @@ impl Module {
 
     pub(crate) fn entity_type(&self, index: EntityIndex) -> ExternType {
         let m = self.info();
+        let ids = &self.inner.runtime.type_ids;
         match index {
-            EntityIndex::Function(f) => ExternType::Func(FuncType(m.func_type(f).clone())),
-            EntityIndex::Table(t) => ExternType::Table(TableType(m.tables[t])),
+            EntityIndex::Function(f) => {
+                let id = ids[m.functions[f].signature.as_u32() as usize];
+                ExternType::Func(FuncType(self.engine().type_of(id)))
+            }
+            EntityIndex::Table(t) => ExternType::Table(TableType(m.tables[t].to_engine(ids))),
             EntityIndex::Memory(i) => ExternType::Memory(MemoryType(m.memories[i])),
-            EntityIndex::Global(g) => ExternType::Global(GlobalType(m.globals[g])),
+            EntityIndex::Global(g) => ExternType::Global(GlobalType(m.globals[g].to_engine(ids))),
         }
     }
 

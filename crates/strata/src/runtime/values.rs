@@ -113,6 +113,44 @@ impl Ref {
     }
 }
 
+impl Val {
+    /// Whether this value is of type `ty`: of the same type, or, for a reference, of a
+    /// subtype (a function is a `(ref $t)` of its own type, a `(ref func)` and a
+    /// `funcref`; null is a value of every nullable reference type of its hierarchy).
+    ///
+    /// # Panics
+    /// If the value is a reference of another store.
+    pub fn matches_ty(&self, store: impl crate::AsContext, ty: &ValType) -> bool {
+        self.matches(&store.as_context().0.opaque, *ty)
+    }
+
+    pub(crate) fn matches(&self, store: &crate::runtime::store::StoreOpaque, ty: ValType) -> bool {
+        use strata_environ::{EngineOrModuleTypeIndex, WasmHeapType, WasmRefType, WasmValType};
+        let actual = match self {
+            Val::FuncRef(Some(f)) => WasmRefType {
+                nullable: false,
+                heap_type: WasmHeapType::ConcreteFunc(EngineOrModuleTypeIndex::Engine(
+                    f.type_id(store),
+                )),
+            },
+            Val::FuncRef(None) => WasmRefType {
+                nullable: true,
+                heap_type: WasmHeapType::NoFunc,
+            },
+            Val::ExternRef(Some(_)) => WasmRefType {
+                nullable: false,
+                heap_type: WasmHeapType::Extern,
+            },
+            Val::ExternRef(None) => WasmRefType {
+                nullable: true,
+                heap_type: WasmHeapType::NoExtern,
+            },
+            other => return other.ty() == ty,
+        };
+        WasmValType::Ref(actual).is_subtype_of(ty.to_wasm())
+    }
+}
+
 impl From<Func> for Val {
     fn from(f: Func) -> Val {
         Val::FuncRef(Some(f))
