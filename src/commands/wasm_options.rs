@@ -12,7 +12,7 @@ use super::option_list;
 const KNOWN_KEYS: &str = "fuel, max-memory-size, timeout, simd, multi-value, bulk-memory, \
                           reference-types, tail-call, extended-const, multi-memory, memory64, \
                           relaxed-simd, relaxed-simd-deterministic, wide-arithmetic, \
-                          custom-page-sizes, function-references";
+                          custom-page-sizes, function-references, exceptions";
 
 /// A WebAssembly proposal (or the behavior of one) that `-W KEY[=y|n]` turns on or off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,11 +46,13 @@ pub enum Feature {
     /// `function-references`: typed function references, `call_ref`, non-nullable
     /// types.
     FunctionReferences,
+    /// `exceptions`: exception handling with tags, `throw`, `try_table` and `exnref`.
+    Exceptions,
 }
 
 impl Feature {
     /// Every feature, with its `-W` key (wasmtime's).
-    const KEYS: [(&'static str, Feature); 13] = [
+    const KEYS: [(&'static str, Feature); 14] = [
         ("simd", Feature::Simd),
         ("multi-value", Feature::MultiValue),
         ("bulk-memory", Feature::BulkMemory),
@@ -67,6 +69,7 @@ impl Feature {
         ("wide-arithmetic", Feature::WideArithmetic),
         ("custom-page-sizes", Feature::CustomPageSizes),
         ("function-references", Feature::FunctionReferences),
+        ("exceptions", Feature::Exceptions),
     ];
 
     /// The feature whose `-W` key is `key`.
@@ -93,6 +96,7 @@ impl Feature {
             Feature::WideArithmetic => config.wasm_wide_arithmetic(enable),
             Feature::CustomPageSizes => config.wasm_custom_page_sizes(enable),
             Feature::FunctionReferences => config.wasm_function_references(enable),
+            Feature::Exceptions => config.wasm_exceptions(enable),
         };
     }
 }

@@ -194,6 +194,47 @@ fn assert_failure(output: &Output, status: i32, needles: &[&str]) {
 // ---------------------------------------------------------------------------------
 // The command line, without WASI programs.
 
+/// A program throwing an exception three frames down, a cleanup that runs while it
+/// passes, and its catch (what a C++ program with a destructor and `try`/`catch`
+/// does); then an exception nothing catches.
+#[test]
+fn exceptions_unwind_through_cleanups_and_uncaught_ones_fail_with_a_backtrace() {
+    let output = strata([
+        OsStr::new("run"),
+        repo().join("tests/wasi/exceptions.wat").as_os_str(),
+    ]);
+    assert_output(
+        &output,
+        0,
+        "~Guard(level2) during unwinding\ncaught: runtime_error 42\ndone\n",
+        "",
+    );
+
+    let dir = test_home().join("uncaught");
+    std::fs::create_dir_all(&dir).unwrap();
+    let uncaught = dir.join("uncaught.wat");
+    std::fs::write(
+        &uncaught,
+        r#"(module
+             (tag $oops (param i32))
+             (func $deep (throw $oops (i32.const 7)))
+             (func $mid (call $deep))
+             (func (export "_start") (call $mid)))"#,
+    )
+    .unwrap();
+    let output = strata([OsStr::new("run"), uncaught.as_os_str()]);
+    assert_failure(
+        &output,
+        1,
+        &[
+            "uncaught wasm exception of a tag of type (func (param i32))",
+            "wasm backtrace:",
+            "deep",
+            "mid",
+        ],
+    );
+}
+
 #[test]
 fn hello_wat_prints_the_result_of_start() {
     let output = strata([
@@ -540,6 +581,25 @@ fn wasm_features_are_turned_on_and_off_with_w() {
         &invoke(&typed, "f", &["function-references=n"]),
         1,
         &["function references"],
+    );
+
+    // And exceptions.
+    let exceptions = dir.join("exceptions.wat");
+    std::fs::write(
+        &exceptions,
+        r#"(module
+             (tag $t (param i32))
+             (func (export "f") (result i32)
+               (block $h (result i32)
+                 (try_table (catch $t $h) (throw $t (i32.const 9)))
+                 (i32.const 0))))"#,
+    )
+    .unwrap();
+    assert_output(&invoke(&exceptions, "f", &["exceptions=y"]), 0, "9\n", "");
+    assert_failure(
+        &invoke(&exceptions, "f", &["exceptions=n"]),
+        1,
+        &["exceptions proposal not enabled"],
     );
 
     assert_failure(

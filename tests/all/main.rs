@@ -5,6 +5,7 @@ mod async_calls;
 mod bad_input;
 mod cache;
 mod cli;
+mod exceptions;
 mod function_references;
 mod host_calls;
 mod hostile;

@@ -9,14 +9,14 @@ use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, UserFuncName};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::{Context, FinalizedRelocTarget};
+use cranelift_codegen::{Context, FinalizedMachExceptionHandler, FinalizedRelocTarget};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use strata_environ::{
     CompileError, CompiledModule, Compiler, DefinedFuncIndex, EntityRef, FuncIndex,
-    FunctionBodyInput, FunctionLoc, InlineSite, Module, PrimaryMap, TrapSite, Tunables, TypeIndex,
-    VMOffsets,
+    FunctionBodyInput, FunctionLoc, HandlerSite, InlineSite, Module, PrimaryMap, TrapSite,
+    Tunables, TypeIndex, VMOffsets,
 };
 use wasmparser::FuncValidatorAllocations;
 
@@ -84,6 +84,8 @@ struct CompiledFunction {
     /// `(offset in function, inlined callee and the wasm offset of its call)`: from
     /// each offset to the next entry, the code is inlined there (`None`: it is not).
     inlined: Vec<(u32, Option<(DefinedFuncIndex, u32)>)>,
+    /// The calls with an exception handler, offsets in the function.
+    handlers: Vec<HandlerSite>,
     /// The offset of the header of the function's innermost loop (the target of its
     /// shortest backward branch), if it has a loop.
     loop_header: Option<u32>,
@@ -331,6 +333,22 @@ impl CraneliftCompiler {
                 trap,
             });
         }
+        let mut handlers = Vec::new();
+        for site in buffer.call_sites() {
+            let handler = site.exception_handlers.iter().find_map(|h| match *h {
+                FinalizedMachExceptionHandler::Default(offset) => Some(offset),
+                _ => None,
+            });
+            let Some(handler) = handler else { continue };
+            let frame_offset = site
+                .frame_offset
+                .ok_or_else(|| codegen_error("a call with a handler but no frame offset"))?;
+            handlers.push(HandlerSite {
+                return_address: site.ret_addr,
+                handler,
+                frame_offset,
+            });
+        }
         let mut srclocs = Vec::new();
         let mut inlined = Vec::new();
         let mut in_inlined = false;
@@ -364,6 +382,7 @@ impl CraneliftCompiler {
             traps,
             srclocs,
             inlined,
+            handlers,
         })
     }
 
@@ -416,6 +435,15 @@ impl CraneliftCompiler {
             }));
             out.address_map
                 .extend(f.srclocs.iter().map(|&(o, w)| (start + o, w)));
+            // Only wasm functions' handlers: the entry trampolines' catch what reaches
+            // the host, and the unwinder stops at their frames.
+            if labeled {
+                out.handlers.extend(f.handlers.iter().map(|h| HandlerSite {
+                    return_address: start + h.return_address,
+                    handler: start + h.handler,
+                    frame_offset: h.frame_offset,
+                }));
+            }
             let length =
                 u32::try_from(f.code.len()).map_err(|_| codegen_error("function over 4 GiB"))?;
             out.inline_map
@@ -452,6 +480,7 @@ impl CraneliftCompiler {
         out.text = text.finish(&mut ctrl);
         out.traps.sort_by_key(|t| t.offset);
         out.address_map.sort_by_key(|&(o, _)| o);
+        out.handlers.sort_by_key(|h| h.return_address);
         Ok(out)
     }
 }
@@ -839,6 +868,7 @@ mod tests {
             traps: Vec::new(),
             srclocs: Vec::new(),
             inlined: Vec::new(),
+            handlers: Vec::new(),
             loop_header,
         };
         let compiled = compiler

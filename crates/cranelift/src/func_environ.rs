@@ -2,6 +2,7 @@
 //! bounds checks, globals, tables, calls and libcalls.
 
 mod bulk;
+mod exceptions;
 mod interrupt;
 
 pub(crate) use bulk::BulkOp;
@@ -24,6 +25,10 @@ pub(crate) enum CallKind {
     /// A `return_call`: the caller's frame is torn down and the callee returns to the
     /// caller's caller. The call ends the current block and yields no values.
     Tail,
+    /// A `call` inside a `try_table`: a Cranelift `try_call` whose exceptions land in
+    /// this block, which takes the exception as its one parameter. The results come
+    /// back in a new block, current after the call.
+    Try(ir::Block),
 }
 
 /// Per-function state for reaching the vmctx.
@@ -451,6 +456,11 @@ impl FuncEnvironment<'_> {
                         b.ins().return_call(func, &full);
                         Vec::new()
                     }
+                    CallKind::Try(landing) => {
+                        let (table, normal) = Self::exception_table(b, sig, landing);
+                        b.ins().try_call(func, &full, table);
+                        Self::continue_after_try_call(b, normal)
+                    }
                 }
             }
             None => {
@@ -483,6 +493,11 @@ impl FuncEnvironment<'_> {
             CallKind::Tail => {
                 b.ins().return_call_indirect(sig, code, full);
                 Vec::new()
+            }
+            CallKind::Try(landing) => {
+                let (table, normal) = Self::exception_table(b, sig, landing);
+                b.ins().try_call_indirect(code, full, table);
+                Self::continue_after_try_call(b, normal)
             }
         }
     }

@@ -7,6 +7,7 @@
 
 mod calls;
 mod control;
+mod exceptions;
 mod memory;
 mod numeric;
 mod reference;
@@ -31,6 +32,20 @@ enum FrameKind {
     Loop,
     /// An `if`, with where its false branch goes.
     If(Else),
+    /// A `try_table`: a block whose calls and throws land in the innermost
+    /// [`TryScope`]'s landing block.
+    TryTable,
+}
+
+/// The handlers of a `try_table` being translated.
+struct TryScope {
+    /// Where its calls' exceptions and its throws go, with the exception as the one
+    /// parameter; filled in at the `try_table`'s end, if anything goes there.
+    landing: ir::Block,
+    /// Whether any call or throw goes to `landing`.
+    used: bool,
+    /// Its `catch` clauses in order.
+    catches: Vec<wasmparser::Catch>,
 }
 
 /// Where the false branch of an `if` goes, until its `else` (if any) is reached.
@@ -87,6 +102,8 @@ pub(crate) struct FuncTranslator<'a, 'b> {
     validator: &'b mut FuncValidator<ValidatorResources>,
     stack: Vec<Value>,
     frames: Vec<ControlFrame>,
+    /// The `try_table`s around the current position, innermost last.
+    tries: Vec<TryScope>,
     locals: Vec<(Variable, ir::Type)>,
     reachable: bool,
     /// The fuel counter, with fuel consumption on.
@@ -124,6 +141,7 @@ pub(crate) fn translate_function(
         validator,
         stack: Vec::new(),
         frames: Vec::new(),
+        tries: Vec::new(),
         locals: Vec::new(),
         reachable: true,
         fuel: None,
@@ -311,6 +329,8 @@ impl FuncTranslator<'_, '_> {
                 | Operator::BrOnNull { .. }
                 | Operator::BrOnNonNull { .. }
                 | Operator::BrTable { .. }
+                | Operator::Throw { .. }
+                | Operator::ThrowRef
         );
         if leaves_run {
             self.env.fuel_flush(&mut self.builder, fuel);

@@ -37,7 +37,7 @@ pub const ARTIFACT_MAGIC: [u8; 8] = *b"\x7fstrata\0";
 
 /// The version of the layout described in this module; bumped on every change to it,
 /// or to the encoding of [`Module`].
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The text section starts at a multiple of this, so that it can be mapped straight
 /// from a file on hosts with pages up to this size.
@@ -76,10 +76,13 @@ pub enum Section {
     /// `(text offset, defined function or u32::MAX, wasm offset of the call)` triples
     /// sorted by text offset: where code was inlined ([`InlineSite`](crate::InlineSite)).
     InlineMap = 10,
+    /// `(return address, handler, frame offset)` triples of the calls with an exception
+    /// handler, sorted by return address ([`HandlerSite`](crate::HandlerSite)).
+    Handlers = 11,
 }
 
 impl Section {
-    const ALL: [Section; 10] = [
+    const ALL: [Section; 11] = [
         Section::Meta,
         Section::Functions,
         Section::ArrayToWasm,
@@ -87,6 +90,7 @@ impl Section {
         Section::Traps,
         Section::AddressMap,
         Section::InlineMap,
+        Section::Handlers,
         Section::TextChecksums,
         Section::Text,
         Section::Data,
@@ -116,6 +120,7 @@ impl Section {
             Section::Traps => "trap table",
             Section::AddressMap => "address map",
             Section::InlineMap => "inline map",
+            Section::Handlers => "exception handler table",
             Section::TextChecksums => "text checksums",
             Section::Text => "text",
             Section::Data => "data",
@@ -329,7 +334,7 @@ pub fn write_artifact(
         .chunks(TEXT_CHUNK)
         .map(crc32fast::hash)
         .collect();
-    let sections: [(Section, Vec<u8>); 8] = [
+    let sections: [(Section, Vec<u8>); 9] = [
         (Section::Meta, meta),
         (
             Section::Functions,
@@ -369,6 +374,15 @@ pub fn write_artifact(
                 let callee = site.callee.map_or(u32::MAX, |c| c.as_u32());
                 [site.offset, callee, site.call]
             })),
+        ),
+        (
+            Section::Handlers,
+            words(
+                compiled
+                    .handlers
+                    .iter()
+                    .flat_map(|h| [h.return_address, h.handler, h.frame_offset]),
+            ),
         ),
         (Section::TextChecksums, words(text_checksums)),
     ];
@@ -787,6 +801,7 @@ impl ArtifactLayout {
             traps: at(Section::Traps),
             address_map: at(Section::AddressMap),
             inline_map: at(Section::InlineMap),
+            handlers: at(Section::Handlers),
         }
     }
 
@@ -818,6 +833,7 @@ pub struct CodeTables<'a> {
     traps: &'a [u8],
     address_map: &'a [u8],
     inline_map: &'a [u8],
+    handlers: &'a [u8],
 }
 
 impl<'a> CodeTables<'a> {
@@ -882,25 +898,45 @@ impl<'a> CodeTables<'a> {
         Some(Self::pair(self.address_map, i)?.1)
     }
 
-    /// If the instruction at text `offset` was inlined: the defined function it came
-    /// from and the wasm offset of the call it was inlined at.
-    pub fn inlined_at(&self, offset: u32) -> Option<(DefinedFuncIndex, u32)> {
-        let triple = |i: usize| {
-            Some([
-                word(self.inline_map, i * 3)?,
-                word(self.inline_map, i * 3 + 1)?,
-                word(self.inline_map, i * 3 + 2)?,
-            ])
-        };
-        let (mut lo, mut hi) = (0, self.inline_map.len() / 12);
+    /// The exception handler of the call returning to text offset `return_address`,
+    /// which must match exactly: the handler's text offset and the frame offset of
+    /// the call (see [`HandlerSite`](crate::HandlerSite)).
+    pub fn handler_at(&self, return_address: u32) -> Option<(u32, u32)> {
+        let i = Self::triples_up_to(self.handlers, return_address).checked_sub(1)?;
+        match Self::triple(self.handlers, i)? {
+            [at, handler, frame] if at == return_address => Some((handler, frame)),
+            _ => None,
+        }
+    }
+
+    /// The `[u32; 3]` at `index` of a table of triples.
+    fn triple(table: &[u8], index: usize) -> Option<[u32; 3]> {
+        Some([
+            word(table, index * 3)?,
+            word(table, index * 3 + 1)?,
+            word(table, index * 3 + 2)?,
+        ])
+    }
+
+    /// Binary search of a table of triples sorted by their first word: the number of
+    /// triples whose first word is at most `key`.
+    fn triples_up_to(table: &[u8], key: u32) -> usize {
+        let (mut lo, mut hi) = (0, table.len() / 12);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match triple(mid) {
-                Some([start, ..]) if start <= offset => lo = mid + 1,
+            match Self::triple(table, mid) {
+                Some([first, ..]) if first <= key => lo = mid + 1,
                 _ => hi = mid,
             }
         }
-        let [_, callee, call] = triple(lo.checked_sub(1)?)?;
+        lo
+    }
+
+    /// If the instruction at text `offset` was inlined: the defined function it came
+    /// from and the wasm offset of the call it was inlined at.
+    pub fn inlined_at(&self, offset: u32) -> Option<(DefinedFuncIndex, u32)> {
+        let i = Self::triples_up_to(self.inline_map, offset).checked_sub(1)?;
+        let [_, callee, call] = Self::triple(self.inline_map, i)?;
         (callee != u32::MAX).then(|| (DefinedFuncIndex::from_u32(callee), call))
     }
 }
@@ -940,6 +976,27 @@ mod tests {
         let traps = ArtifactLayout::parse(&bytes).unwrap().tables(&bytes);
         assert_eq!(traps.lookup_trap(9), Some(Trap::UnreachableCodeReached));
         assert_eq!(traps.lookup_trap(5), None);
+    }
+
+    #[test]
+    fn handlers_are_found_by_their_exact_return_address() {
+        let site = |return_address, handler| crate::HandlerSite {
+            return_address,
+            handler,
+            frame_offset: 32,
+        };
+        let compiled = CompiledModule {
+            handlers: vec![site(10, 50), site(20, 60), site(30, 50)],
+            ..CompiledModule::default()
+        };
+        let bytes = artifact_of(&compiled);
+        let tables = ArtifactLayout::parse(&bytes).unwrap().tables(&bytes);
+        assert_eq!(tables.handler_at(20), Some((60, 32)));
+        assert_eq!(tables.handler_at(30), Some((50, 32)));
+        assert_eq!(tables.handler_at(10), Some((50, 32)));
+        assert_eq!(tables.handler_at(25), None);
+        assert_eq!(tables.handler_at(5), None);
+        assert_eq!(tables.handler_at(31), None);
     }
 
     #[test]

@@ -58,11 +58,20 @@ pub enum BuiltinFunctionIndex {
     FmaF32 = 14,
     /// `fma_f64(vmctx, a: f64, b: f64, c: f64) -> f64`: as [`Self::FmaF32`].
     FmaF64 = 15,
+    /// `exn_new(vmctx, tag: u32) -> ptr`: a new exception of the caller's tag `tag` in
+    /// the store, its fields zeroed for compiled code to store (see
+    /// [`VMOffsets::exn_field`](crate::VMOffsets::exn_field)).
+    ExnNew = 16,
+    /// `throw_ref(vmctx, exn: ptr, fp: ptr) -> !`: throws `exn` (not null) to the
+    /// callers of the wasm frame whose frame pointer is `fp`: that frame found no
+    /// handler of its own. Resumes at the first handler of a caller, or unwinds to the
+    /// innermost host entry if none catches it.
+    ThrowRef = 17,
 }
 
 impl BuiltinFunctionIndex {
     /// The number of builtins.
-    pub const COUNT: u32 = 16;
+    pub const COUNT: u32 = 18;
 
     /// The slot of this builtin in the builtin table.
     pub fn index(self) -> u32 {

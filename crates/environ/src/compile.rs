@@ -62,6 +62,19 @@ pub struct TrapSite {
     pub trap: Trap,
 }
 
+/// A call inside a `try_table`: an exception thrown below it lands at `handler`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct HandlerSite {
+    /// Text offset of the call's return address.
+    pub return_address: u32,
+    /// Text offset of the landing code, which takes the exception in the first payload
+    /// register.
+    pub handler: u32,
+    /// How far below the frame pointer the stack pointer is at the call: the handler
+    /// runs with the frame's stack pointer restored to that.
+    pub frame_offset: u32,
+}
+
 /// The machine code of a module and the tables the runtime needs to run it.
 ///
 /// The text has no relocations left: calls between its functions are resolved, and
@@ -83,6 +96,8 @@ pub struct CompiledModule {
     pub address_map: Vec<(u32, u32)>,
     /// Where code of one function was inlined into another, sorted by text offset.
     pub inline_map: Vec<InlineSite>,
+    /// The calls with an exception handler, sorted by return address.
+    pub handlers: Vec<HandlerSite>,
 }
 
 /// From `offset` in the text up to the next entry of [`CompiledModule::inline_map`],

@@ -51,6 +51,10 @@ indices! {
     DataIndex, "data";
     /// A slot in the instance's table of `VMFuncRef`s for functions that escape.
     FuncRefIndex, "func_ref";
+    /// An exception tag, imports first.
+    TagIndex, "tag";
+    /// An exception tag defined by the module.
+    DefinedTagIndex, "defined_tag";
 }
 
 #[cfg(test)]

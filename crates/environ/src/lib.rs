@@ -36,7 +36,7 @@ pub use artifact::{
 };
 pub use builtin::{BuiltinFunctionIndex, GROW_TRAPPED};
 pub use compile::{
-    CompileError, CompiledModule, Compiler, FunctionLoc, InlineSite, TrapSite,
+    CompileError, CompiledModule, Compiler, FunctionLoc, HandlerSite, InlineSite, TrapSite,
     address_of_wasm_offset,
 };
 pub use cranelift_entity::{EntityRef, PrimaryMap, entity_impl};
@@ -45,7 +45,7 @@ pub use index::*;
 pub use memory_image::{IMAGE_ALIGN, MemoryImageLayout, MemoryImages, SPARSE_IMAGE_MIN};
 pub use module::{
     ConstExpr, ConstOp, DataSegment, ElemSegment, ElemSegmentMode, EntityIndex, Export, FuncNames,
-    Import, Module, ModuleFunction,
+    Import, Module, ModuleFunction, Tag,
 };
 pub use table_init::{FUNCREF_INIT_BIT, TableInitialization};
 pub use translate::{FunctionBodyInput, ModuleTranslation, translate_module};
@@ -55,5 +55,5 @@ pub use types::{
     EngineOrModuleTypeIndex, Global, Memory, Table, WASM_PAGE_SIZE, WasmFuncType, WasmHeapType,
     WasmRefType, WasmValType,
 };
-pub use vmoffsets::{HOST_PTR, VM_CONTEXT_MAGIC, VMOffsets};
+pub use vmoffsets::{EXN_HEADER, HOST_PTR, VM_CONTEXT_MAGIC, VMOffsets};
 pub use wasmparser::WasmFeatures;

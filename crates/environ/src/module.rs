@@ -2,8 +2,8 @@
 
 use crate::{
     DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex,
-    ElemIndex, EntityRef, FuncIndex, FuncRefIndex, Global, GlobalIndex, Memory, MemoryIndex,
-    PrimaryMap, Table, TableIndex, TypeIndex, WasmFuncType,
+    DefinedTagIndex, ElemIndex, EntityRef, FuncIndex, FuncRefIndex, Global, GlobalIndex, Memory,
+    MemoryIndex, PrimaryMap, Table, TableIndex, TagIndex, TypeIndex, WasmFuncType,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +19,8 @@ pub enum EntityIndex {
     Memory(MemoryIndex),
     /// A global.
     Global(GlobalIndex),
+    /// An exception tag.
+    Tag(TagIndex),
 }
 
 /// One import of the module.
@@ -49,6 +51,14 @@ pub struct ModuleFunction {
     /// Its slot in the vmctx `func_refs` region, if it escapes the instance (is exported,
     /// placed in a table or referenced by `ref.func`).
     pub func_ref: Option<FuncRefIndex>,
+}
+
+/// An exception tag: the function type whose parameters are its exception's fields
+/// (its results are empty).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    /// Its type.
+    pub signature: TypeIndex,
 }
 
 /// One operation of a constant expression.
@@ -288,6 +298,8 @@ pub struct Module {
     pub memories: PrimaryMap<MemoryIndex, Memory>,
     /// All globals, imported ones first.
     pub globals: PrimaryMap<GlobalIndex, Global>,
+    /// All exception tags, imported ones first.
+    pub tags: PrimaryMap<TagIndex, Tag>,
     /// Initializers of the defined globals.
     pub global_initializers: PrimaryMap<DefinedGlobalIndex, ConstExpr>,
     /// The initializer expression of each defined table that has one (function
@@ -317,6 +329,8 @@ pub struct Module {
     pub num_imported_memories: usize,
     /// Number of imported globals.
     pub num_imported_globals: usize,
+    /// Number of imported tags.
+    pub num_imported_tags: usize,
     /// Number of functions with a `func_refs` slot.
     pub num_escaped_funcs: usize,
     /// What the defined funcref tables start with, resolved lazily at run time.
@@ -383,6 +397,14 @@ impl Module {
         DefinedGlobalIndex,
         num_imported_globals
     );
+    index_space!(
+        defined_tag_index,
+        is_imported_tag,
+        tag_index,
+        TagIndex,
+        DefinedTagIndex,
+        num_imported_tags
+    );
 
     /// The number of functions defined by the module.
     pub fn num_defined_funcs(&self) -> usize {
@@ -392,6 +414,16 @@ impl Module {
     /// The number of globals defined by the module.
     pub fn num_defined_globals(&self) -> usize {
         self.globals.len() - self.num_imported_globals
+    }
+
+    /// The number of tags defined by the module.
+    pub fn num_defined_tags(&self) -> usize {
+        self.tags.len() - self.num_imported_tags
+    }
+
+    /// The type of tag `index`: its parameters are the exception's fields.
+    pub fn tag_type(&self, index: TagIndex) -> &WasmFuncType {
+        &self.types[self.tags[index].signature]
     }
 
     /// The number of tables defined by the module.

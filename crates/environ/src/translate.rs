@@ -7,8 +7,8 @@
 use crate::{
     CompileError, ConstExpr, ConstOp, DataSegment, DefinedFuncIndex, ElemSegment, ElemSegmentMode,
     EntityIndex, EntityRef, Export, FuncIndex, FuncRefIndex, Global, GlobalIndex, Import, Memory,
-    MemoryIndex, Module, ModuleFunction, PrimaryMap, Table, TableIndex, TypeIndex, WasmFuncType,
-    WasmRefType, WasmValType,
+    MemoryIndex, Module, ModuleFunction, PrimaryMap, Table, TableIndex, Tag, TagIndex, TypeIndex,
+    WasmFuncType, WasmRefType, WasmValType,
 };
 use wasmparser::{
     ElementItems, ElementKind, FuncToValidate, FunctionBody, KnownCustom, Name, Operator, Parser,
@@ -200,7 +200,12 @@ impl<'data> Translator<'data> {
                             m.num_imported_globals += 1;
                             EntityIndex::Global(m.globals.push(global_type(ty)?))
                         }
-                        TypeRef::Tag(_) => return Err(unsupported("exception tags")),
+                        TypeRef::Tag(tag) => {
+                            m.num_imported_tags += 1;
+                            EntityIndex::Tag(m.tags.push(Tag {
+                                signature: TypeIndex::from_u32(tag.func_type_idx),
+                            }))
+                        }
                     };
                     m.imports.push(Import {
                         module: import.module.to_owned(),
@@ -255,7 +260,9 @@ impl<'data> Translator<'data> {
                         wasmparser::ExternalKind::Global => {
                             EntityIndex::Global(GlobalIndex::from_u32(export.index))
                         }
-                        wasmparser::ExternalKind::Tag => return Err(unsupported("exception tags")),
+                        wasmparser::ExternalKind::Tag => {
+                            EntityIndex::Tag(TagIndex::from_u32(export.index))
+                        }
                     };
                     m.exports.push(Export {
                         name: export.name.to_owned(),
@@ -334,7 +341,13 @@ impl<'data> Translator<'data> {
                     }
                 }
             }
-            Payload::TagSection(_) => return Err(unsupported("exception tags")),
+            Payload::TagSection(tags) => {
+                for tag in tags {
+                    m.tags.push(Tag {
+                        signature: TypeIndex::from_u32(tag?.func_type_idx),
+                    });
+                }
+            }
             _ => {}
         }
         Ok(())

@@ -56,6 +56,10 @@ pub enum WasmHeapType {
     Extern,
     /// No host value: the bottom of the extern types.
     NoExtern,
+    /// Any exception (`exnref`'s heap type).
+    Exn,
+    /// No exception: the bottom of the exception types.
+    NoExn,
 }
 
 impl WasmHeapType {
@@ -77,7 +81,7 @@ impl WasmHeapType {
         match (self, other) {
             (a, b) if a == b => true,
             (ConcreteFunc(_) | NoFunc, Func) | (NoFunc, ConcreteFunc(_)) => true,
-            (NoExtern, Extern) => true,
+            (NoExtern, Extern) | (NoExn, Exn) => true,
             _ => false,
         }
     }
@@ -102,6 +106,8 @@ impl fmt::Display for WasmHeapType {
             WasmHeapType::NoFunc => f.write_str("nofunc"),
             WasmHeapType::Extern => f.write_str("extern"),
             WasmHeapType::NoExtern => f.write_str("noextern"),
+            WasmHeapType::Exn => f.write_str("exn"),
+            WasmHeapType::NoExn => f.write_str("noexn"),
         }
     }
 }
@@ -125,6 +131,11 @@ impl WasmRefType {
     pub const EXTERNREF: WasmRefType = WasmRefType {
         nullable: true,
         heap_type: WasmHeapType::Extern,
+    };
+    /// `exnref`.
+    pub const EXNREF: WasmRefType = WasmRefType {
+        nullable: true,
+        heap_type: WasmHeapType::Exn,
     };
 
     /// Whether every value of this type is a value of `other` (with types named the
@@ -152,6 +163,8 @@ impl fmt::Display for WasmRefType {
             (true, WasmHeapType::Extern) => f.write_str("externref"),
             (true, WasmHeapType::NoFunc) => f.write_str("nullfuncref"),
             (true, WasmHeapType::NoExtern) => f.write_str("nullexternref"),
+            (true, WasmHeapType::Exn) => f.write_str("exnref"),
+            (true, WasmHeapType::NoExn) => f.write_str("nullexnref"),
             (true, h) => write!(f, "(ref null {h})"),
             (false, h) => write!(f, "(ref {h})"),
         }
@@ -231,6 +244,8 @@ impl WasmRefType {
                 AbstractHeapType::NoFunc => WasmHeapType::NoFunc,
                 AbstractHeapType::Extern => WasmHeapType::Extern,
                 AbstractHeapType::NoExtern => WasmHeapType::NoExtern,
+                AbstractHeapType::Exn => WasmHeapType::Exn,
+                AbstractHeapType::NoExn => WasmHeapType::NoExn,
                 _ => return None,
             },
             HeapType::Concrete(UnpackedIndex::Module(i)) => {

@@ -14,15 +14,21 @@
 //!  32      memories[all]               *mut VMMemoryDefinition
 //!  ..      memory_bases[all]           *mut u8 (null for a memory that may move)
 //!  ..      tables[all]                 *mut VMTableDefinition
+//!  ..      tags[all]                   *const VMTagDefinition
 //!  ..      imported_functions[imports] VMFunctionImport { wasm_call, array_call, vmctx }
 //!  ..      imported_globals[imports]   *mut VMGlobalDefinition
 //!  (16)    globals[defined]            VMGlobalDefinition (16 bytes of storage)
 //!  ..      func_refs[escaped]          VMFuncRef { array_call, wasm_call, vmctx, type_index }
+//!  ..      defined_tags[defined]       VMTagDefinition { type_index: u32 }
 //! ```
+//!
+//! A tag's identity is the address of its `VMTagDefinition`: the one in the defining
+//! instance's vmctx (or in the store, for a tag the host made), which every instance
+//! importing it points to as well.
 
 use crate::{
-    BuiltinFunctionIndex, DefinedGlobalIndex, EntityRef, FuncIndex, FuncRefIndex, GlobalIndex,
-    MemoryIndex, Module, TableIndex,
+    BuiltinFunctionIndex, DefinedGlobalIndex, DefinedTagIndex, EntityRef, FuncIndex, FuncRefIndex,
+    GlobalIndex, MemoryIndex, Module, TableIndex, TagIndex,
 };
 
 /// The value of the magic word at offset 0 of every instance's vmctx.
@@ -38,6 +44,8 @@ pub struct VMOffsets {
     num_imported_globals: u32,
     num_defined_globals: u32,
     num_func_refs: u32,
+    num_tags: u32,
+    num_defined_tags: u32,
     memories: u32,
     memory_bases: u32,
     tables: u32,
@@ -45,6 +53,8 @@ pub struct VMOffsets {
     imported_globals: u32,
     defined_globals: u32,
     func_refs: u32,
+    tags: u32,
+    defined_tags: u32,
     size: u32,
 }
 
@@ -76,6 +86,8 @@ impl VMOffsets {
             num_imported_globals: count(module.num_imported_globals),
             num_defined_globals: count(module.num_defined_globals()),
             num_func_refs: count(module.num_escaped_funcs),
+            num_tags: count(module.tags.len()),
+            num_defined_tags: count(module.num_defined_tags()),
             memories: 0,
             memory_bases: 0,
             tables: 0,
@@ -83,17 +95,21 @@ impl VMOffsets {
             imported_globals: 0,
             defined_globals: 0,
             func_refs: 0,
+            tags: 0,
+            defined_tags: 0,
             size: 0,
         };
         let (memories, end) = region(VMOffsets::vmctx_memories_begin(ptr), p, o.num_memories, p);
         let (memory_bases, end) = region(end, p, o.num_memories, p);
         let (tables, end) = region(end, p, o.num_tables, p);
+        let (tags, end) = region(end, p, o.num_tags, p);
         let import_size = u32::from(o.size_of_vmfunction_import());
         let (imported_functions, end) = region(end, p, o.num_imported_funcs, import_size);
         let (imported_globals, end) = region(end, p, o.num_imported_globals, p);
         let (defined_globals, end) = region(end, 16, o.num_defined_globals, 16);
         let func_ref_size = u32::from(o.size_of_vm_func_ref());
         let (func_refs, end) = region(end, p, o.num_func_refs, func_ref_size);
+        let (defined_tags, end) = region(end, 4, o.num_defined_tags, 4);
         o.memories = memories;
         o.memory_bases = memory_bases;
         o.tables = tables;
@@ -101,6 +117,8 @@ impl VMOffsets {
         o.imported_globals = imported_globals;
         o.defined_globals = defined_globals;
         o.func_refs = func_refs;
+        o.tags = tags;
+        o.defined_tags = defined_tags;
         o.size = align(end, 16);
         o
     }
@@ -169,6 +187,18 @@ impl VMOffsets {
     pub fn vmctx_table_definition_ptr(&self, index: TableIndex) -> u32 {
         assert!(count(index.index()) < self.num_tables);
         self.tables + count(index.index()) * u32::from(self.ptr)
+    }
+
+    /// Offset of the pointer to tag `index`'s `VMTagDefinition`, its identity.
+    pub fn vmctx_tag_ptr(&self, index: TagIndex) -> u32 {
+        assert!(count(index.index()) < self.num_tags);
+        self.tags + count(index.index()) * u32::from(self.ptr)
+    }
+
+    /// Offset of defined tag `index`'s `VMTagDefinition`.
+    pub fn vmctx_tag_definition(&self, index: DefinedTagIndex) -> u32 {
+        assert!(count(index.index()) < self.num_defined_tags);
+        self.defined_tags + count(index.index()) * 4
     }
 
     /// Offset of the `VMFunctionImport` of imported function `index`.
@@ -256,6 +286,16 @@ impl VMOffsets {
         self.ptr
     }
 
+    /// The tag of an exception object: a `*const VMTagDefinition`, its identity.
+    pub fn exn_tag(&self) -> u8 {
+        0
+    }
+    /// Offset of field `index` of an exception object. Every field has 16 bytes, so
+    /// any value type fits in one.
+    pub fn exn_field(&self, index: usize) -> u32 {
+        EXN_HEADER + count(index) * 16
+    }
+
     /// `VMStoreContext::stack_limit`.
     pub fn vmstore_context_stack_limit(&self) -> u8 {
         0
@@ -302,6 +342,10 @@ impl VMOffsets {
         self.ptr
     }
 }
+
+/// The bytes of an exception object before its fields: the tag pointer, padded so
+/// that the fields are 16-byte aligned.
+pub const EXN_HEADER: u32 = 16;
 
 /// The pointer width of the host.
 pub const HOST_PTR: u8 = {

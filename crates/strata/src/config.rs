@@ -93,7 +93,7 @@ impl Config {
             | WasmFeatures::RELAXED_SIMD;
         // On by default where the `gc` feature is built in, as in wasmtime.
         let features = if cfg!(feature = "gc") {
-            features | WasmFeatures::FUNCTION_REFERENCES
+            features | WasmFeatures::FUNCTION_REFERENCES | WasmFeatures::EXCEPTIONS
         } else {
             features
         };
@@ -150,6 +150,14 @@ impl Config {
         /// needs the `gc` Cargo feature, as in wasmtime.
         #[cfg(feature = "gc")]
         wasm_function_references => FUNCTION_REFERENCES;
+        /// Exception handling with `exnref`: tags, `throw`, `throw_ref` and
+        /// `try_table`. A call that throws nothing costs what it did without: handlers
+        /// are found from return addresses only when something is thrown. An
+        /// exception no wasm handler catches reaches the host as a
+        /// [`ThrownException`](crate::ThrownException). On by default; needs the `gc`
+        /// Cargo feature, as in wasmtime.
+        #[cfg(feature = "gc")]
+        wasm_exceptions => EXCEPTIONS;
         /// Multi-memory: any number of linear memories per module, each memory
         /// instruction naming its memory. On by default.
         wasm_multi_memory => MULTI_MEMORY;

@@ -49,7 +49,7 @@ pub use strata_environ::Trap;
 pub use strata_vm::{PoolConcurrencyLimitError, PoolingMetrics as PoolingAllocatorMetrics};
 pub use types::{
     ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, MemoryTypeBuilder,
-    Mutability, RefType, TableType, ValType,
+    Mutability, RefType, TableType, TagType, ValType,
 };
 
 #[cfg(feature = "runtime")]

@@ -3,6 +3,7 @@
 #[cfg(feature = "cache")]
 mod cache;
 mod engine;
+mod exceptions;
 mod externals;
 #[cfg(feature = "async")]
 mod fiber;
@@ -18,9 +19,10 @@ mod store;
 mod values;
 
 pub use engine::{Engine, Precompiled};
+pub use exceptions::{ExnRef, ThrownException};
 pub use externals::MemoryAccessError;
 pub use func::{Caller, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
-pub use handles::{Extern, Func, Global, Memory, Table};
+pub use handles::{Extern, Func, Global, Memory, Table, Tag};
 pub use instance::Instance;
 #[cfg(feature = "async")]
 pub use limiter::ResourceLimiterAsync;

@@ -12,6 +12,8 @@ impl RefType {
     pub const FUNCREF: RefType = RefType(WasmRefType::FUNCREF);
     /// `externref`.
     pub const EXTERNREF: RefType = RefType(WasmRefType::EXTERNREF);
+    /// `exnref`.
+    pub const EXNREF: RefType = RefType(WasmRefType::EXNREF);
 
     /// Whether `null` is a value of this type.
     pub fn is_nullable(&self) -> bool {
@@ -22,6 +24,14 @@ impl RefType {
     /// reference or the `nofunc` bottom type.
     pub fn is_func(&self) -> bool {
         self.0.heap_type.is_func()
+    }
+
+    /// Whether this references exceptions: `exnref` and its bottom type `nullexnref`.
+    pub fn is_exn(&self) -> bool {
+        matches!(
+            self.0.heap_type,
+            strata_environ::WasmHeapType::Exn | strata_environ::WasmHeapType::NoExn
+        )
     }
 
     /// Whether every value of this type is a value of `other`.
@@ -58,6 +68,8 @@ impl ValType {
     pub const FUNCREF: ValType = ValType::Ref(RefType::FUNCREF);
     /// `externref`.
     pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
+    /// `exnref`.
+    pub const EXNREF: ValType = ValType::Ref(RefType::EXNREF);
 
     /// Whether every value of this type is a value of `other`: the same type or, for
     /// references, a subtype.
@@ -396,6 +408,25 @@ pub enum ExternType {
     Table(TableType),
     /// A linear memory.
     Memory(MemoryType),
+    /// An exception tag.
+    Tag(TagType),
+}
+
+/// The type of an exception tag: a function type whose parameters are the fields of
+/// its exceptions (and whose results are empty).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagType(pub(crate) FuncType);
+
+impl TagType {
+    /// The tag type of exceptions with `ty`'s parameters as fields.
+    pub fn new(ty: FuncType) -> TagType {
+        TagType(ty)
+    }
+
+    /// Its function type.
+    pub fn ty(&self) -> &FuncType {
+        &self.0
+    }
 }
 
 impl fmt::Display for ExternType {
@@ -405,6 +436,7 @@ impl fmt::Display for ExternType {
             ExternType::Global(t) => t.0.fmt(f),
             ExternType::Table(t) => t.0.fmt(f),
             ExternType::Memory(t) => t.0.fmt(f),
+            ExternType::Tag(t) => write!(f, "tag {}", t.0),
         }
     }
 }

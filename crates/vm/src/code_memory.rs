@@ -444,6 +444,19 @@ impl CodeObject {
         Ok(tables.lookup_trap(offset))
     }
 
+    /// The exception handler of the call whose return address is at text offset
+    /// `offset`: the handler's text offset and the call's frame offset (see
+    /// [`strata_environ::HandlerSite`]). The handler table was checked when the code
+    /// was loaded.
+    pub fn lookup_handler(&self, offset: u32) -> Option<(u32, u32)> {
+        self.tables().handler_at(offset)
+    }
+
+    /// The address of the first byte of the text.
+    pub fn text_start(&self) -> usize {
+        self.text_start
+    }
+
     /// The wasm function containing text offset `offset`, and the instruction's wasm byte
     /// offset. `None` for trampolines.
     pub fn lookup_function(&self, offset: u32) -> Option<(FuncIndex, Option<u32>)> {

@@ -14,6 +14,7 @@ use crate::code_memory::CodeObject;
 use crate::libcalls::BUILTINS;
 use crate::vmcontext::{
     Growth, VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMStoreContext,
+    VMTagDefinition,
 };
 use crate::{Memory, Table, VmError};
 use core::alloc::Layout;
@@ -22,7 +23,7 @@ use core::ptr::NonNull;
 use std::sync::Arc;
 use strata_environ::{
     ConstExpr, ConstOp, DefinedMemoryIndex, DefinedTableIndex, ElemSegmentMode, EntityRef,
-    FuncIndex, GlobalIndex, MemoryIndex, Module, PrimaryMap, TableIndex, Trap, Tunables,
+    FuncIndex, GlobalIndex, MemoryIndex, Module, PrimaryMap, TableIndex, TagIndex, Trap, Tunables,
     VM_CONTEXT_MAGIC, VMOffsets, WasmValType,
 };
 
@@ -99,6 +100,8 @@ pub struct Imports {
     pub memories: Vec<(InstanceHandleRef, DefinedMemoryIndex)>,
     /// Globals' storage.
     pub globals: Vec<NonNull<VMGlobalDefinition>>,
+    /// Tags, by their identity.
+    pub tags: Vec<NonNull<VMTagDefinition>>,
 }
 
 /// Everything needed to allocate an instance.
@@ -212,6 +215,20 @@ impl Instance {
     unsafe fn vmctx_field<T>(&mut self, offset: u32) -> *mut T {
         // SAFETY: the allocation extends `offsets.size()` bytes past `vmctx`.
         unsafe { self.vmctx_ptr().byte_add(offset as usize).cast() }
+    }
+
+    /// The number of fields of an exception of tag `index`.
+    pub(crate) fn tag_fields(&self, index: TagIndex) -> usize {
+        self.runtime.module.tag_type(index).params().len()
+    }
+
+    /// The identity of tag `index`: its definition, here or in the instance (or store)
+    /// it is imported from.
+    pub(crate) fn tag_ptr(&mut self, index: TagIndex) -> NonNull<VMTagDefinition> {
+        let off = self.offsets().vmctx_tag_ptr(index);
+        // SAFETY: the vmctx holds every tag's pointer at that offset, written (non-null)
+        // when the instance was created.
+        unsafe { NonNull::new_unchecked(*self.vmctx_field::<*mut VMTagDefinition>(off)) }
     }
 
     /// The store context this instance's vmctx points to.
@@ -591,6 +608,20 @@ impl InstanceHandle {
             for (i, global) in imports.globals.iter().enumerate() {
                 *inst.vmctx_field(o.vmctx_global_import_ptr(GlobalIndex::new(i))) = global.as_ptr();
             }
+            for (index, tag) in module.tags.iter() {
+                let ptr = match module.defined_tag_index(index) {
+                    Some(def) => {
+                        let definition =
+                            inst.vmctx_field::<VMTagDefinition>(o.vmctx_tag_definition(def));
+                        definition.write(VMTagDefinition {
+                            type_index: runtime.type_ids[tag.signature.index()],
+                        });
+                        definition
+                    }
+                    None => imports.tags[index.index()].as_ptr(),
+                };
+                *inst.vmctx_field(o.vmctx_tag_ptr(index)) = ptr;
+            }
             // Function references before globals: `ref.func` initializers point at them.
             for (index, func) in module.functions.iter() {
                 let Some(slot) = func.func_ref else { continue };
@@ -710,6 +741,11 @@ impl InstanceHandle {
     /// The function reference of function `index`, if it escapes.
     pub fn func_ref(&mut self, index: FuncIndex) -> Option<NonNull<VMFuncRef>> {
         self.instance().func_ref(index)
+    }
+
+    /// The identity of tag `index`.
+    pub fn tag_ptr(&mut self, index: TagIndex) -> NonNull<VMTagDefinition> {
+        self.instance().tag_ptr(index)
     }
 
     /// The storage of global `index`.

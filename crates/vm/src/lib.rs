@@ -16,6 +16,7 @@ mod backtrace;
 mod code_memory;
 mod cow;
 mod cpu;
+mod exception;
 #[cfg(feature = "async")]
 mod fiber;
 mod instance;
@@ -35,6 +36,7 @@ pub use backtrace::{Backtrace, BacktraceFrame};
 pub use code_memory::{ArtifactImage, CodeObject, lookup_code};
 pub use cow::{DataFile, MemoryImage, ModuleMemoryImages};
 pub use cpu::host_has_cpu_feature;
+pub use exception::{ExnHeap, VMExnRef};
 #[cfg(feature = "async")]
 pub use fiber::{AsyncCx, Cancelled, FiberFuture};
 pub use instance::{
@@ -55,7 +57,7 @@ pub use traphandlers::{
 pub use vmcontext::{
     Growth, SendSyncPtr, VMArrayCallFunction, VMContext, VMFuncRef, VMFunctionImport,
     VMGlobalDefinition, VMHostFuncContext, VMMemoryDefinition, VMStoreContext, VMStoreHooks,
-    VMTableDefinition, ValRaw,
+    VMTableDefinition, VMTagDefinition, ValRaw,
 };
 
 /// Errors from the VM layer.

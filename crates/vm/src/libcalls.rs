@@ -11,7 +11,7 @@
 use crate::instance::Instance;
 use crate::vmcontext::{Growth, VMContext, VMStoreHooks};
 use crate::{UnwindReason, record_unwind_reason};
-use strata_environ::{DataIndex, ElemIndex, GROW_TRAPPED, MemoryIndex, TableIndex, Trap};
+use strata_environ::{DataIndex, ElemIndex, GROW_TRAPPED, MemoryIndex, TableIndex, TagIndex, Trap};
 
 /// The builtin function table, in [`strata_environ::BuiltinFunctionIndex`] order.
 #[repr(C)]
@@ -32,6 +32,8 @@ pub(crate) struct VMBuiltinFunctions {
     new_epoch: unsafe extern "C" fn(*mut VMContext) -> u32,
     fma_f32: unsafe extern "C" fn(*mut VMContext, f32, f32, f32) -> f32,
     fma_f64: unsafe extern "C" fn(*mut VMContext, f64, f64, f64) -> f64,
+    exn_new: unsafe extern "C" fn(*mut VMContext, u32) -> *mut u8,
+    throw_ref: unsafe extern "C" fn(*mut VMContext, *mut u8, usize) -> !,
 }
 
 pub(crate) static BUILTINS: VMBuiltinFunctions = VMBuiltinFunctions {
@@ -51,6 +53,8 @@ pub(crate) static BUILTINS: VMBuiltinFunctions = VMBuiltinFunctions {
     new_epoch,
     fma_f32,
     fma_f64,
+    exn_new,
+    throw_ref,
 };
 
 /// The libcall result for an operation that may trap.
@@ -308,6 +312,57 @@ extern "C" fn fma_f32(_vmctx: *mut VMContext, a: f32, b: f32, c: f32) -> f32 {
 /// As [`fma_f32`], for `f64`.
 extern "C" fn fma_f64(_vmctx: *mut VMContext, a: f64, b: f64, c: f64) -> f64 {
     a.mul_add(b, c)
+}
+
+/// `exn_new`: a new exception of the caller's tag `tag`, with zeroed fields.
+///
+/// # Safety
+/// `vmctx` must be a live instance's vmctx; called only from its compiled code.
+unsafe extern "C" fn exn_new(vmctx: *mut VMContext, tag: u32) -> *mut u8 {
+    // SAFETY: per the contract, `vmctx` belongs to a live instance nobody else holds.
+    let instance = unsafe { caller(vmctx) };
+    let tag = TagIndex::from_u32(tag);
+    let fields = instance.tag_fields(tag);
+    let identity = instance.tag_ptr(tag);
+    // SAFETY: the store context outlives its instances, and only this thread touches
+    // its exception heap while its wasm runs.
+    let heap = unsafe { &mut *(*instance.store_context()).exceptions.get() };
+    heap.alloc(identity, fields).as_raw()
+}
+
+/// `throw_ref`: throws `exn` from the wasm frame with frame pointer `fp`. Its return
+/// address, the throwing frame's position, is read by a stub in front of
+/// [`throw_from`], which this function's entry becomes.
+///
+/// # Safety
+/// Called only by compiled code, with its own vmctx and frame pointer and a non-null
+/// exception of its store.
+#[unsafe(naked)]
+unsafe extern "C" fn throw_ref(_vmctx: *mut VMContext, _exn: *mut u8, _fp: usize) -> ! {
+    // The return address is the fourth argument; nothing is pushed, so `throw_from`
+    // starts with the stack exactly as a direct call from wasm leaves it.
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!("mov rcx, [rsp]", "jmp {target}", target = sym throw_from);
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!("mov x3, x30", "b {target}", target = sym throw_from);
+}
+
+/// The body of [`throw_ref`], with the return address `pc` into the throwing frame.
+///
+/// # Safety
+/// As [`throw_ref`]; `pc` is a return address in the frame of `fp`.
+unsafe extern "C" fn throw_from(vmctx: *mut VMContext, exn: *mut u8, fp: usize, pc: usize) -> ! {
+    // SAFETY: per the contract the vmctx is live and `exn` an object of its store.
+    let (ctx, exn) = unsafe {
+        let ctx = &*caller(vmctx).store_context();
+        (
+            ctx,
+            crate::VMExnRef::from_raw(exn).expect("compiled code checks for null"),
+        )
+    };
+    // SAFETY: the caller is the wasm frame `fp` at `pc`, running on this thread in an
+    // activation of `ctx`; this frame owns nothing that needs dropping.
+    unsafe { crate::exception::throw(ctx, exn, pc, fp) }
 }
 
 /// Runs a memory or table growth past the store's limiter: `grow` does it once the

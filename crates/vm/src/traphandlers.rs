@@ -29,6 +29,9 @@ pub enum UnwindReason {
     Host(HostError),
     /// A host function panicked; the payload is re-thrown once wasm frames are gone.
     Panic(Box<dyn Any + Send>),
+    /// A wasm exception no handler caught. Recorded by a host function, it is thrown
+    /// into the wasm that called it instead.
+    Exception(crate::VMExnRef),
     /// Precompiled code could not be run or a fault in it not handled: the code about
     /// to run, or the trap table needed to tell a trap from a crash, did not match its
     /// checksum ([`VmError::CorruptedCode`](crate::VmError::CorruptedCode),
@@ -278,9 +281,10 @@ pub fn record_unwind_reason(reason: UnwindReason) {
     unsafe { *(*state).unwind.get() = Some((reason, Backtrace::default())) };
 }
 
-/// The `raise` libcall: unwinds to the innermost entry trampoline after a host function
-/// recorded a reason, capturing the backtrace from the wasm-to-host trampoline's exit
-/// record.
+/// The `raise` libcall: after a host function recorded a reason, throws the
+/// exception it recorded into its wasm caller, or unwinds to the innermost entry
+/// trampoline with any other reason, capturing the backtrace from the wasm-to-host
+/// trampoline's exit record.
 ///
 /// # Safety
 /// Called only by compiled wasm-to-host trampolines with their caller's vmctx; only
@@ -294,35 +298,75 @@ pub(crate) unsafe extern "C" fn raise(vmctx: *mut VMContext) -> ! {
     };
     let state = activation();
     // SAFETY: only this thread touches its store context and activation, and the exit
-    // fields were just written by the trampoline that called us.
+    // fields were just written by the trampoline that called us: the return address
+    // into its wasm caller, and its own frame, which saved the caller's.
     unsafe {
         let exit_fp = *ctx.last_wasm_exit_trampoline_fp.get();
         let exit_pc = *ctx.last_wasm_exit_pc.get();
+        let caller_fp = *(exit_fp as *const usize);
+        let reason = if state.is_null() {
+            None
+        } else {
+            (*(*state).unwind.get()).take().map(|(reason, _)| reason)
+        };
+        match reason {
+            Some(UnwindReason::Exception(exn)) => {
+                crate::exception::throw(ctx, exn, exit_pc, caller_fp)
+            }
+            Some(reason) => unwind_to_entry(ctx, reason, exit_pc, caller_fp),
+            None => unwind_to_entry(
+                ctx,
+                UnwindReason::Host("wasm exited abnormally without a recorded reason".into()),
+                exit_pc,
+                caller_fp,
+            ),
+        }
+    }
+}
+
+/// Records `reason` with the backtrace from `pc`, a return address in the wasm frame
+/// whose frame pointer is `fp`, and resumes at the innermost entry trampoline's
+/// handler.
+///
+/// # Safety
+/// `ctx` is the store context of this thread's innermost activation, and `(pc, fp)` a
+/// live wasm frame of it; only compiled frames lie between here and the entry
+/// trampoline, none of which needs unwinding.
+pub(crate) unsafe fn unwind_to_entry(
+    ctx: &VMStoreContext,
+    reason: UnwindReason,
+    pc: usize,
+    fp: usize,
+) -> ! {
+    let state = activation();
+    // SAFETY: per the contract; only this thread touches its activation.
+    unsafe {
         let entry_fp = *ctx.last_wasm_entry_fp.get();
-        if !state.is_null()
-            && let Some((_, backtrace)) = &mut *(*state).unwind.get()
-        {
-            let caller_fp = *(exit_fp as *const usize);
-            *backtrace = Backtrace::capture(exit_pc, caller_fp, entry_fp, true);
-            add_outer_activations(state, backtrace);
+        if !state.is_null() {
+            let mut backtrace = Backtrace::capture(pc, fp, entry_fp, true);
+            add_outer_activations(state, &mut backtrace);
+            *(*state).unwind.get() = Some((reason, backtrace));
         }
         resume_to_handler(
             *ctx.last_wasm_entry_trap_handler.get(),
             *ctx.last_wasm_entry_sp.get(),
             entry_fp,
+            0,
         )
     }
 }
 
-/// Jumps to an entry trampoline's exception handler with its stack and frame pointers.
+/// Jumps to an exception handler (a wasm function's landing code, or an entry
+/// trampoline's) with its stack and frame pointers and `payload` in the first payload
+/// register.
 ///
 /// # Safety
-/// The three values must come from a live entry trampoline below the current frame, and
-/// no frame in between may need unwinding.
-unsafe fn resume_to_handler(pc: usize, sp: usize, fp: usize) -> ! {
+/// The three values must come from a live frame below the current one, and no frame in
+/// between may need unwinding.
+pub(crate) unsafe fn resume_to_handler(pc: usize, sp: usize, fp: usize, payload: usize) -> ! {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: per the contract the target frame is live; the handler expects exactly
-    // this stack and frame pointer, and the payload registers zeroed.
+    // this stack and frame pointer, and the payload registers set.
     unsafe {
         core::arch::asm!(
             "mov rsp, {sp}",
@@ -331,7 +375,7 @@ unsafe fn resume_to_handler(pc: usize, sp: usize, fp: usize) -> ! {
             sp = in(reg) sp,
             fp = in(reg) fp,
             pc = in(reg) pc,
-            in("rax") 0,
+            in("rax") payload,
             in("rdx") 0,
             options(noreturn, nostack),
         )
@@ -346,7 +390,7 @@ unsafe fn resume_to_handler(pc: usize, sp: usize, fp: usize) -> ! {
             sp = in(reg) sp,
             fp = in(reg) fp,
             pc = in(reg) pc,
-            in("x0") 0,
+            in("x0") payload,
             in("x1") 0,
             options(noreturn, nostack),
         )

@@ -122,6 +122,16 @@ impl VMGlobalDefinition {
     }
 }
 
+/// An exception tag. Its address is the tag's identity: every instance importing the
+/// tag points to the definition in the defining instance's vmctx (or the store, for a
+/// tag the host made).
+#[derive(Debug)]
+#[repr(C)]
+pub struct VMTagDefinition {
+    /// The engine-wide id of the tag's function type.
+    pub type_index: u32,
+}
+
 /// Per-store state shared by all instances of a store and written by compiled code.
 #[derive(Debug)]
 #[repr(C, align(16))]
@@ -147,6 +157,8 @@ pub struct VMStoreContext {
     pub epoch_ptr: UnsafeCell<*const AtomicU64>,
     /// What libcalls ask of the store; not read by compiled code.
     pub hooks: UnsafeCell<Option<VMStoreHooks>>,
+    /// The store's exception objects; not read by compiled code.
+    pub exceptions: UnsafeCell<crate::ExnHeap>,
 }
 
 impl Default for VMStoreContext {
@@ -163,6 +175,7 @@ impl Default for VMStoreContext {
             epoch_deadline: UnsafeCell::new(0),
             epoch_ptr: UnsafeCell::new(&raw const NO_EPOCH),
             hooks: UnsafeCell::new(None),
+            exceptions: UnsafeCell::new(crate::ExnHeap::default()),
         }
     }
 }

@@ -460,10 +460,14 @@ impl WastContext {
                 "assert_malformed_custom",
                 "strata does not interpret custom sections, so it cannot check them",
             ),
-            WastDirective::AssertException { .. } => unsupported(
-                "assert_exception",
-                "needs the exception-handling proposal, which strata does not implement yet",
-            ),
+            WastDirective::AssertException { exec, .. } => match self.execute(exec)? {
+                Ok(actual) => Err(format!(
+                    "expected an uncaught exception, got results {}",
+                    values::fmt_vals(&actual)
+                )),
+                Err(e) if e.is::<strata::ThrownException>() => Ok(()),
+                Err(e) => Err(format!("expected an uncaught exception, got error: {e}")),
+            },
             WastDirective::AssertSuspension { .. } => unsupported(
                 "assert_suspension",
                 "needs the stack-switching proposal, which strata does not implement yet",
@@ -876,7 +880,6 @@ mod tests {
     fn directives_of_missing_proposals_fail_with_the_reason() {
         let report = run(r#"
             (module (func (export "f")))
-            (assert_exception (invoke "f"))
             (assert_suspension (invoke "f") "unhandled")
             (assert_invalid_custom (module) "malformed")
             (assert_malformed_custom (module quote "") "malformed")
@@ -887,21 +890,16 @@ mod tests {
             [
                 (
                     3,
-                    "unsupported directive assert_exception: needs the exception-handling \
-                     proposal, which strata does not implement yet"
-                ),
-                (
-                    4,
                     "unsupported directive assert_suspension: needs the stack-switching \
                      proposal, which strata does not implement yet"
                 ),
                 (
-                    5,
+                    4,
                     "unsupported directive assert_invalid_custom: strata does not interpret \
                      custom sections, so it cannot check them"
                 ),
                 (
-                    6,
+                    5,
                     "unsupported directive assert_malformed_custom: strata does not interpret \
                      custom sections, so it cannot check them"
                 ),

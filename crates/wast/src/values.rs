@@ -33,6 +33,7 @@ pub(crate) fn arg_to_val(store: &mut Store<()>, arg: &WastArg<'_>) -> Result<Val
         WastArgCore::RefNull(heap) if is_func_heap(heap) => Ok(Val::FuncRef(None)),
         WastArgCore::V128(c) => Ok(Val::V128(u128::from_le_bytes(c.to_le_bytes()))),
         WastArgCore::RefNull(heap) if is_extern_heap(heap) => Ok(Val::ExternRef(None)),
+        WastArgCore::RefNull(heap) if is_exn_heap(heap) => Ok(Val::ExnRef(None)),
         WastArgCore::RefNull(_) => {
             Err("unsupported argument: ref.null of a GC heap type".to_string())
         }
@@ -50,6 +51,17 @@ fn is_func_heap(heap: &HeapType<'_>) -> bool {
         HeapType::Abstract {
             shared: false,
             ty: AbstractHeapType::Func | AbstractHeapType::NoFunc,
+        }
+    )
+}
+
+/// Whether `heap` denotes (the bottom of) the exception hierarchy.
+fn is_exn_heap(heap: &HeapType<'_>) -> bool {
+    matches!(
+        heap,
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Exn | AbstractHeapType::NoExn,
         }
     )
 }
@@ -78,6 +90,7 @@ pub(crate) fn placeholder(ty: &ValType) -> Val {
         ValType::F64 => Val::F64(0),
         ValType::V128 => Val::V128(0),
         ValType::Ref(r) if r.is_func() => Val::FuncRef(None),
+        ValType::Ref(r) if r.is_exn() => Val::ExnRef(None),
         ValType::Ref(_) => Val::ExternRef(None),
         _ => Val::I32(0),
     }
@@ -145,7 +158,11 @@ fn matches_pattern(
             Val::V128(bits) => v128_matches(*bits, p),
             _ => false,
         },
-        WastRetCore::RefNull(None) => matches!(val, Val::FuncRef(None) | Val::ExternRef(None)),
+        WastRetCore::RefNull(None) => matches!(
+            val,
+            Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None)
+        ),
+        WastRetCore::RefNull(Some(heap)) if is_exn_heap(heap) => matches!(val, Val::ExnRef(None)),
         WastRetCore::RefNull(Some(heap)) if is_func_heap(heap) => {
             matches!(val, Val::FuncRef(None))
         }
@@ -254,6 +271,8 @@ pub(crate) fn fmt_val(val: &Val) -> String {
         Val::FuncRef(Some(_)) => "ref.func".to_string(),
         Val::ExternRef(None) => "ref.null extern".to_string(),
         Val::ExternRef(Some(_)) => "ref.extern".to_string(),
+        Val::ExnRef(None) => "ref.null exn".to_string(),
+        Val::ExnRef(Some(_)) => "ref.exn".to_string(),
         _ => "<unprintable value>".to_string(),
     }
 }

@@ -44,6 +44,7 @@ impl FuncTranslator<'_, '_> {
         let n = self.env.module.func_type(callee).params().len();
         let args = self.stack.split_off(self.stack.len() - n);
         self.fuel_save();
+        let kind = self.catching(kind);
         let results = self.env.call(&mut self.builder, callee, &args, kind);
         self.after_call(results, kind);
     }
@@ -57,6 +58,7 @@ impl FuncTranslator<'_, '_> {
         let args = self.stack.split_off(self.stack.len() - n);
         let table = TableIndex::from_u32(table_index);
         self.fuel_save();
+        let kind = self.catching(kind);
         let results = self
             .env
             .call_indirect(&mut self.builder, table, ty, index, &args, kind);
@@ -71,17 +73,30 @@ impl FuncTranslator<'_, '_> {
         let n = self.env.module.types[ty].params().len();
         let args = self.stack.split_off(self.stack.len() - n);
         self.fuel_save();
+        let kind = self.catching(kind);
         let results = self
             .env
             .call_ref(&mut self.builder, ty, func_ref, &args, kind);
         self.after_call(results, kind);
     }
 
+    /// A normal call inside a `try_table` lands its exceptions there; a tail call
+    /// leaves the `try_table` with the frame.
+    fn catching(&mut self, kind: CallKind) -> CallKind {
+        match (kind, self.tries.last_mut()) {
+            (CallKind::Normal, Some(scope)) => {
+                scope.used = true;
+                CallKind::Try(scope.landing)
+            }
+            _ => kind,
+        }
+    }
+
     /// After a normal call, reloads what the callee may have changed and pushes its
     /// results; after a tail call, nothing follows.
     fn after_call(&mut self, results: Vec<ir::Value>, kind: CallKind) {
         match kind {
-            CallKind::Normal => {
+            CallKind::Normal | CallKind::Try(_) => {
                 self.reload_after_call();
                 self.stack.extend(results);
             }

@@ -166,6 +166,17 @@ impl FuncTranslator<'_, '_> {
                 self.builder.switch_to_block(else_block);
             }
             Operator::End => self.end_frame(),
+            Operator::TryTable { ref try_table } => self.try_table(try_table)?,
+            Operator::Throw { tag_index } => {
+                if self.reachable {
+                    self.throw(tag_index);
+                }
+            }
+            Operator::ThrowRef => {
+                if self.reachable {
+                    self.throw_ref();
+                }
+            }
             Operator::Br { relative_depth } => {
                 if self.reachable {
                     self.branch(relative_depth);
@@ -276,6 +287,12 @@ impl FuncTranslator<'_, '_> {
                 exit_reached = true;
             }
             FrameKind::If(Else::Direct(_)) => exit_reached = true,
+            FrameKind::TryTable => {
+                let scope = self.tries.pop().expect("each try_table has its scope");
+                if scope.used {
+                    self.land(scope);
+                }
+            }
             _ => {}
         }
         self.stack.truncate(frame.height);

@@ -48,6 +48,7 @@ pub(crate) fn imports<T: 'static>(store: &mut Store<T>, module: &Module) -> Resu
                     };
                     Table::new(&mut *store, ty, init)?.into()
                 }
+                ExternType::Tag(ty) => strata::Tag::new(&mut *store, &ty)?.into(),
             })
         })
         .collect()

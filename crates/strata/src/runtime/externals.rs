@@ -59,6 +59,7 @@ impl StoreOpaque {
             Val::V128(v) => ValRaw::u128(v),
             Val::FuncRef(f) => ValRaw::ptr(self.func_ref_ptr(f)),
             Val::ExternRef(e) => ValRaw::ptr(self.extern_ref_ptr(e)?),
+            Val::ExnRef(e) => ValRaw::ptr(self.exn_ref_ptr(e)?),
         })
     }
 
@@ -84,7 +85,8 @@ impl StoreOpaque {
                 r.to_val().ty()
             ))),
             Ref::Func(f) if ty.is_func() => Ok(self.func_ref_ptr(f)),
-            Ref::Extern(e) if !ty.is_func() => self.extern_ref_ptr(e),
+            Ref::Exn(e) if ty.is_exn() => self.exn_ref_ptr(e),
+            Ref::Extern(e) if !ty.is_func() && !ty.is_exn() => self.extern_ref_ptr(e),
             _ => Err(Error::msg(format!(
                 "a {} where a {ty} is expected",
                 r.to_val().ty()
@@ -96,6 +98,8 @@ impl StoreOpaque {
     pub(crate) fn ref_from_ptr(&mut self, ptr: *mut u8, ty: RefType) -> Ref {
         if ty.is_func() {
             Ref::Func(self.func_from_ptr(ptr))
+        } else if ty.is_exn() {
+            Ref::Exn(self.exn_from_ptr(ptr))
         } else {
             Ref::Extern(ExternRef::from_raw(self.id, ptr.addr()))
         }
@@ -131,6 +135,7 @@ impl StoreOpaque {
         Ok(match val {
             Val::FuncRef(f) => ConstValue::Ref(self.func_ref_ptr(f)),
             Val::ExternRef(e) => ConstValue::Ref(self.extern_ref_ptr(e)?),
+            Val::ExnRef(e) => ConstValue::Ref(self.exn_ref_ptr(e)?),
             other => ConstValue::Bits(self.val_to_raw(other)?.get_u128()),
         })
     }

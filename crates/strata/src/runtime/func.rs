@@ -111,7 +111,10 @@ unsafe extern "C" fn host_array_call<T: 'static, F: HostBody<T>>(
     }));
     let reason = match result {
         Ok(Ok(())) => return true,
-        Ok(Err(e)) => UnwindReason::Host(Box::new(e)),
+        Ok(Err(e)) => match store.opaque.thrown_by(&e) {
+            Some(exn) => UnwindReason::Exception(exn),
+            None => UnwindReason::Host(Box::new(e)),
+        },
         Err(panic) => UnwindReason::Panic(panic),
     };
     strata_vm::record_unwind_reason(reason);

@@ -41,6 +41,14 @@ pub struct Table {
     pub(crate) index: DefinedTableIndex,
 }
 
+/// An exception tag: exported by an instance or made by the host. A small `Copy`
+/// handle into its store; two handles are the same tag when their identities are.
+#[derive(Copy, Clone, Debug)]
+pub struct Tag {
+    pub(crate) store: u64,
+    pub(crate) ptr: strata_vm::SendSyncPtr<strata_vm::VMTagDefinition>,
+}
+
 /// Something a module can import or an instance export.
 #[derive(Copy, Clone, Debug)]
 pub enum Extern {
@@ -52,6 +60,8 @@ pub enum Extern {
     Table(Table),
     /// A linear memory.
     Memory(Memory),
+    /// An exception tag.
+    Tag(Tag),
 }
 
 impl Extern {
@@ -86,6 +96,20 @@ impl Extern {
         } else {
             None
         }
+    }
+    /// The tag, if this is one.
+    pub fn into_tag(self) -> Option<Tag> {
+        if let Extern::Tag(t) = self {
+            Some(t)
+        } else {
+            None
+        }
+    }
+}
+
+impl From<Tag> for Extern {
+    fn from(t: Tag) -> Extern {
+        Extern::Tag(t)
     }
 }
 

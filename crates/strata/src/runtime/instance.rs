@@ -137,8 +137,16 @@ impl Instance {
                     let owner = store.instance_mut(t.instance).as_ref();
                     vm_imports.tables.push((owner, t.index));
                 }
+                (Extern::Tag(t), ExternType::Tag(want)) => {
+                    let have = t.ty_opaque(store);
+                    if have != *want {
+                        return Err(mismatch(ExternType::Tag(have)));
+                    }
+                    vm_imports.tags.push(t.ptr.0);
+                }
                 (ext, _) => {
                     let found = match ext {
+                        Extern::Tag(t) => ExternType::Tag(t.ty_opaque(store)),
                         Extern::Func(f) => ExternType::Func(f.ty_opaque(store)),
                         Extern::Global(g) => ExternType::Global(g.ty),
                         Extern::Memory(_) => ExternType::Memory(crate::MemoryType::new(0, None)),
@@ -233,6 +241,13 @@ impl Instance {
                     store: store.id,
                     instance,
                     index,
+                })
+            }
+            EntityIndex::Tag(t) => {
+                let ptr = SendSyncPtr(handle.tag_ptr(t));
+                Extern::Tag(crate::Tag {
+                    store: store.id,
+                    ptr,
                 })
             }
             EntityIndex::Table(t) => {

@@ -267,6 +267,10 @@ impl Module {
             EntityIndex::Table(t) => ExternType::Table(TableType(m.tables[t].to_engine(ids))),
             EntityIndex::Memory(i) => ExternType::Memory(MemoryType(m.memories[i])),
             EntityIndex::Global(g) => ExternType::Global(GlobalType(m.globals[g].to_engine(ids))),
+            EntityIndex::Tag(t) => {
+                let id = ids[m.tags[t].signature.as_u32() as usize];
+                ExternType::Tag(crate::TagType(FuncType(self.engine().type_of(id))))
+            }
         }
     }
 

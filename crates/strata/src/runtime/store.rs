@@ -93,6 +93,15 @@ pub(crate) struct StoreOpaque {
     pub(crate) host_funcs: Vec<Box<dyn Any + Send>>,
     /// The host values of the store's `externref`s; they live as long as the store.
     pub(crate) extern_refs: Vec<Box<dyn Any + Send + Sync>>,
+    /// The tags the host made, at fixed addresses: their identities.
+    #[expect(
+        clippy::vec_box,
+        reason = "a tag's address is its identity, so it must not move as the list grows"
+    )]
+    pub(crate) host_tags: Vec<Box<strata_vm::VMTagDefinition>>,
+    /// The last exception thrown to the host or by it (see
+    /// [`Store::take_pending_exception`]).
+    pub(crate) pending_exception: Option<crate::ExnRef>,
     /// Wasm-to-host trampolines by engine type id, from the modules seen so far.
     pub(crate) trampolines: HashMap<u32, usize>,
     /// Host functions still waiting for a trampoline of their type.
@@ -158,6 +167,8 @@ impl<T> Store<T> {
                     funcs: Vec::new(),
                     host_funcs: Vec::new(),
                     extern_refs: Vec::new(),
+                    host_tags: Vec::new(),
+                    pending_exception: None,
                     trampolines: HashMap::new(),
                     pending_host_funcs: Vec::new(),
                     kept_modules: Vec::new(),
@@ -281,7 +292,7 @@ impl StoreOpaque {
 
     /// Turns a vm unwind into an [`Error`], or resumes a host panic.
     pub(crate) fn unwind_to_error(
-        &self,
+        &mut self,
         reason: UnwindReason,
         backtrace: strata_vm::Backtrace,
     ) -> Error {
@@ -305,6 +316,13 @@ impl StoreOpaque {
             UnwindReason::Host(e) => Error::from_boxed(e),
             UnwindReason::Panic(payload) => std::panic::resume_unwind(payload),
             UnwindReason::Vm(error) => crate::error::vm_error(error),
+            UnwindReason::Exception(exn) => {
+                // SAFETY: only this store's wasm throws into its activations, with
+                // exceptions of its heap.
+                let thrown = unsafe { self.uncaught(exn) };
+                self.pending_exception = Some(thrown.exception());
+                Error::new(thrown)
+            }
         };
         error.with_backtrace(backtrace)
     }

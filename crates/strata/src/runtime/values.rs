@@ -22,6 +22,8 @@ pub enum Val {
     FuncRef(Option<Func>),
     /// An external reference, or null.
     ExternRef(Option<ExternRef>),
+    /// An exception, or null.
+    ExnRef(Option<crate::ExnRef>),
 }
 
 impl Val {
@@ -35,6 +37,7 @@ impl Val {
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FUNCREF,
             Val::ExternRef(_) => ValType::EXTERNREF,
+            Val::ExnRef(_) => ValType::EXNREF,
         }
     }
 
@@ -101,6 +104,8 @@ pub enum Ref {
     Func(Option<Func>),
     /// An external reference, or null.
     Extern(Option<ExternRef>),
+    /// An exception, or null.
+    Exn(Option<crate::ExnRef>),
 }
 
 impl Ref {
@@ -109,6 +114,7 @@ impl Ref {
         match self {
             Ref::Func(f) => Val::FuncRef(f),
             Ref::Extern(e) => Val::ExternRef(e),
+            Ref::Exn(e) => Val::ExnRef(e),
         }
     }
 }
@@ -144,6 +150,14 @@ impl Val {
             Val::ExternRef(None) => WasmRefType {
                 nullable: true,
                 heap_type: WasmHeapType::NoExtern,
+            },
+            Val::ExnRef(Some(_)) => WasmRefType {
+                nullable: false,
+                heap_type: WasmHeapType::Exn,
+            },
+            Val::ExnRef(None) => WasmRefType {
+                nullable: true,
+                heap_type: WasmHeapType::NoExn,
             },
             other => return other.ty() == ty,
         };

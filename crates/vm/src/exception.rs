@@ -1,0 +1,195 @@
+//! Exceptions: the store's exception objects and the unwinder that carries a thrown
+//! exception to its handler.
+//!
+//! An exception object is a header (its tag's identity, a `*const VMTagDefinition`, and
+//! its index in the store's [`ExnHeap`]) followed by one 16-byte slot per field, the
+//! layout of [`strata_environ::VMOffsets::exn_field`]. Compiled code holds an `exnref`
+//! as the object's address, which stays put until the store is dropped.
+//!
+//! Throwing costs nothing where nothing is thrown: there is no per-call registration.
+//! Every call inside a `try_table` is a Cranelift `try_call` whose one catch-all
+//! handler is the `try_table`'s landing code, and the compiler lists each such call's
+//! return address with its handler ([`strata_environ::HandlerSite`]). A throw walks the
+//! chain of frame pointers from the throwing frame outwards, looking up each frame's
+//! return address in that table. The first frame with a handler resumes there with
+//! the exception in the first payload register; its landing code compares the tag with
+//! its `catch` clauses and, if none matches, throws again from that frame. Reaching
+//! the host entry of the activation ends the walk: the exception leaves `catch_traps`
+//! as [`UnwindReason::Exception`], and a trap never takes this path at all.
+
+use crate::code_memory::lookup_code;
+use crate::traphandlers::{UnwindReason, unwind_to_entry};
+use crate::vmcontext::{VMStoreContext, VMTagDefinition};
+use core::ptr::NonNull;
+use strata_environ::EXN_HEADER;
+
+/// The exception objects of a store. They live as long as the store: without a
+/// garbage collector (a later part of the GC work) nothing tells when wasm dropped
+/// its last reference to one.
+#[derive(Debug, Default)]
+pub struct ExnHeap {
+    objects: Vec<Box<[u128]>>,
+}
+
+// SAFETY: the objects are plain bytes and tag pointers into the store's own instances
+// or host tags; they move with their store and are only touched by its thread.
+unsafe impl Send for ExnHeap {}
+
+/// A pointer to an exception object in an [`ExnHeap`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct VMExnRef(NonNull<u8>);
+
+// SAFETY: a plain address; reading through it is governed by the owning store.
+unsafe impl Send for VMExnRef {}
+// SAFETY: as above.
+unsafe impl Sync for VMExnRef {}
+
+impl ExnHeap {
+    /// A new exception of tag `tag` with `fields` zeroed fields.
+    pub fn alloc(&mut self, tag: NonNull<VMTagDefinition>, fields: usize) -> VMExnRef {
+        let header_words = EXN_HEADER as usize / 16;
+        let mut object = vec![0u128; header_words + fields].into_boxed_slice();
+        let index = self.objects.len();
+        let base = object.as_mut_ptr().cast::<u8>();
+        // SAFETY: the header's first two words lie inside the fresh allocation, which
+        // is 16-byte aligned (an array of `u128`).
+        unsafe {
+            base.cast::<*const VMTagDefinition>().write(tag.as_ptr());
+            base.byte_add(size_of::<usize>())
+                .cast::<usize>()
+                .write(index);
+        }
+        self.objects.push(object);
+        VMExnRef(NonNull::new(base).expect("a box is never null"))
+    }
+
+    /// The exception with index `index`, if this heap has one.
+    pub fn get(&mut self, index: usize) -> Option<VMExnRef> {
+        let object = self.objects.get_mut(index)?;
+        Some(VMExnRef(NonNull::new(object.as_mut_ptr().cast())?))
+    }
+
+    /// Whether `exn` is one of this heap's objects.
+    pub fn contains(&self, exn: VMExnRef) -> bool {
+        // SAFETY: only reads the index word when the address is one of ours, checked
+        // by comparing it with the object at that index.
+        let index = unsafe { exn.index_unchecked() };
+        self.objects
+            .get(index)
+            .is_some_and(|o| o.as_ptr().cast::<u8>() == exn.0.as_ptr().cast_const())
+    }
+}
+
+impl VMExnRef {
+    /// The exception at `raw`, an `exnref` compiled code holds; `None` for null.
+    ///
+    /// # Safety
+    /// A non-null `raw` must be an object of a live [`ExnHeap`].
+    pub unsafe fn from_raw(raw: *mut u8) -> Option<VMExnRef> {
+        NonNull::new(raw).map(VMExnRef)
+    }
+
+    /// The word compiled code holds for this exception.
+    pub fn as_raw(self) -> *mut u8 {
+        self.0.as_ptr()
+    }
+
+    /// # Safety
+    /// The exception's heap must be alive.
+    unsafe fn index_unchecked(self) -> usize {
+        // SAFETY: per the contract the header is readable.
+        unsafe { self.0.byte_add(size_of::<usize>()).cast::<usize>().read() }
+    }
+
+    /// Its index in its heap.
+    ///
+    /// # Safety
+    /// The exception's heap must be alive.
+    pub unsafe fn index(self) -> usize {
+        // SAFETY: per the contract.
+        unsafe { self.index_unchecked() }
+    }
+
+    /// Its tag's identity.
+    ///
+    /// # Safety
+    /// The exception's heap must be alive.
+    pub unsafe fn tag(self) -> NonNull<VMTagDefinition> {
+        // SAFETY: per the contract the header is readable; `alloc` wrote a non-null
+        // tag pointer.
+        unsafe { NonNull::new_unchecked(self.0.cast::<*mut VMTagDefinition>().read()) }
+    }
+
+    /// The 16-byte slot of field `index`.
+    ///
+    /// # Safety
+    /// The exception's heap must be alive and `index` less than its number of fields.
+    pub unsafe fn field(self, index: usize) -> *mut u128 {
+        // SAFETY: per the contract the slot lies inside the object.
+        unsafe {
+            self.0
+                .byte_add(EXN_HEADER as usize + index * 16)
+                .cast::<u128>()
+                .as_ptr()
+        }
+    }
+}
+
+/// Where a handler resumes: its code and the stack and frame pointers of its frame.
+struct Resume {
+    pc: usize,
+    sp: usize,
+    fp: usize,
+}
+
+/// The first handler among the wasm frames from `(pc, fp)` (a return address into the
+/// frame whose frame pointer is `fp`) out to the activation's entry frame `entry_fp`.
+///
+/// # Safety
+/// `fp` must be the frame pointer of a live wasm frame of this thread whose chain of
+/// saved frame pointers reaches `entry_fp`, and `pc` a return address in that frame.
+unsafe fn find_handler(mut pc: usize, mut fp: usize, entry_fp: usize) -> Option<Resume> {
+    while fp != 0 && fp != entry_fp {
+        if let Some((code, offset)) = lookup_code(pc)
+            && let Some((handler, frame_offset)) = code.lookup_handler(offset)
+        {
+            return Some(Resume {
+                pc: code.text_start() + handler as usize,
+                sp: fp - frame_offset as usize,
+                fp,
+            });
+        }
+        // SAFETY: per the contract every frame up to `entry_fp` saved its caller's frame
+        // pointer at `fp` and its return address right above it.
+        unsafe {
+            pc = *((fp + size_of::<usize>()) as *const usize);
+            fp = *(fp as *const usize);
+        }
+    }
+    None
+}
+
+/// Throws `exn` from the wasm frame whose frame pointer is `fp`, at return address
+/// `pc` in it: resumes at the first handler outwards, or unwinds to the innermost
+/// host entry with [`UnwindReason::Exception`] if there is none.
+///
+/// # Safety
+/// As [`find_handler`], with `ctx` the store context of the running activation, and no
+/// frame between here and the handler (or the entry) may need unwinding: everything of
+/// the caller that owns resources must be dropped before.
+pub(crate) unsafe fn throw(ctx: &VMStoreContext, exn: VMExnRef, pc: usize, fp: usize) -> ! {
+    // SAFETY: only this thread touches its store context.
+    let entry_fp = unsafe { *ctx.last_wasm_entry_fp.get() };
+    // SAFETY: per the contract. The lookup's temporaries (a lock guard, a reference to
+    // the code) are gone when it returns, before the jump below.
+    let handler = unsafe { find_handler(pc, fp, entry_fp) };
+    match handler {
+        // SAFETY: the handler's frame is live below us, and its landing code expects
+        // the exception in the first payload register.
+        Some(Resume { pc, sp, fp: frame }) => unsafe {
+            crate::traphandlers::resume_to_handler(pc, sp, frame, exn.as_raw() as usize)
+        },
+        // SAFETY: per the contract.
+        None => unsafe { unwind_to_entry(ctx, UnwindReason::Exception(exn), pc, fp) },
+    }
+}
