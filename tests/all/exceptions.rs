@@ -84,6 +84,11 @@ fn an_uncaught_exception_reaches_the_host_with_its_tag_fields_and_backtrace() {
         .into_tag()
         .unwrap();
     assert!(Tag::eq(&tag, &exported, &store));
+    let ty = exn.ty(&mut store);
+    assert_eq!(
+        ty.fields().collect::<Vec<_>>(),
+        [ValType::I32, ValType::I64]
+    );
     let fields = exn.fields(&mut store);
     assert_eq!(fields.len(), 2);
     assert_eq!(fields[0].i32(), Some(3));
@@ -265,4 +270,123 @@ fn exceptions_can_be_turned_off() {
     let engine = Engine::new(&config).unwrap();
     let err = Module::new(&engine, "(module (tag))").unwrap_err();
     assert!(err.to_string().contains("exceptions"), "{err}");
+}
+
+/// Catches `host::wait`'s exceptions of its own tag `$e`, giving their field; throws
+/// `$e` itself when asked to.
+const ASYNC_CATCHER: &str = r#"
+(module
+  (tag $e (export "e") (param i32))
+  (import "host" "wait" (func $wait (param i32)))
+  (func (export "run") (param i32) (result i32)
+    (block $h (result i32)
+      (try_table (catch $e $h) (call $wait (local.get 0)))
+      (i32.const -1)))
+  (func (export "throw") (param i32) (throw $e (local.get 0))))
+"#;
+
+#[test]
+fn exceptions_cross_async_host_functions_and_leave_call_async_as_errors() {
+    let mut config = Config::new();
+    config.async_support(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, ASYNC_CATCHER).unwrap();
+    let tag = std::sync::Arc::new(std::sync::OnceLock::<Tag>::new());
+    let mut linker = Linker::new(&engine);
+    let host_tag = tag.clone();
+    linker
+        .func_wrap_async(
+            "host",
+            "wait",
+            move |mut caller: strata::Caller<'_, ()>, (x,): (i32,)| {
+                let tag = *host_tag.get().expect("set after instantiation");
+                Box::new(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    let exn = ExnRef::new(&mut caller, &tag, &[Val::I32(x + 100)])?;
+                    caller.throw::<()>(exn)?;
+                    Ok(())
+                })
+            },
+        )
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut store = Store::new(&engine, ());
+        let instance = linker.instantiate_async(&mut store, &module).await.unwrap();
+        let e = instance
+            .get_export(&mut store, "e")
+            .unwrap()
+            .into_tag()
+            .unwrap();
+        tag.set(e).unwrap();
+        let run = instance
+            .get_typed_func::<i32, i32>(&mut store, "run")
+            .unwrap();
+        // Thrown by the host after it was suspended, caught by its wasm caller.
+        assert_eq!(run.call_async(&mut store, 1).await.unwrap(), 101);
+        let throw = instance
+            .get_typed_func::<i32, ()>(&mut store, "throw")
+            .unwrap();
+        let err = throw.call_async(&mut store, 6).await.unwrap_err();
+        let thrown = err
+            .downcast_ref::<ThrownException>()
+            .expect("thrown")
+            .clone();
+        assert_eq!(thrown.exception().fields(&mut store)[0].i32(), Some(6));
+    });
+}
+
+#[test]
+fn tags_count_towards_the_pooling_allocators_instance_size_limit() {
+    let mut pool = strata::PoolingAllocationConfig::new();
+    pool.total_core_instances(2)
+        .max_core_instance_size(16 << 10);
+    let mut config = Config::new();
+    config.allocation_strategy(strata::InstanceAllocationStrategy::Pooling(pool));
+    let engine = Engine::new(&config).unwrap();
+    let mut store = Store::new(&engine, ());
+    // 4,000 tags: a pointer and a definition each, about 48 KiB of vmctx.
+    let many = format!("(module {})", "(tag (param i32))".repeat(4000));
+    let module = Module::new(&engine, &many).unwrap();
+    let err = Instance::new(&mut store, &module, &[]).unwrap_err();
+    let message = format!("{err:?}");
+    assert!(message.contains("max_core_instance_size"), "{message}");
+    // A few tags fit, and the slot is free again for them.
+    let few = Module::new(&engine, "(module (tag (param i32)) (tag))").unwrap();
+    Instance::new(&mut store, &few, &[]).unwrap();
+}
+
+#[test]
+fn an_exception_from_a_nested_call_is_rethrown_by_the_host_into_the_outer_wasm() {
+    // wasm `outer` calls the host, which calls wasm `inner`, which throws; the host
+    // passes the error on with `?` and `outer` catches the exception.
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (import "host" "reenter" (func $reenter (param i32)))
+             (tag $e (param i32))
+             (func (export "inner") (param i32) (throw $e (local.get 0)))
+             (func (export "outer") (param i32) (result i32)
+               (block $h (result i32)
+                 (try_table (catch $e $h) (call $reenter (local.get 0)))
+                 (i32.const -1))))"#,
+    )
+    .unwrap();
+    let reenter = Func::wrap(&mut store, |mut caller: strata::Caller<'_, ()>, x: i32| {
+        let inner = caller
+            .get_export("inner")
+            .and_then(Extern::into_func)
+            .expect("exported");
+        inner.call(&mut caller, &[Val::I32(x + 1)], &mut [])
+    });
+    let instance = Instance::new(&mut store, &module, &[reenter.into()]).unwrap();
+    let outer = instance
+        .get_typed_func::<i32, i32>(&mut store, "outer")
+        .unwrap();
+    assert_eq!(outer.call(&mut store, 41).unwrap(), 42);
 }

@@ -172,7 +172,24 @@ fn typed_imports_of_another_type_are_refused_with_both_types() {
             message.contains("incompatible import type") && message.contains(name),
             "{message}"
         );
+        // Types that name other types are spelled out, not given as engine ids.
+        assert!(!message.contains("engine-type"), "{message}");
     }
+    let module = Module::new(
+        &engine,
+        r#"(module (type $unary (func (param i64)))
+             (import "typed" "add_ref" (global (ref $unary))))"#,
+    )
+    .unwrap();
+    let import = typed.get_export(&mut store, "add_ref").unwrap();
+    let message = Instance::new(&mut store, &module, &[import])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("expected (global (ref (func (param i64))))")
+            && message.contains("found (global (ref (func (param i32 i32) (result i32))))"),
+        "{message}"
+    );
     // A `(ref $binop)` global is a `funcref` one too, when it cannot be written.
     let module = Module::new(
         &engine,

@@ -7,18 +7,17 @@ use arbitrary::{Result, Unstructured};
 use wasm_smith::Config;
 
 /// A swarm configuration: wasm-smith's arbitrary choice of features and limits, with the
-/// proposals strata does not implement turned off (exceptions, GC, threads, compact
-/// imports) and memories and tables kept small enough to
-/// instantiate within [`limits`]. Everything else, Wasm 3.0's tail calls,
-/// extended constants, multi-memory (up to four memories), memory64 and table64, relaxed
-/// SIMD, wide arithmetic and custom page sizes included, stays as the input chose it.
+/// proposals strata does not implement turned off (GC, threads, compact imports) and
+/// memories and tables kept small enough to instantiate within [`limits`]. Everything
+/// else, Wasm 3.0's tail calls, extended constants, multi-memory (up to four memories),
+/// memory64 and table64, relaxed SIMD, wide arithmetic, custom page sizes and exception
+/// handling included, stays as the input chose it.
 ///
 /// # Errors
 /// Fails if the input runs out.
 pub fn swarm(u: &mut Unstructured<'_>) -> Result<Config> {
     let mut config: Config = u.arbitrary()?;
     config.max_memories = config.max_memories.min(4);
-    config.exceptions_enabled = false;
     // wasm-smith 0.263 generates typed function references only together with GC
     // (`gc_enabled` turns on both), so strata's function references are not fuzzed
     // until it implements GC; the spec scripts cover them.
@@ -63,6 +62,9 @@ pub fn differential(u: &mut Unstructured<'_>) -> Result<Config> {
     // 16-bit arithmetic, where wasmtime sums exactly). The spec scripts check relaxed
     // SIMD in both modes, and `tests/all/relaxed_simd.rs` the deterministic results.
     config.relaxed_simd_enabled = false;
+    // wasmi has no exception handling; the compile, instantiate and pooling targets
+    // generate exceptions, and the spec scripts check what they do.
+    config.exceptions_enabled = false;
     // Memories are compared byte by byte after every run.
     config.max_memory32_bytes = config.max_memory32_bytes.min(1 << 20);
     config.max_memory64_bytes = config.max_memory64_bytes.min(1 << 20);

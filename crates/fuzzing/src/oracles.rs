@@ -1,5 +1,6 @@
 //! The oracles: each runs one kind of fuzz case and panics on a bug.
 
+pub mod compare;
 mod compile;
 mod differential;
 mod dummy;

@@ -48,8 +48,8 @@ pub use strata_environ::Trap;
 #[cfg(feature = "pooling-allocator")]
 pub use strata_vm::{PoolConcurrencyLimitError, PoolingMetrics as PoolingAllocatorMetrics};
 pub use types::{
-    ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, MemoryTypeBuilder,
-    Mutability, RefType, TableType, TagType, ValType,
+    ExnType, ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType,
+    MemoryTypeBuilder, Mutability, RefType, TableType, TagType, ValType,
 };
 
 #[cfg(feature = "runtime")]

@@ -429,6 +429,27 @@ impl TagType {
     }
 }
 
+/// The type of an exception object: the fields its tag's type gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExnType(pub(crate) TagType);
+
+impl ExnType {
+    /// The type of the exceptions of tags of type `ty`.
+    pub fn from_tag_type(ty: &TagType) -> ExnType {
+        ExnType(ty.clone())
+    }
+
+    /// The tag type its exceptions have.
+    pub fn tag_type(&self) -> &TagType {
+        &self.0
+    }
+
+    /// The types of its fields, in order.
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = ValType> + '_ {
+        self.0.0.params()
+    }
+}
+
 impl fmt::Display for ExternType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -31,10 +31,6 @@ pub struct ExnHeap {
     objects: Vec<Box<[u128]>>,
 }
 
-// SAFETY: the objects are plain bytes and tag pointers into the store's own instances
-// or host tags; they move with their store and are only touched by its thread.
-unsafe impl Send for ExnHeap {}
-
 /// A pointer to an exception object in an [`ExnHeap`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct VMExnRef(NonNull<u8>);

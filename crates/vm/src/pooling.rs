@@ -661,8 +661,10 @@ unsafe impl InstanceAllocator for PoolingInstanceAllocator {
     fn allocate_instance(&self, metadata_size: usize) -> Result<InstanceSlot, VmError> {
         if metadata_size > self.config.max_core_instance_size {
             return Err(VmError::Limit(format!(
-                "instance metadata of {metadata_size} bytes exceeds the pooling \
-                 allocator's limit of {} bytes",
+                "instance metadata (its vmctx: the pointers to its memories, tables and \
+                 tags, its globals, function references and tag definitions) of \
+                 {metadata_size} bytes exceeds the pooling allocator's per-instance limit \
+                 of {} bytes (`PoolingAllocationConfig::max_core_instance_size`)",
                 self.config.max_core_instance_size
             )));
         }

@@ -1,51 +1,13 @@
 //! `differential`: the same module, run on strata and on the wasmi interpreter, must
 //! give the same results, the same traps, and leave the same memories and globals.
 
-use crate::generators::{self, limits};
+use super::compare::{
+    MAX_CALLS, MEMORY_BYTES, MODULE_FUEL, Outcome, TABLE_ELEMENTS, Value, arbitrary_value,
+    call_strata, from_strata,
+};
+use crate::generators;
 use arbitrary::{Result, Unstructured};
 use std::sync::OnceLock;
-
-/// Fuel that `ensure_termination` compiles into each module: every loop iteration and
-/// call spends one, and running out traps (`unreachable`) on both engines alike.
-const MODULE_FUEL: u32 = 1_000;
-
-/// The largest memory, on both engines (memories are compared byte by byte).
-const MEMORY_BYTES: usize = 16 << 20;
-
-/// The most elements of a table, on both engines: [`generators::differential`] keeps
-/// the modules' minimums below it.
-const TABLE_ELEMENTS: usize = limits::TABLE_ELEMENTS as usize;
-
-/// The most exported functions called per case.
-const MAX_CALLS: usize = 20;
-
-/// A value both engines can produce, compared bit for bit (the module canonicalizes
-/// NaNs, so correct engines agree on float bits too). References compare by nullness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Value {
-    I32(i32),
-    I64(i64),
-    F32(u32),
-    F64(u64),
-    V128(u128),
-    Ref { null: bool },
-}
-
-/// How a call or an instantiation ended.
-#[derive(Debug, PartialEq, Eq)]
-enum Outcome {
-    Returned(Vec<Value>),
-    /// A trap, by name: both engines name trap codes as the spec's descriptions do.
-    Trapped(String),
-}
-
-impl Outcome {
-    /// Whether the outcome depends on resources that differ between the engines (stack
-    /// depth), so the rest of the case cannot be compared.
-    fn exhausted(&self) -> bool {
-        matches!(self, Outcome::Trapped(t) if t == "StackOverflow")
-    }
-}
 
 /// Generates a module that imports nothing and exports everything, instantiates it on
 /// both engines, calls up to 20 exported functions with arbitrary arguments,
@@ -99,8 +61,8 @@ pub fn differential(u: &mut Unstructured<'_>) -> Result<()> {
         // Both failed: the spec makes a failed segment initialization a trap, but wasmi
         // reports some as plain errors, so only the failure itself is compared.
         (Err(_), Err(_)) => return Ok(()),
-        (Err(e), Ok(_)) if Outcome::Trapped(wasmi_trap(&e)).exhausted() => return Ok(()),
-        (Ok(_), Err(e)) if Outcome::Trapped(strata_trap(&e)).exhausted() => return Ok(()),
+        (Err(e), Ok(_)) if wasmi_outcome(&e).exhausted() => return Ok(()),
+        (Ok(_), Err(e)) if Outcome::of_strata_error(&e).exhausted() => return Ok(()),
         (a, b) => panic!(
             "instantiation: wasmi {:?}, strata {:?}",
             a.map(|_| ()),
@@ -202,39 +164,6 @@ fn wasmi_engine() -> &'static wasmi::Engine {
     })
 }
 
-/// An argument of type `ty`: any bits for numbers (NaNs included), null for references.
-fn arbitrary_value(u: &mut Unstructured<'_>, ty: &strata::ValType) -> Result<Value> {
-    Ok(match ty {
-        strata::ValType::I32 => Value::I32(u.arbitrary()?),
-        strata::ValType::I64 => Value::I64(u.arbitrary()?),
-        strata::ValType::F32 => Value::F32(u.arbitrary()?),
-        strata::ValType::F64 => Value::F64(u.arbitrary()?),
-        strata::ValType::V128 => Value::V128(u.arbitrary()?),
-        strata::ValType::Ref(_) => Value::Ref { null: true },
-    })
-}
-
-fn call_strata(
-    store: &mut strata::Store<strata::StoreLimits>,
-    func: &strata::Func,
-    args: &[Value],
-) -> Outcome {
-    let ty = func.ty(&*store);
-    let params: Vec<strata::Val> = ty
-        .params()
-        .zip(args)
-        .map(|(t, v)| to_strata(&t, v))
-        .collect();
-    let mut results: Vec<strata::Val> = ty
-        .results()
-        .map(|t| to_strata(&t, &Value::I32(0)))
-        .collect();
-    match func.call(&mut *store, &params, &mut results) {
-        Ok(()) => Outcome::Returned(results.iter().map(from_strata).collect()),
-        Err(e) => Outcome::Trapped(strata_trap(&e)),
-    }
-}
-
 fn call_wasmi(
     store: &mut wasmi::Store<wasmi::StoreLimits>,
     func: &wasmi::Func,
@@ -254,37 +183,15 @@ fn call_wasmi(
         .collect();
     match func.call(&mut *store, &params, &mut results) {
         Ok(()) => Outcome::Returned(results.iter().map(from_wasmi).collect()),
-        Err(e) => Outcome::Trapped(wasmi_trap(&e)),
+        Err(e) => wasmi_outcome(&e),
     }
 }
 
-/// The trap code's name, or the whole error if it is not a trap.
-fn strata_trap(e: &strata::Error) -> String {
-    match e.trap() {
-        Some(trap) => format!("{trap:?}"),
-        None => format!("not a trap: {e}"),
-    }
-}
-
-/// The trap code's name, or the whole error if it is not a trap.
-fn wasmi_trap(e: &wasmi::Error) -> String {
+/// How wasmi's call or instantiation failed with `e`.
+fn wasmi_outcome(e: &wasmi::Error) -> Outcome {
     match e.as_trap_code() {
-        Some(trap) => format!("{trap:?}"),
-        None => format!("not a trap: {e}"),
-    }
-}
-
-fn to_strata(ty: &strata::ValType, v: &Value) -> strata::Val {
-    match (*v, ty) {
-        (Value::I32(x), _) => strata::Val::I32(x),
-        (Value::I64(x), _) => strata::Val::I64(x),
-        (Value::F32(x), _) => strata::Val::F32(x),
-        (Value::F64(x), _) => strata::Val::F64(x),
-        (Value::V128(x), _) => strata::Val::V128(x),
-        (Value::Ref { .. }, strata::ValType::Ref(r)) if !r.is_func() => {
-            strata::Val::ExternRef(None)
-        }
-        (Value::Ref { .. }, _) => strata::Val::FuncRef(None),
+        Some(trap) => Outcome::Trapped(format!("{trap:?}")),
+        None => Outcome::Failed(e.to_string()),
     }
 }
 
@@ -296,19 +203,6 @@ fn to_wasmi(ty: wasmi::ValType, v: &Value) -> wasmi::Val {
         Value::F64(x) => wasmi::Val::F64(wasmi::F64::from_bits(x)),
         Value::V128(x) => wasmi::Val::V128(x.into()),
         Value::Ref { .. } => wasmi::Val::default(ty),
-    }
-}
-
-fn from_strata(v: &strata::Val) -> Value {
-    match *v {
-        strata::Val::I32(x) => Value::I32(x),
-        strata::Val::I64(x) => Value::I64(x),
-        strata::Val::F32(x) => Value::F32(x),
-        strata::Val::F64(x) => Value::F64(x),
-        strata::Val::V128(x) => Value::V128(x),
-        strata::Val::FuncRef(f) => Value::Ref { null: f.is_none() },
-        strata::Val::ExternRef(r) => Value::Ref { null: r.is_none() },
-        ref other => panic!("a value of a kind the oracle does not know: {other:?}"),
     }
 }
 

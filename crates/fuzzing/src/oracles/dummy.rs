@@ -14,6 +14,7 @@ pub(crate) fn zero(ty: &ValType) -> Val {
         ValType::F64 => Val::F64(0),
         ValType::V128 => Val::V128(0),
         ValType::Ref(r) if r.is_func() => Val::FuncRef(None),
+        ValType::Ref(r) if r.is_exn() => Val::ExnRef(None),
         ValType::Ref(_) => Val::ExternRef(None),
     }
 }
@@ -43,6 +44,8 @@ pub(crate) fn imports<T: 'static>(store: &mut Store<T>, module: &Module) -> Resu
                 ExternType::Table(ty) => {
                     let init = if ty.element().is_func() {
                         Ref::Func(None)
+                    } else if ty.element().is_exn() {
+                        Ref::Exn(None)
                     } else {
                         Ref::Extern(None)
                     };

@@ -34,7 +34,8 @@ pub(crate) fn store(engine: &Engine) -> Store<StoreLimits> {
 ///
 /// # Panics
 /// If the module fails to compile (wasm-smith made it valid, within strata's
-/// features), or instantiating or calling fails by anything but a trap.
+/// features), or instantiating or calling fails by anything but a trap or an
+/// uncaught exception.
 ///
 /// # Errors
 /// Fails if the input runs out before a module is generated.
@@ -50,7 +51,7 @@ pub fn instantiate(u: &mut Unstructured<'_>) -> Result<()> {
     store.set_fuel(limits::FUEL).expect("fuel is on");
     let instance = match Instance::new(&mut store, &module, &imports) {
         Ok(instance) => instance,
-        Err(e) if e.trap().is_some() => return Ok(()),
+        Err(e) if e.trap().is_some() || e.is::<strata::ThrownException>() => return Ok(()),
         Err(e) => panic!("instantiation failed without a trap: {e:?}"),
     };
     let exports: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
@@ -63,7 +64,12 @@ pub fn instantiate(u: &mut Unstructured<'_>) -> Result<()> {
         let mut results: Vec<Val> = ty.results().map(|t| dummy::zero(&t)).collect();
         store.set_fuel(limits::FUEL).expect("fuel is on");
         if let Err(e) = func.call(&mut store, &params, &mut results) {
-            assert!(e.trap().is_some(), "`{name}` failed without a trap: {e:?}");
+            // An exception that nothing caught is an outcome of wasm too.
+            let uncaught = e.is::<strata::ThrownException>();
+            assert!(
+                e.trap().is_some() || uncaught,
+                "`{name}` failed without a trap or an uncaught exception: {e:?}"
+            );
         }
     }
     Ok(())

@@ -22,7 +22,8 @@ const IMAGE_AT: usize = 1000;
 const IMAGE: &[u8] = b"the image of the first tenant";
 
 /// The modules tenants are made of: one whose memory starts from an image and whose
-/// table has an element segment, one that starts empty with more pages, and one with two
+/// table has an element segment, one that starts empty with more pages (and has tags,
+/// part of its vmctx, and throws and catches an exception of one), and one with two
 /// memories (the first 64-bit, with the image) and a 64-bit table.
 const MODULES: [&str; 3] = [
     r#"(module
@@ -34,7 +35,18 @@ const MODULES: [&str; 3] = [
     r#"(module
          (memory (export "memory") 2 4)
          (table (export "table") 5 20 funcref)
-         (func (export "f")))"#,
+         (tag $e (param i32))
+         (tag $other (param i32))
+         (func (export "f"))
+         (func (export "catch") (result i32)
+           (block $other_caught (result i32)
+             (block $h (result i32)
+               (try_table (catch $other $other_caught) (catch $e $h)
+                 (throw $e (i32.const 5)))
+               (i32.const 0))
+             (return))
+           (drop)
+           (i32.const -1)))"#,
     r#"(module
          (memory (export "memory") i64 1 4)
          (memory (export "memory2") 2 3)
@@ -208,6 +220,11 @@ fn check_fresh(t: &mut Tenant, kind: usize) {
                 "byte {at} of a new memory `{name}`: an earlier tenant's?"
             );
         }
+    }
+    if let Some(catch) = t.instance.get_func(&mut t.store, "catch") {
+        let catch = catch.typed::<(), i32>(&t.store).expect("its type");
+        let caught = catch.call(&mut t.store, ()).expect("caught in wasm");
+        assert_eq!(caught, 5, "the exception's field in a new instance");
     }
     let table = t
         .instance

@@ -1,6 +1,6 @@
 //! [`Engine`]: compiler, settings and the registry of function types.
 
-use crate::{Config, OptLevel, Result};
+use crate::{Config, FuncType, OptLevel, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -287,6 +287,48 @@ impl Engine {
     }
 
     /// The type with engine-wide id `id`, its concrete types as engine ids.
+    /// `text` with every engine type id in it (`engine-type-N`, as types print without
+    /// an engine) replaced by the function type it stands for, for error messages.
+    pub(crate) fn name_types(&self, text: &str) -> String {
+        const TOKEN: &str = "engine-type-";
+        // Types name only earlier types (without GC's recursion groups), so a few
+        // rounds resolve every nesting; the bound is for safety alone.
+        let mut text = text.to_owned();
+        for _ in 0..8 {
+            let Some(at) = text.find(TOKEN) else { break };
+            let mut out = String::with_capacity(text.len());
+            let mut rest = &text[..];
+            let mut next = Some(at);
+            while let Some(at) = next {
+                out.push_str(&rest[..at]);
+                let after = &rest[at + TOKEN.len()..];
+                let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+                let known = after[..digits]
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&id| (id as usize) < self.num_types());
+                match known {
+                    Some(id) => out.push_str(&FuncType(self.type_of(id)).to_string()),
+                    None => out.push_str(&rest[at..at + TOKEN.len() + digits]),
+                }
+                rest = &after[digits..];
+                next = rest.find(TOKEN);
+            }
+            out.push_str(rest);
+            if out == text {
+                break;
+            }
+            text = out;
+        }
+        text
+    }
+
+    /// The number of function types the engine knows.
+    fn num_types(&self) -> usize {
+        let reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
+        reg.types.len()
+    }
+
     pub(crate) fn type_of(&self, id: u32) -> WasmFuncType {
         let reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
         reg.types[id as usize].clone()

@@ -133,6 +133,16 @@ impl ExnRef {
         }
     }
 
+    /// The exception's type: its tag's fields.
+    ///
+    /// # Panics
+    /// If `store` is not the exception's store.
+    pub fn ty(&self, mut store: impl AsContextMut) -> crate::ExnType {
+        let mut store = store.as_context_mut();
+        let tag = self.tag(&mut store);
+        crate::ExnType::from_tag_type(&tag.ty(&store))
+    }
+
     /// The exception's fields, in order.
     ///
     /// # Panics

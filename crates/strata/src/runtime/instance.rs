@@ -75,10 +75,10 @@ impl Instance {
         for (import, ext) in info.imports.iter().zip(imports) {
             let expected = module.entity_type(import.index);
             let mismatch = |found: ExternType| {
-                Error::msg(format!(
+                Error::msg(module.engine().name_types(&format!(
                     "incompatible import type for `{}::{}`: expected {expected}, found {found}",
                     import.module, import.name
-                ))
+                )))
             };
             match (*ext, &expected) {
                 (Extern::Func(f), ExternType::Func(want)) => {
