@@ -88,6 +88,27 @@ pub fn fmt_opt(value: Option<f64>, decimals: usize) -> String {
     }
 }
 
+/// One row of a strata-against-wasmtime table: its name, both figures, and how many
+/// decimals they are shown with.
+pub type Row = (String, Option<f64>, Option<f64>, usize);
+
+/// Prints `rows` as a table with a `strata/wasmtime` column.
+pub fn print_comparison(rows: &[Row]) {
+    println!(
+        "{:<34} {:>10} {:>10} {:>16}",
+        "benchmark", "strata", "wasmtime", "strata/wasmtime"
+    );
+    for (name, s, w, decimals) in rows {
+        println!(
+            "{:<34} {:>10} {:>10} {:>16}",
+            name,
+            fmt_opt(*s, *decimals),
+            fmt_opt(*w, *decimals),
+            fmt_opt(ratio(*s, *w), 2)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

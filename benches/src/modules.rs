@@ -596,6 +596,71 @@ pub fn large_module(funcs: u32) -> String {
     wat
 }
 
+/// Exception handling and typed calls, each an `i32 -> i32` loop of `n` iterations:
+/// `throw1` throws from the function it calls and catches it (one frame up),
+/// `throw10` throws ten frames down; each returns the sum of the caught fields
+/// (`0 + 1 + .. + n-1`, wrapping). `call_ref` and `call_indirect` call the same
+/// one-instruction function `n` times, through a typed reference and through a table,
+/// and return `n`.
+pub const EXCEPTIONS_WAT: &str = r#"(module
+  (type $t (func (param i32) (result i32)))
+  (tag $e (param i32))
+  (func $d1 (param i32) (throw $e (local.get 0)))
+  (func $d2 (param i32) (call $d1 (local.get 0)))
+  (func $d3 (param i32) (call $d2 (local.get 0)))
+  (func $d4 (param i32) (call $d3 (local.get 0)))
+  (func $d5 (param i32) (call $d4 (local.get 0)))
+  (func $d6 (param i32) (call $d5 (local.get 0)))
+  (func $d7 (param i32) (call $d6 (local.get 0)))
+  (func $d8 (param i32) (call $d7 (local.get 0)))
+  (func $d9 (param i32) (call $d8 (local.get 0)))
+  (func $d10 (param i32) (call $d9 (local.get 0)))
+  (func (export "throw1") (param $n i32) (result i32)
+    (local $i i32) (local $sum i32)
+    (loop $next
+      (block $caught (result i32)
+        (try_table (catch $e $caught) (call $d1 (local.get $i)))
+        (i32.const 0))
+      (local.set $sum (i32.add (local.get $sum)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $sum))
+  (func (export "throw10") (param $n i32) (result i32)
+    (local $i i32) (local $sum i32)
+    (loop $next
+      (block $caught (result i32)
+        (try_table (catch $e $caught) (call $d10 (local.get $i)))
+        (i32.const 0))
+      (local.set $sum (i32.add (local.get $sum)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $sum))
+  (func $inc (type $t) (i32.add (local.get 0) (i32.const 1)))
+  (table 1 funcref)
+  (elem (i32.const 0) $inc)
+  (func (export "call_ref") (param $n i32) (result i32)
+    (local $i i32) (local $acc i32) (local $f (ref $t))
+    (local.set $f (ref.func $inc))
+    (loop $next
+      (local.set $acc (call_ref $t (local.get $acc) (local.get $f)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $acc))
+  (func (export "call_indirect") (param $n i32) (result i32)
+    (local $i i32) (local $acc i32)
+    (loop $next
+      (local.set $acc (call_indirect (type $t) (local.get $acc) (i32.const 0)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $acc))
+)
+"#;
+
+/// What `throw1` and `throw10` of [`EXCEPTIONS_WAT`] return for `n`.
+pub fn sum_below(n: u32) -> i32 {
+    (0..n).fold(0_i32, |sum, i| sum.wrapping_add(i.cast_signed()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,6 +700,40 @@ mod tests {
         // 2 → 1 takes one step, 3 → 10 → 5 → 16 → 8 → 4 → 2 → 1 seven.
         assert_eq!(collatz(1), 0);
         assert_eq!(collatz(3), 8);
+    }
+
+    #[test]
+    fn exception_kernels_give_their_answers_on_both_runtimes() {
+        let n = 100;
+        let want = [
+            ("throw1", sum_below(100)),
+            ("throw10", sum_below(100)),
+            ("call_ref", n),
+            ("call_indirect", n),
+        ];
+        assert_eq!(sum_below(4), 6);
+        let engine = strata::Engine::default();
+        let module = strata::Module::new(&engine, EXCEPTIONS_WAT).unwrap();
+        let mut store = strata::Store::new(&engine, ());
+        let instance = strata::Instance::new(&mut store, &module, &[]).unwrap();
+        let wt_engine = wasmtime::Engine::default();
+        let wt_module = wasmtime::Module::new(&wt_engine, EXCEPTIONS_WAT).unwrap();
+        let mut wt_store = wasmtime::Store::new(&wt_engine, ());
+        let wt_instance = wasmtime::Instance::new(&mut wt_store, &wt_module, &[]).unwrap();
+        for (export, answer) in want {
+            let f = instance
+                .get_typed_func::<i32, i32>(&mut store, export)
+                .unwrap();
+            assert_eq!(f.call(&mut store, n).unwrap(), answer, "strata {export}");
+            let f = wt_instance
+                .get_typed_func::<i32, i32>(&mut wt_store, export)
+                .unwrap();
+            assert_eq!(
+                f.call(&mut wt_store, n).unwrap(),
+                answer,
+                "wasmtime {export}"
+            );
+        }
     }
 
     #[test]

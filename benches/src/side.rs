@@ -276,7 +276,22 @@ macro_rules! runtime_side {
             /// # Errors
             /// Fails if compilation or instantiation fails.
             pub fn new(wat: &str, export: &str, mode: Interruption) -> Result<Kernel> {
+                Kernel::new_with(wat, export, mode, |_| {})
+            }
+
+            /// Compiles `wat` for `mode`, with `tweak` applied to the configuration, and
+            /// instantiates it.
+            ///
+            /// # Errors
+            /// Fails if compilation or instantiation fails.
+            pub fn new_with(
+                wat: &str,
+                export: &str,
+                mode: Interruption,
+                tweak: impl FnOnce(&mut Config),
+            ) -> Result<Kernel> {
                 let mut config = Config::new();
+                tweak(&mut config);
                 match mode {
                     Interruption::None => {}
                     Interruption::Fuel => {

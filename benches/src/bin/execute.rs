@@ -7,7 +7,7 @@
 //! Each is run once to warm up, then `--rounds` times; the median round is reported.
 
 use strata_benches::cli::{self, Which};
-use strata_benches::measure::{Rounds, fmt_opt, per_iteration, ratio};
+use strata_benches::measure::{Rounds, per_iteration, print_comparison};
 use strata_benches::{Result, modules, strata_side, wasmtime_side};
 
 const USAGE: &str = "\
@@ -99,19 +99,7 @@ fn main() {
         "median of {} rounds, after one warm-up round\n",
         opts.rounds
     );
-    println!(
-        "{:<34} {:>10} {:>10} {:>16}",
-        "benchmark", "strata", "wasmtime", "strata/wasmtime"
-    );
     let calls = format!("wasm→host call ×{}, ns/call", opts.calls);
     let fib = format!("fib({}), ms", opts.fib);
-    for (name, s, w, decimals) in [(calls, cs, cw, 2), (fib, fs, fw, 1)] {
-        println!(
-            "{:<34} {:>10} {:>10} {:>16}",
-            name,
-            fmt_opt(s, decimals),
-            fmt_opt(w, decimals),
-            fmt_opt(ratio(s, w), 2)
-        );
-    }
+    print_comparison(&[(calls, cs, cw, 2), (fib, fs, fw, 1)]);
 }
