@@ -152,6 +152,8 @@ fn a_host_function_throws_into_its_wasm_caller() {
         .get_typed_func::<i32, i32>(&mut store, "run")
         .unwrap();
     assert_eq!(run.call(&mut store, 21).unwrap(), 42);
+    // Caught in wasm, the exception the host threw is no longer pending.
+    assert!(!store.has_pending_exception());
 }
 
 #[test]

@@ -296,11 +296,14 @@ impl StoreOpaque {
     }
 
     /// The exception a host function's error throws, if it is a [`ThrownException`]
-    /// of this store.
+    /// of this store. Thrown into wasm, it is no longer pending.
     pub(crate) fn thrown_by(&mut self, error: &Error) -> Option<VMExnRef> {
         let thrown = error.downcast_ref::<ThrownException>()?;
         if thrown.exn.store != self.id {
             return None;
+        }
+        if self.pending_exception == Some(thrown.exn) {
+            self.pending_exception = None;
         }
         self.vm_store_context
             .exceptions
