@@ -12,6 +12,7 @@
 //! | [`oracles::compile`] | arbitrary bytes: `Module::new` returns `Ok` or `Err`, never panics |
 //! | [`oracles::instantiate`] | wasm-smith modules (swarm configs) compile, and instantiate with dummy imports under fuel, failing only by trapping |
 //! | [`oracles::differential`] | wasm-smith modules run the same on strata and on wasmi: results, traps, memories and globals |
+//! | `differential_wasmtime` (in `fuzz/`) | the same against wasmtime 48, with exception handling, which wasmi lacks; it shares [`oracles::compare`] |
 //! | [`oracles::pooling`] | instantiate/drop/grow sequences on the pooling allocator: no byte of an earlier tenant is visible, metrics count what is live |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
