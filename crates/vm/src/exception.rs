@@ -28,8 +28,15 @@ use strata_environ::EXN_HEADER;
 /// its last reference to one.
 #[derive(Debug, Default)]
 pub struct ExnHeap {
-    objects: Vec<Box<[u128]>>,
+    /// Each object, allocated as a boxed slice of 16-byte words and owned through its
+    /// raw pointer: compiled code holds addresses into them, so they are never moved or
+    /// reborrowed as a `Box` while the heap lives.
+    objects: Vec<NonNull<[u128]>>,
 }
+
+// SAFETY: the heap owns its objects, which hold plain bytes and tag addresses; it moves
+// with its store, and only the store's thread touches them.
+unsafe impl Send for ExnHeap {}
 
 /// A pointer to an exception object in an [`ExnHeap`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -44,35 +51,35 @@ impl ExnHeap {
     /// A new exception of tag `tag` with `fields` zeroed fields.
     pub fn alloc(&mut self, tag: NonNull<VMTagDefinition>, fields: usize) -> VMExnRef {
         let header_words = EXN_HEADER as usize / 16;
-        let mut object = vec![0u128; header_words + fields].into_boxed_slice();
+        let object = vec![0u128; header_words + fields].into_boxed_slice();
+        let object = NonNull::from(Box::leak(object));
         let index = self.objects.len();
-        let base = object.as_mut_ptr().cast::<u8>();
+        self.objects.push(object);
+        let base = object.cast::<u8>();
         // SAFETY: the header's first two words lie inside the fresh allocation, which
-        // is 16-byte aligned (an array of `u128`).
+        // is 16-byte aligned (an array of `u128`) and owned by this heap alone.
         unsafe {
             base.cast::<*const VMTagDefinition>().write(tag.as_ptr());
             base.byte_add(size_of::<usize>())
                 .cast::<usize>()
                 .write(index);
         }
-        self.objects.push(object);
-        VMExnRef(NonNull::new(base).expect("a box is never null"))
+        VMExnRef(base)
     }
 
     /// The exception with index `index`, if this heap has one.
-    pub fn get(&mut self, index: usize) -> Option<VMExnRef> {
-        let object = self.objects.get_mut(index)?;
-        Some(VMExnRef(NonNull::new(object.as_mut_ptr().cast())?))
+    pub fn get(&self, index: usize) -> Option<VMExnRef> {
+        self.objects.get(index).map(|o| VMExnRef(o.cast()))
     }
+}
 
-    /// Whether `exn` is one of this heap's objects.
-    pub fn contains(&self, exn: VMExnRef) -> bool {
-        // SAFETY: only reads the index word when the address is one of ours, checked
-        // by comparing it with the object at that index.
-        let index = unsafe { exn.index_unchecked() };
-        self.objects
-            .get(index)
-            .is_some_and(|o| o.as_ptr().cast::<u8>() == exn.0.as_ptr().cast_const())
+impl Drop for ExnHeap {
+    fn drop(&mut self) {
+        for object in self.objects.drain(..) {
+            // SAFETY: each object came from `Box::leak` in `alloc` and is freed once,
+            // here; nothing uses the store's exceptions once it is dropped.
+            drop(unsafe { Box::from_raw(object.as_ptr()) });
+        }
     }
 }
 
@@ -90,20 +97,13 @@ impl VMExnRef {
         self.0.as_ptr()
     }
 
-    /// # Safety
-    /// The exception's heap must be alive.
-    unsafe fn index_unchecked(self) -> usize {
-        // SAFETY: per the contract the header is readable.
-        unsafe { self.0.byte_add(size_of::<usize>()).cast::<usize>().read() }
-    }
-
     /// Its index in its heap.
     ///
     /// # Safety
     /// The exception's heap must be alive.
     pub unsafe fn index(self) -> usize {
-        // SAFETY: per the contract.
-        unsafe { self.index_unchecked() }
+        // SAFETY: per the contract the header is readable.
+        unsafe { self.0.byte_add(size_of::<usize>()).cast::<usize>().read() }
     }
 
     /// Its tag's identity.
@@ -187,5 +187,39 @@ pub(crate) unsafe fn throw(ctx: &VMStoreContext, exn: VMExnRef, pc: usize, fp: u
         },
         // SAFETY: per the contract.
         None => unsafe { unwind_to_entry(ctx, UnwindReason::Exception(exn), pc, fp) },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exception_keeps_its_tag_index_and_fields_where_compiled_code_reads_them() {
+        let tags = [
+            VMTagDefinition { type_index: 3 },
+            VMTagDefinition { type_index: 4 },
+        ];
+        let mut heap = ExnHeap::default();
+        let a = heap.alloc(NonNull::from(&tags[0]), 2);
+        let b = heap.alloc(NonNull::from(&tags[1]), 0);
+        // SAFETY: both live in `heap`; `a` has two fields.
+        unsafe {
+            a.field(1).write(0x1234_5678_9abc_def0_1122_3344_5566_7788);
+            assert_eq!(a.tag().as_ref().type_index, 3);
+            assert_eq!(b.tag().as_ref().type_index, 4);
+            assert_eq!((a.index(), b.index()), (0, 1));
+            assert_eq!(a.field(0).read(), 0, "fields start zeroed");
+            // The layout compiled code uses: fields 16 bytes apart after the header.
+            let second = a.as_raw().add(EXN_HEADER as usize + 16).cast::<u128>();
+            assert_eq!(second.read(), 0x1234_5678_9abc_def0_1122_3344_5566_7788);
+        }
+        assert_eq!(heap.get(1), Some(b));
+        assert_eq!(heap.get(2), None);
+        // More objects do not move the earlier ones.
+        for _ in 0..1000 {
+            heap.alloc(NonNull::from(&tags[1]), 1);
+        }
+        assert_eq!(heap.get(0), Some(a));
     }
 }

@@ -281,8 +281,8 @@ impl StoreOpaque {
             return Err(Error::msg("exnref used with a store it does not belong to"));
         }
         // SAFETY: only this store's thread touches its exception heap, and nothing
-        // holds a reference into it here.
-        let heap = unsafe { &mut *self.vm_store_context.exceptions.get() };
+        // changes it while this shared reference lives.
+        let heap = unsafe { &*self.vm_store_context.exceptions.get() };
         let exn = heap.get(e.index).expect("an exception of this store");
         Ok(exn.as_raw())
     }
