@@ -7,6 +7,7 @@
 //! keeps the runtime's unwinder free of tags and instances: it only finds the first
 //! frame with a handler.
 
+use super::bulk::Arg;
 use super::{FuncEnvironment, constant_field, offset};
 use crate::trap_code;
 use crate::value_type;
@@ -16,8 +17,6 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::FunctionBuilder;
 use strata_environ::{BuiltinFunctionIndex, TagIndex, Trap};
-
-use super::bulk::Arg;
 
 /// Exception objects are written once, by `throw`, before anything else sees them,
 /// and never change afterwards.

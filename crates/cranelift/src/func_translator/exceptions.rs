@@ -33,6 +33,7 @@ impl FuncTranslator<'_, '_> {
         self.fuel_save();
         let exn = self.env.exn_new(&mut self.builder, tag, &fields);
         self.throw_exn(exn);
+        self.reachable = false;
     }
 
     /// `throw_ref`: throws the exception on top of the stack again; traps on null.
@@ -41,6 +42,7 @@ impl FuncTranslator<'_, '_> {
         self.env.check_exn_not_null(&mut self.builder, exn);
         self.fuel_save();
         self.throw_exn(exn);
+        self.reachable = false;
     }
 
     /// Throws `exn` from here: to the innermost `try_table`'s landing block, or out of
@@ -54,7 +56,6 @@ impl FuncTranslator<'_, '_> {
             }
             None => self.env.throw_out(&mut self.builder, exn),
         }
-        self.reachable = false;
     }
 
     /// Fills in the landing block of `scope`, a `try_table` that just ended (its
@@ -102,9 +103,7 @@ impl FuncTranslator<'_, '_> {
             self.builder.switch_to_block(next);
         }
         // No clause took it: on to the enclosing handlers.
-        let reachable = self.reachable;
         self.throw_exn(exn);
-        self.reachable = reachable;
     }
 
     /// Jumps to the label `depth` frames out with `values`.
