@@ -89,21 +89,18 @@ impl ExnRef {
             )));
         }
         let mut raws = Vec::with_capacity(fields.len());
-        for (i, (field, &want)) in fields.iter().zip(params).enumerate() {
-            let want = crate::ValType::from_wasm(want);
-            if !field.matches(store, want) {
-                return Err(Error::msg(format!(
-                    "field {i} of the exception is a {} where a {want} is expected",
-                    field.ty()
-                )));
-            }
-            raws.push(store.val_to_raw(*field)?.get_u128());
-        }
+        let types = params.iter().map(|&t| crate::ValType::from_wasm(t));
+        store.vals_to_raw(fields, types, &mut raws, |i, field, want| {
+            format!(
+                "field {i} of the exception is a {} where a {want} is expected",
+                field.ty()
+            )
+        })?;
         let heap = store.vm_store_context.exceptions.get_mut();
         let exn = heap.alloc(tag.ptr.0, fields.len());
         for (i, raw) in raws.into_iter().enumerate() {
             // SAFETY: the exception was just made with this many fields.
-            unsafe { exn.field(i).write(raw) };
+            unsafe { exn.field(i).write(raw.get_u128()) };
         }
         // SAFETY: the exception is an object of this store's heap, alive with it.
         Ok(unsafe { store.exn_from_vm(exn) })

@@ -63,6 +63,27 @@ impl StoreOpaque {
         })
     }
 
+    /// Encodes `vals` into `out`, after checking each against its type in `tys`;
+    /// `mismatch(i, val, ty)` describes a value that does not match.
+    ///
+    /// # Errors
+    /// The first value that does not match its type or belongs to another store.
+    pub(crate) fn vals_to_raw(
+        &self,
+        vals: &[Val],
+        tys: impl IntoIterator<Item = ValType>,
+        out: &mut Vec<ValRaw>,
+        mismatch: impl Fn(usize, &Val, ValType) -> String,
+    ) -> Result<()> {
+        for (i, (val, ty)) in vals.iter().zip(tys).enumerate() {
+            if !val.matches(self, ty) {
+                return Err(Error::msg(mismatch(i, val, ty)));
+            }
+            out.push(self.val_to_raw(*val)?);
+        }
+        Ok(())
+    }
+
     /// The word wasm holds for `e`.
     pub(crate) fn extern_ref_ptr(&self, e: Option<ExternRef>) -> Result<*mut u8> {
         match e {

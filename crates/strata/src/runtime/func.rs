@@ -381,15 +381,12 @@ fn call_with_vals(
         )));
     }
     slots.clear();
-    for (i, (arg, expected)) in params.iter().zip(ty.params()).enumerate() {
-        if !arg.matches(inner, expected) {
-            return Err(Error::msg(format!(
-                "argument {i} is a {} but the function takes a {expected}",
-                arg.ty()
-            )));
-        }
-        slots.push(inner.val_to_raw(*arg)?);
-    }
+    inner.vals_to_raw(params, ty.params(), slots, |i, arg, expected| {
+        format!(
+            "argument {i} is a {} but the function takes a {expected}",
+            arg.ty()
+        )
+    })?;
     slots.resize(ty.0.array_len(), ValRaw::default());
     // SAFETY: `func_ref` is the store's and of type `ty`, whose parameters `params` were
     // just checked to match and written to the first of the `array_len` slots.

@@ -132,34 +132,23 @@ impl Val {
 
     pub(crate) fn matches(&self, store: &crate::runtime::store::StoreOpaque, ty: ValType) -> bool {
         use strata_environ::{EngineOrModuleTypeIndex, WasmHeapType, WasmRefType, WasmValType};
-        let actual = match self {
-            Val::FuncRef(Some(f)) => WasmRefType {
-                nullable: false,
-                heap_type: WasmHeapType::ConcreteFunc(EngineOrModuleTypeIndex::Engine(
-                    f.type_id(store),
-                )),
-            },
-            Val::FuncRef(None) => WasmRefType {
-                nullable: true,
-                heap_type: WasmHeapType::NoFunc,
-            },
-            Val::ExternRef(Some(_)) => WasmRefType {
-                nullable: false,
-                heap_type: WasmHeapType::Extern,
-            },
-            Val::ExternRef(None) => WasmRefType {
-                nullable: true,
-                heap_type: WasmHeapType::NoExtern,
-            },
-            Val::ExnRef(Some(_)) => WasmRefType {
-                nullable: false,
-                heap_type: WasmHeapType::Exn,
-            },
-            Val::ExnRef(None) => WasmRefType {
-                nullable: true,
-                heap_type: WasmHeapType::NoExn,
-            },
+        // A reference's own type: its exact heap type, or the bottom of its hierarchy
+        // (the type of null alone).
+        let (nullable, heap_type) = match self {
+            Val::FuncRef(Some(f)) => (
+                false,
+                WasmHeapType::ConcreteFunc(EngineOrModuleTypeIndex::Engine(f.type_id(store))),
+            ),
+            Val::FuncRef(None) => (true, WasmHeapType::NoFunc),
+            Val::ExternRef(Some(_)) => (false, WasmHeapType::Extern),
+            Val::ExternRef(None) => (true, WasmHeapType::NoExtern),
+            Val::ExnRef(Some(_)) => (false, WasmHeapType::Exn),
+            Val::ExnRef(None) => (true, WasmHeapType::NoExn),
             other => return other.ty() == ty,
+        };
+        let actual = WasmRefType {
+            nullable,
+            heap_type,
         };
         WasmValType::Ref(actual).is_subtype_of(ty.to_wasm())
     }
