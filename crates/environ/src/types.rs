@@ -72,6 +72,12 @@ impl WasmHeapType {
         )
     }
 
+    /// Whether references of this type point to exceptions (or are null references of
+    /// the exception hierarchy).
+    pub fn is_exn(self) -> bool {
+        matches!(self, WasmHeapType::Exn | WasmHeapType::NoExn)
+    }
+
     /// Whether this heap type is a subtype of `other`. Both must name types the same
     /// way (both a module's indices, or both engine ids). Without the GC proposal a
     /// function type has no declared supertypes, so a concrete type is a subtype only

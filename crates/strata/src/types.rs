@@ -28,10 +28,7 @@ impl RefType {
 
     /// Whether this references exceptions: `exnref` and its bottom type `nullexnref`.
     pub fn is_exn(&self) -> bool {
-        matches!(
-            self.0.heap_type,
-            strata_environ::WasmHeapType::Exn | strata_environ::WasmHeapType::NoExn
-        )
+        self.0.heap_type.is_exn()
     }
 
     /// Whether every value of this type is a value of `other`.

@@ -70,13 +70,19 @@ impl FuncTranslator<'_, '_> {
         els
     }
 
-    /// Emits a jump from the current position to the frame `depth` levels out.
-    pub(super) fn branch(&mut self, depth: u32) {
+    /// Where a branch to the label `depth` frames out goes and how many values it
+    /// carries; notes that the frame's end is reached.
+    pub(super) fn label_target(&mut self, depth: u32) -> (ir::Block, usize) {
         let i = self.frames.len() - 1 - depth as usize;
-        let (target, n) = self.frames[i].branch_target();
         if self.frames[i].header.is_none() {
             self.frames[i].exit_reached = true;
         }
+        self.frames[i].branch_target()
+    }
+
+    /// Emits a jump from the current position to the frame `depth` levels out.
+    pub(super) fn branch(&mut self, depth: u32) {
+        let (target, n) = self.label_target(depth);
         let args = block_args(self.top_n(n));
         self.builder.ins().jump(target, &args);
     }
@@ -85,11 +91,7 @@ impl FuncTranslator<'_, '_> {
     /// of the stack, if `cond` is nonzero (`when_nonzero`) or zero (otherwise); else
     /// goes on in a new block.
     fn branch_on(&mut self, cond: ir::Value, depth: u32, when_nonzero: bool) {
-        let i = self.frames.len() - 1 - depth as usize;
-        let (target, n) = self.frames[i].branch_target();
-        if self.frames[i].header.is_none() {
-            self.frames[i].exit_reached = true;
-        }
+        let (target, n) = self.label_target(depth);
         let args = block_args(self.top_n(n));
         let next = self.builder.create_block();
         if when_nonzero {
@@ -216,11 +218,7 @@ impl FuncTranslator<'_, '_> {
                     }
                     let default = targets.default();
                     for &depth in depths.iter().chain([&default]) {
-                        let i = self.frames.len() - 1 - depth as usize;
-                        let (target, n) = self.frames[i].branch_target();
-                        if self.frames[i].header.is_none() {
-                            self.frames[i].exit_reached = true;
-                        }
+                        let (target, n) = self.label_target(depth);
                         let args = block_args(self.top_n(n));
                         let pool = &mut self.builder.func.dfg.value_lists;
                         calls.push(BlockCall::new(target, args, pool));

@@ -108,11 +108,7 @@ impl FuncTranslator<'_, '_> {
 
     /// Jumps to the label `depth` frames out with `values`.
     fn jump_to_label(&mut self, depth: u32, values: &[ir::Value]) {
-        let i = self.frames.len() - 1 - depth as usize;
-        let (target, _) = self.frames[i].branch_target();
-        if self.frames[i].header.is_none() {
-            self.frames[i].exit_reached = true;
-        }
+        let (target, _) = self.label_target(depth);
         self.builder.ins().jump(target, &block_args(values));
     }
 }
